@@ -1,0 +1,319 @@
+//! The command line: clap definitions and what each command does, with the
+//! exit-code contract — 0 ok, 1 runtime failure, 2 usage or config error.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, units::format_duration, Config, ConfigError, ConfigLocation, Environment, PublisherConfig};
+use crate::pipeline::lifecycle::Stage;
+use crate::pipeline::stage::StageSet;
+
+/// Exit codes, documented in `--help` and docs/operations.md.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "blog-poster",
+    version,
+    about = "Watches competitors, writes articles with an LLM under hard cost caps, and publishes them.",
+    after_help = "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.\n\
+                  Config search order: --config, $BLOG_POSTER_CONFIG, /etc/blog-poster/config.toml, \
+                  $XDG_CONFIG_HOME/blog-poster/config.toml; otherwise the embedded defaults."
+)]
+pub struct Cli {
+    /// Config file to use (otherwise the search order below applies).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write an annotated config file and create the data folder.
+    Init(InitArgs),
+    /// Run the daemon: scheduler and job engine, until SIGTERM/SIGINT.
+    Serve,
+    /// Run each site's chain now, in the foreground, and print a summary.
+    Run(RunArgs),
+    /// Check or print the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Database schema: status and migrations.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Print the version and build details.
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the config (default: --config, else
+    /// $XDG_CONFIG_HOME/blog-poster/config.toml, else /etc/blog-poster/config.toml).
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run the chain once and exit (the daemon is `serve`).
+    #[arg(long)]
+    pub once: bool,
+    /// Only this site.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// Stop after this stage: monitor, topics, generate, check or publish.
+    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    pub until: Option<Stage>,
+    /// Wait at most this long for a retry or a job not yet due; what is left
+    /// stays queued for `serve`.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration_arg)]
+    pub max_wait: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and show what it means (secrets redacted).
+    Check,
+    /// Print the annotated default config.
+    PrintDefault,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Show applied and pending migrations and job counts.
+    Status,
+    /// Apply pending migrations.
+    Migrate,
+}
+
+fn parse_stage(s: &str) -> Result<Stage, String> {
+    Stage::parse(s).ok_or_else(|| format!("unknown stage \"{s}\" (use monitor, topics, generate, check or publish)"))
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    config::units::parse_duration(s)
+}
+
+/// An error with the exit code it deserves.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        let code = if error.downcast_ref::<ConfigError>().is_some() { exit::USAGE } else { exit::FAILURE };
+        CliError { code, error }
+    }
+}
+
+fn usage(error: anyhow::Error) -> CliError {
+    CliError { code: exit::USAGE, error }
+}
+
+/// Runs a parsed command line; returns the exit code on success.
+pub fn run(cli: Cli) -> Result<u8, CliError> {
+    let env = Environment::from_process();
+    match cli.command {
+        Command::Version => {
+            println!("{}", version_text());
+            Ok(exit::OK)
+        }
+        Command::Config(ConfigCommand::PrintDefault) => {
+            print!("{}", config::DEFAULT_CONFIG);
+            Ok(exit::OK)
+        }
+        Command::Init(args) => init(cli.config.as_deref(), &args, &env),
+        Command::Config(ConfigCommand::Check) => {
+            let (config, location) = load_config(cli.config.as_deref(), &env)?;
+            print!("{}", describe_config(&config, &location));
+            Ok(exit::OK)
+        }
+        Command::Db(cmd) => {
+            let (config, _) = load_config(cli.config.as_deref(), &env)?;
+            db(&config, cmd)
+        }
+        Command::Serve => {
+            let (config, location) = load_config(cli.config.as_deref(), &env)?;
+            crate::logging::init(&config.log);
+            if location == ConfigLocation::Embedded {
+                tracing::info!("no config file found; using the embedded defaults (`blog-poster init` writes one)");
+            }
+            let rt = runtime()?;
+            rt.block_on(async {
+                let shutdown = crate::daemon::shutdown_on_signals()?;
+                crate::daemon::serve(Arc::new(config), StageSet::standard(), Arc::new(SystemClock), shutdown).await
+            })?;
+            Ok(exit::OK)
+        }
+        Command::Run(args) => {
+            if !args.once {
+                return Err(usage(anyhow!("`run` needs --once (the continuous mode is `blog-poster serve`)")));
+            }
+            let (config, _) = load_config(cli.config.as_deref(), &env)?;
+            crate::logging::init(&config.log);
+            run_once(config, args)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?)
+}
+
+fn load_config(explicit: Option<&Path>, env: &Environment) -> Result<(Config, ConfigLocation), CliError> {
+    let location = config::locate(explicit, env)?;
+    let config = config::load(&location, env)?;
+    Ok((config, location))
+}
+
+fn run_once(config: Config, args: RunArgs) -> Result<u8, CliError> {
+    use crate::run_once::{render_summary, run_once, OnceError, OnceOptions, ProgressPrinter};
+    let rt = runtime()?;
+    let options = OnceOptions { site: args.site, until: args.until, max_wait: args.max_wait };
+    let summary = rt.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        let printer = Arc::new(ProgressPrinter::new(std::io::stdout()));
+        run_once(Arc::new(config), StageSet::standard(), Arc::new(SystemClock), options, printer, rx).await
+    });
+    let summary = match summary {
+        Ok(s) => s,
+        Err(OnceError::Usage(msg)) => return Err(usage(anyhow!(msg))),
+        Err(e) => return Err(e.into()),
+    };
+    print!("{}", render_summary(&summary));
+    Ok(if summary.all_succeeded() && !summary.interrupted { exit::OK } else { exit::FAILURE })
+}
+
+fn init(explicit: Option<&Path>, args: &InitArgs, env: &Environment) -> Result<u8, CliError> {
+    let path = match (&args.path, explicit) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => p.to_path_buf(),
+        (None, None) => env
+            .xdg_config_dir()
+            .map(|d| d.join("config.toml"))
+            .unwrap_or_else(|| PathBuf::from("/etc/blog-poster/config.toml")),
+    };
+    if path.exists() && !args.force {
+        return Err(usage(anyhow!("{} already exists; use --force to overwrite it", path.display())));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&path, config::DEFAULT_CONFIG).with_context(|| format!("cannot write {}", path.display()))?;
+    let config = config::parse(config::DEFAULT_CONFIG, Some(&path), env)?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    println!("wrote {}", path.display());
+    println!("data folder {}", config.data_dir.display());
+    println!("next: edit the [sites.*] tables, then `blog-poster config check` and `blog-poster run --once`");
+    Ok(exit::OK)
+}
+
+fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
+    let clock = SystemClock;
+    match cmd {
+        DbCommand::Status => {
+            let store = crate::daemon::open_sqlite(config)?;
+            let status = crate::store::Store::schema_status(&store)?;
+            println!("database: {}", config.database.backend.describe());
+            println!("schema: version {} of {} known to this binary", status.applied.last().map_or(0, |m| m.version), status.latest_known);
+            for m in &status.applied {
+                println!("  applied {:04}_{}  {}  sha256 {}", m.version, m.name, m.applied_at.format("%Y-%m-%d %H:%M:%S UTC"), &m.checksum[..16]);
+            }
+            for p in &status.pending {
+                println!("  pending {p}");
+            }
+            if status.applied.is_empty() {
+                println!("  (a new database: `blog-poster db migrate` or `serve` creates the schema)");
+            } else {
+                let counts = crate::store::Store::job_counts(&store)?;
+                let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+                println!("jobs: {}", if shown.is_empty() { "none".to_string() } else { shown.join(", ") });
+            }
+            Ok(exit::OK)
+        }
+        DbCommand::Migrate => {
+            let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend;
+            let _lock = crate::instance::InstanceLock::acquire(path)?;
+            let store = crate::daemon::open_sqlite(config)?;
+            let applied = crate::store::Store::migrate(&store, clock.now())?;
+            if applied.is_empty() {
+                println!("schema is up to date");
+            }
+            for m in applied {
+                println!("applied {:04}_{}", m.version, m.name);
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// What `config check` prints: the meaning of the config, secrets redacted.
+pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
+    let mut out = String::new();
+    let source = match location {
+        ConfigLocation::File(p) => p.display().to_string(),
+        ConfigLocation::Embedded => config::EMBEDDED_LABEL.to_string(),
+    };
+    out.push_str(&format!("config OK: {source}\n"));
+    out.push_str(&format!("data_dir: {}\n", c.data_dir.display()));
+    out.push_str(&format!("database: {}\n", c.database.backend.describe()));
+    out.push_str(&format!("outbox: {}\n", c.outbox.dir.display()));
+    let e = &c.engine;
+    out.push_str(&format!(
+        "engine: {} workers, {} per site, lease {}, heartbeat {}, {} attempts, retry {}..{}\n",
+        e.workers,
+        e.per_site_concurrency,
+        format_duration(e.lease),
+        format_duration(e.heartbeat),
+        e.max_attempts,
+        format_duration(e.retry_base),
+        format_duration(e.retry_max)
+    ));
+    out.push_str(&format!("sites: {}\n", c.sites.len()));
+    for s in &c.sites {
+        let schedule = s.schedule.as_ref().map_or_else(|| "on demand only".to_string(), |sch| format!("\"{}\" ({})", sch.expr, sch.tz.name()));
+        out.push_str(&format!("  {}{}: schedule {schedule}, {} sources, publisher {}", s.name, if s.enabled { "" } else { " (disabled)" }, s.sources.len(), s.publisher.name()));
+        if let PublisherConfig::Wordpress(wp) = &s.publisher {
+            out.push_str(&format!(" {} as {} (app password from {}, redacted)", wp.url, wp.username, wp.app_password.origin()));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn version_text() -> String {
+    format!(
+        "blog-poster {} ({}-{}, SQLite {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        rusqlite::version()
+    )
+}

@@ -1,0 +1,271 @@
+//! Configuration: find the file, parse the raw TOML mirror, validate it into
+//! the typed [`Config`] below. Durations, URLs, money, cron schedules and
+//! secrets are parsed here once; nothing downstream touches raw strings.
+//!
+//! Search order: `--config`, `$BLOG_POSTER_CONFIG`, `/etc/blog-poster/config.toml`,
+//! the XDG config dir; with no file the embedded defaults
+//! (`config/blog-poster.example.toml`) apply.
+
+mod diagnostics;
+mod environment;
+mod raw;
+pub mod units;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use diagnostics::{ConfigError, ConfigIssue};
+pub use environment::Environment;
+pub use units::{Money, Secret};
+
+/// The annotated example config; also the embedded defaults.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/blog-poster.example.toml");
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from; `None` means the embedded defaults.
+    pub source: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub engine: EngineConfig,
+    pub scheduler: SchedulerConfig,
+    pub outbox: OutboxConfig,
+    /// Sorted by name.
+    pub sites: Vec<SiteConfig>,
+}
+
+impl Config {
+    pub fn site(&self, name: &str) -> Option<&SiteConfig> {
+        self.sites.iter().find(|s| s.name == name)
+    }
+
+    /// "config.toml" or "<embedded defaults>", for messages.
+    pub fn source_label(&self) -> String {
+        match &self.source {
+            Some(p) => p.display().to_string(),
+            None => EMBEDDED_LABEL.to_string(),
+        }
+    }
+}
+
+pub const EMBEDDED_LABEL: &str = "<embedded defaults>";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human on a TTY, plain otherwise (journald adds its own timestamps).
+    Auto,
+    Human,
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// A tracing filter directive like "info" or "blog_poster=debug,info".
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub backend: DatabaseBackend,
+    pub busy_timeout: Duration,
+    /// Apply pending migrations at start (`serve`, `run`). `db migrate` always does.
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseBackend {
+    Sqlite { path: PathBuf },
+}
+
+impl DatabaseBackend {
+    /// The location, safe to print.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseBackend::Sqlite { path } => format!("sqlite {}", path.display()),
+        }
+    }
+}
+
+/// How the job engine claims and retries work.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Jobs running at once in this process (and, as a database-wide check,
+    /// across all processes).
+    pub workers: u32,
+    /// Jobs of one site running at once, unless the site says otherwise.
+    pub per_site_concurrency: u32,
+    /// How long a claim holds a job without a heartbeat.
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval: Duration,
+    /// How long a stop waits for running jobs before releasing them.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How often the scheduler looks for due slots.
+    pub tick: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    pub name: String,
+    pub enabled: bool,
+    pub schedule: Option<Schedule>,
+    pub publisher: PublisherConfig,
+    pub max_concurrency: u32,
+    pub seed_keywords: Vec<String>,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// A parsed cron schedule in a time zone.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// As written, for display and to notice a changed schedule.
+    pub expr: String,
+    pub cron: croner::Cron,
+    pub tz: chrono_tz::Tz,
+}
+
+impl Schedule {
+    /// The first slot strictly after `after`.
+    pub fn next_after(&self, after: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+        let local = after.with_timezone(&self.tz);
+        self.cron
+            .find_next_occurrence(&local, false)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// The schedule's identity: expression plus zone.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.expr, self.tz.name())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum PublisherConfig {
+    Outbox,
+    Wordpress(WordpressConfig),
+}
+
+impl PublisherConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PublisherConfig::Outbox => "outbox",
+            PublisherConfig::Wordpress(_) => "wordpress",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WordpressConfig {
+    pub url: reqwest::Url,
+    pub username: String,
+    pub app_password: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConfig {
+    pub url: reqwest::Url,
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Decided from the response: feed, sitemap or page.
+    Auto,
+    Feed,
+    Sitemap,
+    Page,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Auto => "auto",
+            SourceKind::Feed => "feed",
+            SourceKind::Sitemap => "sitemap",
+            SourceKind::Page => "page",
+        }
+    }
+}
+
+/// Where the config was found, for `config check` and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigLocation {
+    File(PathBuf),
+    Embedded,
+}
+
+/// Finds the config file by the documented search order. An explicit path
+/// (flag or `$BLOG_POSTER_CONFIG`) must exist; the standard places are tried
+/// quietly.
+pub fn locate(explicit: Option<&Path>, env: &Environment) -> Result<ConfigLocation, ConfigError> {
+    if let Some(p) = explicit {
+        return existing(p, "--config");
+    }
+    if let Some(p) = env.get("BLOG_POSTER_CONFIG").filter(|v| !v.is_empty()) {
+        return existing(Path::new(&p), "$BLOG_POSTER_CONFIG");
+    }
+    let system = Path::new("/etc/blog-poster/config.toml");
+    if system.is_file() {
+        return Ok(ConfigLocation::File(system.to_path_buf()));
+    }
+    if let Some(dir) = env.xdg_config_dir() {
+        let p = dir.join("config.toml");
+        if p.is_file() {
+            return Ok(ConfigLocation::File(p));
+        }
+    }
+    Ok(ConfigLocation::Embedded)
+}
+
+fn existing(p: &Path, via: &str) -> Result<ConfigLocation, ConfigError> {
+    if p.is_file() {
+        Ok(ConfigLocation::File(p.to_path_buf()))
+    } else {
+        Err(ConfigError::file(
+            &p.display().to_string(),
+            format!("config file named by {via} does not exist"),
+            Some("create it with `blog-poster init`, or fix the path".into()),
+        ))
+    }
+}
+
+/// Reads and validates the config at `location`.
+pub fn load(location: &ConfigLocation, env: &Environment) -> Result<Config, ConfigError> {
+    match location {
+        ConfigLocation::Embedded => parse(DEFAULT_CONFIG, None, env),
+        ConfigLocation::File(path) => {
+            let label = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::file(&label, format!("cannot read config: {e}"), Some("check the path and its permissions".into()))
+            })?;
+            parse(&text, Some(path), env)
+        }
+    }
+}
+
+/// Parses and validates config text. `path` is `None` for the embedded defaults.
+pub fn parse(text: &str, path: Option<&Path>, env: &Environment) -> Result<Config, ConfigError> {
+    validate::parse_and_validate(text, path, env)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! Config parsing and validation: the embedded defaults, and each kind of bad
+//! input with the line, key and fix it must report.
+
+use super::*;
+
+fn env() -> Environment {
+    Environment::from_pairs([("HOME", "/home/op")])
+}
+
+fn parse_at(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Some(Path::new("/etc/blog-poster/config.toml")), &env())
+}
+
+fn one_issue(text: &str) -> ConfigIssue {
+    let err = parse_at(text).expect_err("config should be refused");
+    assert_eq!(err.issues.len(), 1, "{err}");
+    err.issues.into_iter().next().expect("one issue")
+}
+
+#[test]
+fn embedded_defaults_are_valid() {
+    let c = parse(DEFAULT_CONFIG, None, &env()).expect("defaults valid");
+    assert_eq!(c.data_dir, PathBuf::from("/home/op/.local/share/blog-poster"));
+    assert_eq!(c.database.backend, DatabaseBackend::Sqlite { path: c.data_dir.join("blog-poster.db") });
+    assert_eq!(c.outbox.dir, c.data_dir.join("outbox"));
+    assert_eq!(c.sites.len(), 1);
+    let site = &c.sites[0];
+    assert_eq!(site.name, "example");
+    assert!(matches!(site.publisher, PublisherConfig::Outbox));
+    assert_eq!(site.sources.len(), 1);
+    assert_eq!(c.engine.lease, Duration::from_secs(300));
+}
+
+#[test]
+fn systemd_state_directory_wins_for_the_data_dir() {
+    let e = Environment::from_pairs([("HOME", "/root"), ("STATE_DIRECTORY", "/var/lib/blog-poster")]);
+    let c = parse(DEFAULT_CONFIG, None, &e).expect("valid");
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/blog-poster"));
+}
+
+#[test]
+fn no_home_and_no_data_dir_is_a_clear_error() {
+    let err = parse(DEFAULT_CONFIG, None, &Environment::default()).expect_err("no data dir");
+    assert!(err.to_string().contains("data_dir"), "{err}");
+}
+
+#[test]
+fn unknown_key_names_file_line_table_and_suggestion() {
+    let issue = one_issue("[sites.blog]\npublisher = \"outbox\"\nshedule = \"0 6 * * *\"\n");
+    assert_eq!(
+        issue.to_string(),
+        "/etc/blog-poster/config.toml:3: unknown key \"shedule\" in [sites.blog] (did you mean \"schedule\"?)"
+    );
+    assert_eq!(issue.key.as_deref(), Some("shedule"));
+}
+
+#[test]
+fn unknown_top_level_key_is_reported() {
+    let issue = one_issue("data_dri = \"/x\"\n");
+    assert!(issue.to_string().contains(":1: unknown key \"data_dri\" (did you mean \"data_dir\"?)"), "{issue}");
+}
+
+#[test]
+fn bad_cron_names_line_key_and_fix() {
+    let issue = one_issue("[sites.blog]\n\nschedule = \"0 61 * * *\"\n");
+    let text = issue.to_string();
+    assert!(text.starts_with("/etc/blog-poster/config.toml:3: invalid cron schedule \"0 61 * * *\""), "{text}");
+    assert!(text.contains("for key \"schedule\" in [sites.blog]"), "{text}");
+    assert!(text.contains("use 5 fields"), "{text}");
+}
+
+#[test]
+fn cron_with_wrong_field_count_is_refused() {
+    let issue = one_issue("[sites.blog]\nschedule = \"daily\"\n");
+    assert!(issue.to_string().contains("1 fields"), "{issue}");
+}
+
+#[test]
+fn missing_secret_env_names_the_variable_and_the_fix() {
+    let text = "[sites.blog]\npublisher = \"wordpress\"\n[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\napp_password_env = \"BLOG_WP_PASSWORD\"\n";
+    let issue = one_issue(text);
+    let shown = issue.to_string();
+    assert!(shown.starts_with("/etc/blog-poster/config.toml:6: environment variable BLOG_WP_PASSWORD is not set"), "{shown}");
+    assert!(shown.contains("\"app_password_env\" in [sites.blog.wordpress]"), "{shown}");
+    assert!(shown.contains("app_password_file"), "{shown}");
+}
+
+#[test]
+fn secret_without_any_source_names_every_option() {
+    let text = "[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\n";
+    let shown = one_issue(text).to_string();
+    assert!(shown.contains("BLOG_POSTER_BLOG_WP_APP_PASSWORD"), "{shown}");
+    assert!(shown.contains("blog-wp-app-password"), "{shown}");
+}
+
+#[test]
+fn secrets_resolve_from_env_file_and_credentials_and_stay_redacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "from-file\n").expect("write");
+    std::fs::write(dir.path().join("blog-wp-app-password"), "from-cred").expect("write");
+    let cred_dir = dir.path().to_str().expect("utf8");
+
+    let base = "[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\n";
+    let e = Environment::from_pairs([("HOME", "/h"), ("PW", "from-env"), ("CREDENTIALS_DIRECTORY", cred_dir)]);
+    let get = |extra: &str| {
+        let c = parse(&format!("{base}{extra}"), None, &e).expect("valid");
+        match &c.sites[0].publisher {
+            PublisherConfig::Wordpress(wp) => wp.app_password.clone(),
+            PublisherConfig::Outbox => panic!("expected wordpress"),
+        }
+    };
+    assert_eq!(get("app_password_env = \"PW\"\n").expose(), "from-env");
+    assert_eq!(get(&format!("app_password_file = \"{}\"\n", file.display())).expose(), "from-file");
+    let cred = get("");
+    assert_eq!(cred.expose(), "from-cred");
+
+    let c = parse(&format!("{base}app_password_env = \"PW\"\n"), None, &e).expect("valid");
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("from-env"), "secret leaked into Debug: {debug}");
+}
+
+#[test]
+fn secret_in_the_file_is_refused_with_a_pointer_to_env() {
+    let text = "[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\napp_password = \"hunter2\"\n";
+    let shown = one_issue(text).to_string();
+    assert!(shown.contains("app_password_env"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let text = "[engine]\nlease = \"5 minutes\"\nworkers = 0\n[sites.a]\ntimezone = \"Mars/Olympus\"\n";
+    let err = parse_at(text).expect_err("bad");
+    assert_eq!(err.issues.len(), 3, "{err}");
+    let shown = err.to_string();
+    assert!(shown.contains(":2: invalid duration"), "{shown}");
+    assert!(shown.contains(":3: 0 is not allowed"), "{shown}");
+    assert!(shown.contains(":5: unknown time zone"), "{shown}");
+}
+
+#[test]
+fn heartbeat_must_fit_twice_in_the_lease() {
+    let issue = one_issue("[engine]\nlease = \"1m\"\nheartbeat = \"45s\"\n");
+    assert!(issue.to_string().contains("at most half the lease"), "{issue}");
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let issue = one_issue("[engine]\nworkers = \"four\"\n");
+    let shown = issue.to_string();
+    assert!(shown.contains(":2:"), "{shown}");
+    assert!(shown.contains("workers"), "{shown}");
+}
+
+#[test]
+fn schedule_uses_its_time_zone_and_collapses_to_next_slot() {
+    use chrono::TimeZone;
+    let c = parse_at("[sites.a]\nschedule = \"0 6 * * *\"\ntimezone = \"Europe/Berlin\"\n").expect("valid");
+    let s = c.sites[0].schedule.as_ref().expect("schedule");
+    let now = chrono::Utc.with_ymd_and_hms(2026, 7, 1, 3, 0, 0).single().expect("valid time");
+    // 06:00 in Berlin in summer is 04:00 UTC.
+    assert_eq!(s.next_after(now), chrono::Utc.with_ymd_and_hms(2026, 7, 1, 4, 0, 0).single());
+}
+
+#[test]
+fn relative_paths_resolve_from_the_config_folder() {
+    let c = parse_at("data_dir = \"data\"\n[database]\nurl = \"sqlite://db/x.db\"\n").expect("valid");
+    assert_eq!(c.data_dir, PathBuf::from("/etc/blog-poster/data"));
+    assert_eq!(c.database.backend, DatabaseBackend::Sqlite { path: PathBuf::from("/etc/blog-poster/db/x.db") });
+}
+
+#[test]
+fn explicit_config_path_must_exist() {
+    let err = locate(Some(Path::new("/nonexistent/blog-poster.toml")), &env()).expect_err("missing");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}

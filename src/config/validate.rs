@@ -1,0 +1,437 @@
+//! Raw → validated: every value is checked and converted here, and every
+//! problem is reported with its line, key and a fix. Secrets are resolved
+//! from the environment, files or the systemd credentials directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::diagnostics::{from_toml_error, ConfigError, ConfigIssue, SourceMap};
+use super::raw::{RawConfig, RawSite, RawWordpress, S};
+use super::units::{format_duration, parse_duration, Secret};
+use super::*;
+
+struct Validator<'a> {
+    map: SourceMap<'a>,
+    env: &'a Environment,
+    issues: Vec<ConfigIssue>,
+    /// Directory of the config file: relative paths in it resolve from here.
+    base_dir: Option<PathBuf>,
+}
+
+pub fn parse_and_validate(text: &str, path: Option<&Path>, env: &Environment) -> Result<Config, ConfigError> {
+    let label = path.map_or_else(|| EMBEDDED_LABEL.to_string(), |p| p.display().to_string());
+    let map = SourceMap { file: &label, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::single(from_toml_error(&map, &e)))?;
+    let mut v = Validator {
+        map,
+        env,
+        issues: Vec::new(),
+        base_dir: path.and_then(|p| p.parent()).map(Path::to_path_buf),
+    };
+    let config = v.config(raw, path);
+    if v.issues.is_empty() {
+        config.ok_or_else(|| ConfigError { issues: vec![] })
+    } else {
+        Err(ConfigError { issues: v.issues })
+    }
+}
+
+impl Validator<'_> {
+    fn push(&mut self, span: std::ops::Range<usize>, key: &str, message: String, fix: impl Into<Option<String>>) {
+        let in_table = self.map.in_table(span.start);
+        let issue = self.map.issue(span, key, format!("{message} for key \"{key}\"{in_table}"), fix.into());
+        self.issues.push(issue);
+    }
+
+    fn duration(&mut self, value: &Option<S<String>>, key: &str, default: Duration) -> Duration {
+        let Some(v) = value else { return default };
+        match parse_duration(v.get_ref()) {
+            Ok(d) => d,
+            Err(e) => {
+                self.push(
+                    v.span(),
+                    key,
+                    format!("invalid duration \"{}\": {e}", v.get_ref()),
+                    Some(format!("write it like \"{}\"", format_duration(default))),
+                );
+                default
+            }
+        }
+    }
+
+    fn positive(&mut self, value: &Option<S<u32>>, key: &str, default: u32) -> u32 {
+        match value {
+            Some(v) if *v.get_ref() == 0 => {
+                self.push(v.span(), key, "0 is not allowed".into(), Some(format!("use 1 or more (default {default})")));
+                default
+            }
+            Some(v) => *v.get_ref(),
+            None => default,
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let path = PathBuf::from(p);
+        match (&self.base_dir, path.is_relative()) {
+            (Some(base), true) => base.join(path),
+            _ => path,
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig, path: Option<&Path>) -> Option<Config> {
+        let data_dir = match &raw.data_dir {
+            Some(d) => Some(self.path(d.get_ref())),
+            None => self.env.default_data_dir(),
+        };
+        let data_dir = match data_dir {
+            Some(d) => d,
+            None => {
+                self.issues.push(ConfigIssue {
+                    file: self.map.file.to_string(),
+                    line: None,
+                    key: Some("data_dir".into()),
+                    table: None,
+                    message: "no data directory: data_dir is not set and neither $STATE_DIRECTORY, $XDG_DATA_HOME nor $HOME is".into(),
+                    fix: Some("set data_dir = \"/var/lib/blog-poster\" at the top of the config".into()),
+                });
+                PathBuf::from("/var/lib/blog-poster")
+            }
+        };
+
+        let log = self.log(&raw);
+        let database = self.database(&raw, &data_dir);
+        let engine = self.engine(&raw);
+        let scheduler = SchedulerConfig { tick: self.duration(&raw.scheduler.tick, "tick", Duration::from_secs(5)) };
+        let outbox = OutboxConfig {
+            dir: raw.outbox.dir.as_ref().map_or_else(|| data_dir.join("outbox"), |d| self.path(d.get_ref())),
+        };
+        let mut sites = Vec::new();
+        for (name, site) in &raw.sites {
+            if let Some(s) = self.site(name, site, &engine) {
+                sites.push(s);
+            }
+        }
+        sites.sort_by(|a, b| a.name.cmp(&b.name));
+        Some(Config {
+            source: path.map(Path::to_path_buf),
+            data_dir,
+            log,
+            database,
+            engine,
+            scheduler,
+            outbox,
+            sites,
+        })
+    }
+
+    fn log(&mut self, raw: &RawConfig) -> LogConfig {
+        let level = raw.log.level.as_ref().map_or_else(|| "info".to_string(), |l| l.get_ref().clone());
+        if let Some(l) = &raw.log.level
+            && tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err()
+        {
+            self.push(
+                l.span(),
+                "level",
+                format!("invalid log filter \"{}\"", l.get_ref()),
+                Some("use error, warn, info, debug or trace (or a filter like \"blog_poster=debug,info\")".into()),
+            );
+        }
+        let format = match raw.log.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+            None | Some(("auto", _)) => LogFormat::Auto,
+            Some(("human", _)) => LogFormat::Human,
+            Some(("plain", _)) => LogFormat::Plain,
+            Some(("json", _)) => LogFormat::Json,
+            Some((other, span)) => {
+                self.push(span, "format", format!("unknown log format \"{other}\""), Some("use auto, human, plain or json".into()));
+                LogFormat::Auto
+            }
+        };
+        LogConfig { level, format }
+    }
+
+    fn database(&mut self, raw: &RawConfig, data_dir: &Path) -> DatabaseConfig {
+        let busy_timeout = self.duration(&raw.database.busy_timeout, "busy_timeout", Duration::from_secs(5));
+        let default_path = data_dir.join("blog-poster.db");
+        let backend = match &raw.database.url {
+            None => DatabaseBackend::Sqlite { path: default_path },
+            Some(u) => {
+                let url = u.get_ref();
+                if let Some(p) = url.strip_prefix("sqlite://") {
+                    DatabaseBackend::Sqlite { path: self.path(p) }
+                } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    self.push(
+                        u.span(),
+                        "url",
+                        "the PostgreSQL backend is not built yet in this version".into(),
+                        Some("remove the key to use SQLite under data_dir".into()),
+                    );
+                    DatabaseBackend::Sqlite { path: default_path }
+                } else {
+                    self.push(
+                        u.span(),
+                        "url",
+                        format!("unsupported database URL \"{url}\""),
+                        Some("use sqlite:///path/to/blog-poster.db, or remove the key for the default".into()),
+                    );
+                    DatabaseBackend::Sqlite { path: default_path }
+                }
+            }
+        };
+        DatabaseConfig { backend, busy_timeout, auto_migrate: raw.database.auto_migrate.unwrap_or(true) }
+    }
+
+    fn engine(&mut self, raw: &RawConfig) -> EngineConfig {
+        let e = &raw.engine;
+        let lease = self.duration(&e.lease, "lease", Duration::from_secs(300));
+        let heartbeat = self.duration(&e.heartbeat, "heartbeat", Duration::from_secs(30));
+        if heartbeat.saturating_mul(2) > lease
+            && let Some(h) = e.heartbeat.as_ref().or(e.lease.as_ref())
+        {
+            self.push(
+                h.span(),
+                "heartbeat",
+                format!(
+                    "heartbeat {} must be at most half the lease {}",
+                    format_duration(heartbeat),
+                    format_duration(lease)
+                ),
+                Some("a lease would expire between two heartbeats; shorten heartbeat or lengthen lease".into()),
+            );
+        }
+        let retry_base = self.duration(&e.retry_base, "retry_base", Duration::from_secs(30));
+        let retry_max = self.duration(&e.retry_max, "retry_max", Duration::from_secs(3600));
+        if retry_max < retry_base
+            && let Some(m) = &e.retry_max
+        {
+            self.push(m.span(), "retry_max", "retry_max is shorter than retry_base".into(), Some("make retry_max ≥ retry_base".into()));
+        }
+        EngineConfig {
+            workers: self.positive(&e.workers, "workers", 4),
+            per_site_concurrency: self.positive(&e.per_site_concurrency, "per_site_concurrency", 2),
+            lease,
+            heartbeat,
+            max_attempts: self.positive(&e.max_attempts, "max_attempts", 5),
+            retry_base,
+            retry_max,
+            poll_interval: self.duration(&e.poll_interval, "poll_interval", Duration::from_secs(1)),
+            shutdown_grace: self.duration(&e.shutdown_grace, "shutdown_grace", Duration::from_secs(20)),
+        }
+    }
+
+    fn site(&mut self, name: &str, site: &S<RawSite>, engine: &EngineConfig) -> Option<SiteConfig> {
+        let span = site.span();
+        let raw = site.get_ref();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            self.push(
+                span.clone(),
+                "sites",
+                format!("site name \"{name}\" is not allowed"),
+                Some("use letters, digits, '-' and '_' only: it names folders and URLs".into()),
+            );
+        }
+        let tz = match &raw.timezone {
+            None => chrono_tz::UTC,
+            Some(t) => match t.get_ref().parse::<chrono_tz::Tz>() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    self.push(
+                        t.span(),
+                        "timezone",
+                        format!("unknown time zone \"{}\"", t.get_ref()),
+                        Some("use an IANA name like \"Europe/Berlin\" or \"UTC\"".into()),
+                    );
+                    chrono_tz::UTC
+                }
+            },
+        };
+        let schedule = raw.schedule.as_ref().and_then(|s| self.schedule(s, tz));
+        let publisher = self.publisher(name, raw);
+        let mut sources = Vec::new();
+        for src in &raw.sources {
+            let r = src.get_ref();
+            let url = match reqwest::Url::parse(r.url.get_ref()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+                Ok(_) | Err(_) => {
+                    self.push(
+                        r.url.span(),
+                        "url",
+                        format!("invalid source URL \"{}\"", r.url.get_ref()),
+                        Some("use a full http:// or https:// URL".into()),
+                    );
+                    continue;
+                }
+            };
+            let kind = match r.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+                None | Some(("auto", _)) => SourceKind::Auto,
+                Some(("feed", _)) => SourceKind::Feed,
+                Some(("sitemap", _)) => SourceKind::Sitemap,
+                Some(("page", _)) => SourceKind::Page,
+                Some((other, span)) => {
+                    self.push(span, "kind", format!("unknown source kind \"{other}\""), Some("use auto, feed, sitemap or page".into()));
+                    SourceKind::Auto
+                }
+            };
+            sources.push(SourceConfig { url, kind });
+        }
+        Some(SiteConfig {
+            name: name.to_string(),
+            enabled: raw.enabled.unwrap_or(true),
+            schedule,
+            publisher: publisher?,
+            max_concurrency: self.positive(&raw.max_concurrency, "max_concurrency", engine.per_site_concurrency),
+            seed_keywords: raw.seed_keywords.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
+            sources,
+        })
+    }
+
+    fn schedule(&mut self, s: &S<String>, tz: chrono_tz::Tz) -> Option<Schedule> {
+        let expr = s.get_ref().trim();
+        let fields = expr.split_whitespace().count();
+        let parsed = if (5..=7).contains(&fields) {
+            croner::parser::CronParser::new().parse(expr).map_err(|e| e.to_string())
+        } else {
+            Err(format!("{fields} fields"))
+        };
+        match parsed {
+            Ok(cron) => Some(Schedule { expr: expr.to_string(), cron, tz }),
+            Err(e) => {
+                self.push(
+                    s.span(),
+                    "schedule",
+                    format!("invalid cron schedule \"{expr}\": {e}"),
+                    Some(
+                        "use 5 fields \"min hour day month weekday\" (e.g. \"0 6 * * *\" for 06:00 daily) or 6 with seconds first"
+                            .into(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn publisher(&mut self, site: &str, raw: &RawSite) -> Option<PublisherConfig> {
+        let kind = raw.publisher.as_ref().map(|p| (p.get_ref().as_str(), p.span()));
+        match kind {
+            None if raw.wordpress.is_some() => self.wordpress(site, raw.wordpress.as_ref()?),
+            None | Some(("outbox", _)) => Some(PublisherConfig::Outbox),
+            Some(("wordpress", span)) => match &raw.wordpress {
+                Some(wp) => self.wordpress(site, wp),
+                None => {
+                    self.push(
+                        span,
+                        "publisher",
+                        "publisher is \"wordpress\" but there is no wordpress table".into(),
+                        Some(format!("add [sites.{site}.wordpress] with url, username and app_password_env")),
+                    );
+                    None
+                }
+            },
+            Some((other, span)) => {
+                self.push(span, "publisher", format!("unknown publisher \"{other}\""), Some("use outbox or wordpress".into()));
+                None
+            }
+        }
+    }
+
+    fn wordpress(&mut self, site: &str, wp: &S<RawWordpress>) -> Option<PublisherConfig> {
+        let raw = wp.get_ref();
+        let url = match reqwest::Url::parse(raw.url.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            _ => {
+                self.push(
+                    raw.url.span(),
+                    "url",
+                    format!("invalid WordPress URL \"{}\"", raw.url.get_ref()),
+                    Some("use the site's home URL, like \"https://example.com\"".into()),
+                );
+                None
+            }
+        };
+        let default_env = format!("BLOG_POSTER_{}_WP_APP_PASSWORD", site.to_ascii_uppercase().replace('-', "_"));
+        let credential = format!("{site}-wp-app-password");
+        let secret = self.secret(
+            &raw.app_password_env,
+            &raw.app_password_file,
+            "app_password",
+            &default_env,
+            &credential,
+            wp.span(),
+        );
+        Some(PublisherConfig::Wordpress(WordpressConfig {
+            url: url?,
+            username: raw.username.get_ref().clone(),
+            app_password: secret?,
+        }))
+    }
+
+    /// Resolves a secret: `<name>_file`, else `<name>_env`, else the systemd
+    /// credential `credential`, else the environment variable `default_env`.
+    fn secret(
+        &mut self,
+        env_key: &Option<S<String>>,
+        file_key: &Option<S<String>>,
+        name: &str,
+        default_env: &str,
+        credential: &str,
+        table_span: std::ops::Range<usize>,
+    ) -> Option<Secret> {
+        if let Some(f) = file_key {
+            let path = self.path(f.get_ref());
+            return match std::fs::read_to_string(&path) {
+                Ok(s) if !s.trim().is_empty() => Some(Secret::new(s.trim_end_matches(['\n', '\r']).to_string(), format!("file {}", path.display()))),
+                Ok(_) => {
+                    self.push(f.span(), &format!("{name}_file"), format!("secret file {} is empty", path.display()), Some("write the secret into it".into()));
+                    None
+                }
+                Err(e) => {
+                    self.push(
+                        f.span(),
+                        &format!("{name}_file"),
+                        format!("cannot read secret file {}: {e}", path.display()),
+                        Some("check the path and that the service user may read it".into()),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(e) = env_key {
+            let var = e.get_ref();
+            return match self.env.get(var).filter(|v| !v.is_empty()) {
+                Some(v) => Some(Secret::new(v, format!("env {var}"))),
+                None => {
+                    self.push(
+                        e.span(),
+                        &format!("{name}_env"),
+                        format!("environment variable {var} is not set"),
+                        Some(format!(
+                            "export {var}=… (for the service: put it in /etc/blog-poster/env), or use {name}_file = \"/path\""
+                        )),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(dir) = self.env.credentials_dir() {
+            let path = dir.join(credential);
+            if let Ok(s) = std::fs::read_to_string(&path) {
+                return Some(Secret::new(s.trim_end_matches(['\n', '\r']).to_string(), format!("credential {credential}")));
+            }
+        }
+        if let Some(v) = self.env.get(default_env).filter(|v| !v.is_empty()) {
+            return Some(Secret::new(v, format!("env {default_env}")));
+        }
+        let line = self.map.line_of(table_span.start);
+        self.issues.push(ConfigIssue {
+            file: self.map.file.to_string(),
+            line: Some(line),
+            key: Some(format!("{name}_env")),
+            table: self.map.table_at(table_span.start),
+            message: format!(
+                "missing secret \"{name}\"{}: none of {name}_env, {name}_file, the systemd credential \"{credential}\" or ${default_env} is set",
+                self.map.in_table(table_span.start)
+            ),
+            fix: Some(format!("export {default_env}=…, or set {name}_env = \"VAR\" or {name}_file = \"/path\"")),
+        });
+        None
+    }
+}

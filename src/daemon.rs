@@ -1,0 +1,163 @@
+//! `serve`: open the database (lock, migrate, sync sites, reclaim orphaned
+//! jobs), start the scheduler and the engine, tell systemd we are ready, and
+//! stop gracefully on SIGTERM/SIGINT. Also the shared start-up used by
+//! `run --once`.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::{Config, DatabaseBackend};
+use crate::instance::{InstanceError, InstanceLock};
+use crate::pipeline::engine::{owner_id, Engine, LogObserver, Observer};
+use crate::pipeline::lifecycle::Timestamp;
+use crate::pipeline::stage::StageSet;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AppliedMigration, SiteSpec, SourceSpec, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// An opened database this process may work on.
+pub struct Workspace {
+    pub store: Arc<dyn Store>,
+    /// Held while the process lives: one worker process per SQLite database.
+    _lock: InstanceLock,
+    /// Jobs found running at start (their process died) and requeued.
+    pub reclaimed: u64,
+    pub migrated: Vec<AppliedMigration>,
+}
+
+/// The config's sites as the store keeps them.
+pub fn site_specs(config: &Config) -> Vec<SiteSpec> {
+    config
+        .sites
+        .iter()
+        .map(|s| SiteSpec {
+            name: s.name.clone(),
+            enabled: s.enabled,
+            max_concurrency: s.max_concurrency,
+            sources: s.sources.iter().map(|src| SourceSpec { url: src.url.to_string(), kind: src.kind.as_str().into() }).collect(),
+        })
+        .collect()
+}
+
+/// Applies pending migrations if allowed; otherwise says how to.
+pub fn ensure_migrated(store: &dyn Store, auto_migrate: bool, now: Timestamp) -> Result<Vec<AppliedMigration>, StoreError> {
+    let status = store.schema_status()?;
+    if status.pending.is_empty() {
+        return Ok(vec![]);
+    }
+    if !auto_migrate {
+        return Err(StoreError::Schema(format!(
+            "the database needs {} migration(s) ({}): run `blog-poster db migrate` (database.auto_migrate is off)",
+            status.pending.len(),
+            status.pending.join(", ")
+        )));
+    }
+    store.migrate(now)
+}
+
+/// Opens the SQLite database at the configured path without taking the
+/// instance lock (for read-only commands).
+pub fn open_sqlite(config: &Config) -> Result<SqliteStore, StoreError> {
+    let DatabaseBackend::Sqlite { path } = &config.database.backend;
+    SqliteStore::open(path, config.database.busy_timeout)
+}
+
+/// Everything a working process does before its first job: data dir, lock,
+/// schema, sites, and orphaned jobs. Blocking; call it off the async workers.
+pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, DaemonError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| DaemonError::Io(format!("cannot create the data folder {}: {e}", config.data_dir.display())))?;
+    let DatabaseBackend::Sqlite { path } = &config.database.backend;
+    let lock = InstanceLock::acquire(path)?;
+    let store = open_sqlite(config)?;
+    let migrated = ensure_migrated(&store, config.database.auto_migrate, now)?;
+    store.sync_sites(&site_specs(config), now)?;
+    // We hold the only lock on this database, so every job still marked
+    // running belongs to a process that died: requeue them now instead of
+    // waiting for their leases to run out.
+    let reclaimed = store.reclaim_leases(true, now)?;
+    Ok(Workspace { store: Arc::new(store), _lock: lock, reclaimed, migrated })
+}
+
+/// A receiver that turns true on SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> Result<watch::Receiver<bool>, DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(format!("cannot listen for SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(format!("cannot listen for SIGINT: {e}")))?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Runs the daemon until `shutdown` turns true.
+pub async fn serve(config: Arc<Config>, stages: StageSet, clock: Arc<dyn Clock>, shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    let started = std::time::Instant::now();
+    let (cfg, now) = (config.clone(), clock.now());
+    let ws = tokio::task::spawn_blocking(move || open_for_work(&cfg, now))
+        .await
+        .map_err(|e| DaemonError::Io(format!("start-up task failed: {e}")))??;
+    for m in &ws.migrated {
+        tracing::info!(version = m.version, name = %m.name, "migration applied");
+    }
+    if ws.reclaimed > 0 {
+        tracing::info!(jobs = ws.reclaimed, "requeued jobs left running by a previous process");
+    }
+    let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+    let engine = Arc::new(Engine {
+        store: ws.store.clone(),
+        stages,
+        config: config.clone(),
+        clock: clock.clone(),
+        owner: owner_id(),
+        observer,
+    });
+    let watchdog = sd_notify::watchdog_enabled().is_some();
+    let scheduler = tokio::spawn(crate::scheduler::run(
+        ws.store.clone(),
+        config.clone(),
+        clock.clone(),
+        shutdown.clone(),
+        move || {
+            if watchdog {
+                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+            }
+        },
+    ));
+    notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("running")]);
+    tracing::info!(
+        owner = %engine.owner,
+        sites = config.sites.len(),
+        database = %config.database.backend.describe(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "blog-poster ready"
+    );
+    engine.clone().run(shutdown, None).await;
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    let _ = scheduler.await;
+    tracing::info!("stopped");
+    drop(ws);
+    Ok(())
+}

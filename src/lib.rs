@@ -1,0 +1,33 @@
+//! blog-poster: a self-hosted content-automation appliance in one binary.
+//!
+//! The map, following one run through the code:
+//!
+//! - [`config`] finds and validates the TOML config once (durations, URLs,
+//!   cron schedules, secrets); nothing downstream sees raw strings.
+//! - [`store`] is the domain-level, synchronous `Store` trait and its SQLite
+//!   implementation with embedded, checksummed migrations. Every job state
+//!   change goes through the pure state machines in
+//!   [`pipeline::lifecycle`].
+//! - [`scheduler`] turns each site's cron schedule into runs; the next slot
+//!   lives in the database.
+//! - [`pipeline::engine`] claims due jobs with a lease, runs the stage through
+//!   the [`pipeline::stage::StageRunner`] plug-in point, and commits the
+//!   stage output together with the next job: monitor → topics → generate →
+//!   check → publish. [`pipeline::outbox`] is the built-in publisher.
+//! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
+//!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
+//!   these and errors to exit codes.
+//!
+//! Async only where the network is: the store is called through
+//! `spawn_blocking`; time comes from an injected [`clock::Clock`].
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod instance;
+pub mod logging;
+pub mod pipeline;
+pub mod run_once;
+pub mod scheduler;
+pub mod store;

@@ -1,0 +1,289 @@
+//! The job engine: claims due jobs under the concurrency limits, runs their
+//! stage while renewing the lease, and commits the result — output and next
+//! job in one transaction — or the classified failure. On stop it lets
+//! running jobs finish within the grace period, then releases the rest to
+//! the queue. It holds no state the database does not: kill it at any
+//! moment and the next start carries on from the last commit.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::pipeline::lifecycle::{JobStatus, RetryPolicy, Timestamp};
+use crate::pipeline::stage::{StageContext, StageError, StageSet};
+use crate::store::{ClaimRequest, ClaimedJob, JobFailure, RunId, StageOutput, Store, StoreError, StoreResult};
+
+/// How a job's turn on a worker ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    Succeeded { summary: String },
+    /// Failed or deferred; `status` is where the job is now (queued for a
+    /// retry, waiting, or dead).
+    Failed { error: String, status: JobStatus },
+    /// Given back to the queue on shutdown.
+    Released,
+    /// The lease was taken away (expired or cancelled); nothing was committed.
+    LeaseLost,
+}
+
+/// Hears about jobs as they start and end: the daemon logs, `run --once`
+/// prints progress.
+pub trait Observer: Send + Sync {
+    fn started(&self, _job: &ClaimedJob) {}
+    fn finished(&self, _job: &ClaimedJob, _outcome: &JobOutcome, _elapsed: Duration) {}
+}
+
+/// Logs every job through tracing.
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn started(&self, job: &ClaimedJob) {
+        tracing::info!(site = %job.site, run = %job.run_id, job = %job.id, stage = %job.stage, attempt = job.attempts, "stage started");
+    }
+
+    fn finished(&self, job: &ClaimedJob, outcome: &JobOutcome, elapsed: Duration) {
+        let ms = elapsed.as_millis() as u64;
+        match outcome {
+            JobOutcome::Succeeded { summary } => {
+                tracing::info!(site = %job.site, run = %job.run_id, job = %job.id, stage = %job.stage, ms, "stage done: {summary}");
+            }
+            JobOutcome::Failed { error, status } => {
+                tracing::warn!(site = %job.site, run = %job.run_id, job = %job.id, stage = %job.stage, ms, status = %status, "stage failed: {error}");
+            }
+            JobOutcome::Released => {
+                tracing::info!(site = %job.site, job = %job.id, stage = %job.stage, "released to the queue on shutdown");
+            }
+            JobOutcome::LeaseLost => {
+                tracing::warn!(site = %job.site, job = %job.id, stage = %job.stage, "lease lost; result discarded");
+            }
+        }
+    }
+}
+
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub stages: StageSet,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    /// Who holds leases taken by this engine: host, pid and a random part.
+    pub owner: String,
+    pub observer: Arc<dyn Observer>,
+}
+
+/// A lease owner id unique to this process: "host:pid:random".
+pub fn owner_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
+    format!("{}:{}:{:08x}", host.trim(), std::process::id(), fastrand::u32(..))
+}
+
+impl Engine {
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy { base: self.config.engine.retry_base, max: self.config.engine.retry_max }
+    }
+
+    /// Calls the store off the async workers, with the current time.
+    async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store, Timestamp) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        let now = self.clock.now();
+        tokio::task::spawn_blocking(move || f(store.as_ref(), now))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+
+    /// Works until `shutdown` turns true, then stops gracefully: running jobs
+    /// get `shutdown_grace` to finish, the rest are released. `only_runs`
+    /// limits the engine to those runs (`run --once`).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, only_runs: Option<Vec<RunId>>) {
+        let cfg = &self.config.engine;
+        let permits = Arc::new(Semaphore::new(cfg.workers as usize));
+        let wake = Arc::new(Notify::new());
+        let (hard_stop, hard_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut store_failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = shutdown.changed() => break,
+            };
+            let req = ClaimRequest {
+                owner: self.owner.clone(),
+                lease: cfg.lease,
+                global_limit: cfg.workers,
+                only_runs: only_runs.clone(),
+            };
+            let idle = match self.call(move |s, now| s.claim_next_job(&req, now)).await {
+                Ok(Some(job)) => {
+                    store_failures = 0;
+                    tasks.spawn(self.clone().execute(job, permit, hard_rx.clone(), wake.clone()));
+                    None
+                }
+                Ok(None) => {
+                    store_failures = 0;
+                    Some(cfg.poll_interval)
+                }
+                Err(e) => {
+                    store_failures += 1;
+                    tracing::warn!(error = %e, "cannot claim jobs; trying again");
+                    Some(cfg.poll_interval.saturating_mul(store_failures.min(30)))
+                }
+            };
+            while let Some(done) = tasks.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "a job task panicked; its lease will expire and the job will run again");
+                }
+            }
+            if let Some(wait) = idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        self.stop(tasks, hard_stop).await;
+    }
+
+    async fn stop(&self, mut tasks: JoinSet<()>, hard_stop: watch::Sender<bool>) {
+        if tasks.is_empty() {
+            return;
+        }
+        let grace = self.config.engine.shutdown_grace;
+        tracing::info!(running = tasks.len(), grace_ms = grace.as_millis() as u64, "stopping: waiting for running jobs");
+        let drain = async {
+            while tasks.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(grace, drain).await.is_ok() {
+            return;
+        }
+        tracing::info!(running = tasks.len(), "grace period over: releasing running jobs to the queue");
+        let _ = hard_stop.send(true);
+        let drain = async {
+            while tasks.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+            tasks.abort_all();
+        }
+    }
+
+    async fn execute(self: Arc<Self>, job: ClaimedJob, _permit: OwnedSemaphorePermit, mut hard: watch::Receiver<bool>, wake: Arc<Notify>) {
+        let started = Instant::now();
+        self.observer.started(&job);
+        let outcome = match self.config.site(&job.site) {
+            None => {
+                let err = StageError::Permanent(format!("site \"{}\" is no longer in the config", job.site));
+                self.finish(&job, Err(err)).await
+            }
+            Some(site) => {
+                let ctx = StageContext {
+                    job: job.clone(),
+                    site: Arc::new(site.clone()),
+                    config: self.config.clone(),
+                    store: self.store.clone(),
+                    clock: self.clock.clone(),
+                };
+                let runner = self.stages.get(job.stage).clone();
+                let work = runner.run(&ctx);
+                tokio::pin!(work);
+                let beat = self.config.engine.heartbeat;
+                let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+                loop {
+                    tokio::select! {
+                        result = &mut work => break self.finish(&job, result).await,
+                        _ = ticker.tick() => {
+                            if !self.heartbeat(&job).await {
+                                break JobOutcome::LeaseLost;
+                            }
+                        }
+                        _ = hard.changed() => {
+                            break self.release(&job).await;
+                        }
+                    }
+                }
+            }
+        };
+        self.observer.finished(&job, &outcome, started.elapsed());
+        wake.notify_one();
+    }
+
+    /// Renews the lease. A database hiccup is not a lost lease: the lease is
+    /// long enough to survive a missed beat.
+    async fn heartbeat(&self, job: &ClaimedJob) -> bool {
+        let (id, owner) = (job.id, self.owner.clone());
+        let lease = chrono::Duration::from_std(self.config.engine.lease).unwrap_or(chrono::Duration::MAX);
+        match self.call(move |s, now| s.heartbeat_job(id, &owner, now + lease)).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "heartbeat failed; will try again");
+                true
+            }
+        }
+    }
+
+    async fn release(&self, job: &ClaimedJob) -> JobOutcome {
+        let (id, owner) = (job.id, self.owner.clone());
+        match self.call(move |s, now| s.release_job(id, &owner, now)).await {
+            Ok(()) => JobOutcome::Released,
+            Err(StoreError::LeaseLost { .. }) => JobOutcome::LeaseLost,
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "could not release; the lease will expire instead");
+                JobOutcome::Released
+            }
+        }
+    }
+
+    async fn finish(&self, job: &ClaimedJob, result: Result<StageOutput, StageError>) -> JobOutcome {
+        let failure = match result {
+            Ok(output) => match self.commit(job, output).await {
+                Ok(summary) => return JobOutcome::Succeeded { summary },
+                Err(StoreError::LeaseLost { .. }) => return JobOutcome::LeaseLost,
+                // The work is lost but not the job: it goes back to the queue.
+                Err(e) if e.is_transient() => return self.release(job).await,
+                Err(e) => JobFailure::Permanent { error: format!("could not store the {} result: {e}", job.stage) },
+            },
+            Err(e) => e.into_failure(),
+        };
+        let error = match &failure {
+            JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => error.clone(),
+            JobFailure::Deferred { reason, .. } => reason.clone(),
+        };
+        let (j, owner, policy) = (job.clone(), self.owner.clone(), self.policy());
+        match self.call(move |s, now| s.fail_job(&j, &owner, &failure, &policy, now)).await {
+            Ok(status) => JobOutcome::Failed { error, status },
+            Err(StoreError::LeaseLost { .. }) => JobOutcome::LeaseLost,
+            Err(e) => {
+                tracing::error!(job = %job.id, error = %e, "could not record the failure; the lease will expire and the job will run again");
+                JobOutcome::Failed { error, status: JobStatus::Running }
+            }
+        }
+    }
+
+    /// Commits the output, retrying while the database is busy.
+    async fn commit(&self, job: &ClaimedJob, output: StageOutput) -> StoreResult<String> {
+        let summary = output.summary();
+        let output = Arc::new(output);
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..6 {
+            let (j, owner, out) = (job.clone(), self.owner.clone(), output.clone());
+            match self.call(move |s, now| s.complete_job(&j, &owner, &out, now)).await {
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(job = %job.id, error = %e, "database busy while committing; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other.map(|()| summary),
+            }
+        }
+        Err(StoreError::Unavailable("database stayed busy while committing".into()))
+    }
+}

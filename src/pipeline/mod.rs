@@ -1,0 +1,10 @@
+//! The pipeline: the pure lifecycles, the stage plug-in point, the engine
+//! that runs jobs through them, and the outbox publisher.
+//!
+//! Data flow per run: monitor → topics → generate → check → publish. Each
+//! stage is one job; its output and the next job are committed together.
+
+pub mod engine;
+pub mod lifecycle;
+pub mod outbox;
+pub mod stage;

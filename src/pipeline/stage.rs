@@ -1,0 +1,130 @@
+//! The plug-in point for stage work: a stage is an async function from a
+//! context (its job, its site's config, the store) to a `StageOutput` or a
+//! classified error. The engine owns retries, leases and commits; a stage
+//! only does its work and says whether a retry could help.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::{Config, SiteConfig};
+use crate::pipeline::lifecycle::{Stage, Timestamp};
+use crate::store::{ClaimedJob, JobFailure, Store, StoreError, StoreResult, StageOutput};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a running stage may use.
+#[derive(Clone)]
+pub struct StageContext {
+    pub job: ClaimedJob,
+    pub site: Arc<SiteConfig>,
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl StageContext {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Calls the (synchronous) store off the async workers.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, StageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| StageError::Retryable(format!("store task failed: {e}")))?
+            .map_err(StageError::Store)
+    }
+}
+
+/// How a stage failed. Decided once, where the error is understood.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The stage exists in the chain but its work is not built in this
+    /// version. Permanent: retrying cannot help.
+    #[error("the {stage} stage is not built yet in this version: {what}")]
+    NotBuilt { stage: Stage, what: String },
+    /// Worth another try later (timeouts, rate limits, a server error).
+    #[error("{0}")]
+    Retryable(String),
+    /// Retrying cannot help (bad credentials, invalid input) until someone acts.
+    #[error("{0}")]
+    Permanent(String),
+    /// Not a failure: wait with a visible reason (a cost cap) until `until`.
+    #[error("waiting until {until}: {reason}")]
+    Deferred { reason: String, until: Timestamp },
+    #[error("database: {0}")]
+    Store(StoreError),
+}
+
+impl StageError {
+    pub fn into_failure(self) -> JobFailure {
+        let jitter = fastrand::f64();
+        match self {
+            StageError::Retryable(error) => JobFailure::Retryable { error, jitter },
+            StageError::Store(e) if e.is_transient() => JobFailure::Retryable { error: e.to_string(), jitter },
+            StageError::Deferred { reason, until } => JobFailure::Deferred { reason, until },
+            e @ (StageError::NotBuilt { .. } | StageError::Permanent(_) | StageError::Store(_)) => {
+                JobFailure::Permanent { error: e.to_string() }
+            }
+        }
+    }
+}
+
+/// One stage's work.
+pub trait StageRunner: Send + Sync {
+    fn run<'a>(&'a self, ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>>;
+}
+
+/// A stage whose work is not built yet: it fails clearly, never with fake
+/// output.
+pub struct NotBuilt {
+    pub stage: Stage,
+    pub what: &'static str,
+}
+
+impl StageRunner for NotBuilt {
+    fn run<'a>(&'a self, _ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>> {
+        Box::pin(async move { Err(StageError::NotBuilt { stage: self.stage, what: self.what.to_string() }) })
+    }
+}
+
+/// The runner for each stage of the chain.
+#[derive(Clone)]
+pub struct StageSet {
+    pub monitor: Arc<dyn StageRunner>,
+    pub topics: Arc<dyn StageRunner>,
+    pub generate: Arc<dyn StageRunner>,
+    pub check: Arc<dyn StageRunner>,
+    pub publish: Arc<dyn StageRunner>,
+}
+
+impl StageSet {
+    pub fn get(&self, stage: Stage) -> &Arc<dyn StageRunner> {
+        match stage {
+            Stage::Monitor => &self.monitor,
+            Stage::Topics => &self.topics,
+            Stage::Generate => &self.generate,
+            Stage::Check => &self.check,
+            Stage::Publish => &self.publish,
+        }
+    }
+
+    /// The stages this version ships: the content stages are not built yet
+    /// and say so; publishing goes to the outbox (WordPress is not built yet).
+    pub fn standard() -> StageSet {
+        StageSet {
+            monitor: Arc::new(NotBuilt { stage: Stage::Monitor, what: "competitor monitoring arrives with the content pipeline" }),
+            topics: Arc::new(NotBuilt { stage: Stage::Topics, what: "topic selection arrives with the content pipeline" }),
+            generate: Arc::new(NotBuilt { stage: Stage::Generate, what: "LLM writing arrives with the content pipeline" }),
+            check: Arc::new(NotBuilt { stage: Stage::Check, what: "fact and SEO checks arrive with the content pipeline" }),
+            publish: Arc::new(super::outbox::Publisher),
+        }
+    }
+}

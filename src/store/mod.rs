@@ -1,0 +1,136 @@
+//! The domain-level store: one synchronous trait with methods named for what
+//! the pipeline needs, and one implementation per backend. SQL lives in the
+//! backend files and in `migrations/<backend>/`; callers never see it.
+//!
+//! The trait is synchronous on purpose (rusqlite and postgres are): async
+//! code calls it through `spawn_blocking`. Every state change of a job goes
+//! through `pipeline::lifecycle`, so backends cannot disagree on semantics.
+
+pub mod migrate;
+pub mod sqlite;
+mod types;
+
+use std::collections::BTreeMap;
+
+pub use types::*;
+
+use crate::pipeline::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be used by this binary (edited migration, schema
+    /// newer than the binary): the message says what to do.
+    #[error("{0}")]
+    Schema(String),
+    /// Locked or unreachable for now; retrying later can help.
+    #[error("database busy or unavailable: {0}")]
+    Unavailable(String),
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The job was taken from this worker (lease expired, cancelled).
+    #[error("job {job} is no longer held by {owner}")]
+    LeaseLost { job: JobId, owner: String },
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// A request that contradicts the data (unknown site in a run request…).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// Whether trying the same call again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the daemon, the CLI, the API and the TUI persist. Implemented
+/// by `sqlite::SqliteStore` (and a PostgreSQL store later) with identical
+/// meaning, checked by one contract test suite.
+pub trait Store: Send + Sync {
+    /// Which migrations are applied, which are pending.
+    fn schema_status(&self) -> StoreResult<SchemaStatus>;
+
+    /// Applies pending migrations; returns those it applied.
+    fn migrate(&self, now: Timestamp) -> StoreResult<Vec<AppliedMigration>>;
+
+    // ---- sites -------------------------------------------------------------
+
+    /// Makes the sites table match the config: inserts new sites, updates
+    /// config-owned columns, and registers their sources. Runtime state
+    /// (paused, next run) is kept. Sites removed from the config are disabled,
+    /// never deleted: their history stays.
+    fn sync_sites(&self, sites: &[SiteSpec], now: Timestamp) -> StoreResult<()>;
+
+    fn list_sites(&self) -> StoreResult<Vec<SiteRecord>>;
+
+    fn set_site_paused(&self, site: &str, paused: bool, reason: Option<&str>, now: Timestamp) -> StoreResult<()>;
+
+    // ---- runs and scheduling ----------------------------------------------
+
+    /// Creates a run and its first job in one transaction. With a slot key
+    /// that already exists, returns the existing run and creates nothing.
+    fn enqueue_run(&self, run: &NewRun, now: Timestamp) -> StoreResult<Enqueued>;
+
+    /// Applies a scheduler decision atomically (compare-and-set on the site's
+    /// next slot). Returns the run enqueued, if any; `None` also when another
+    /// instance advanced the slot first.
+    fn advance_schedule(&self, advance: &SlotAdvance, now: Timestamp) -> StoreResult<Option<Enqueued>>;
+
+    fn get_run(&self, id: RunId) -> StoreResult<RunRecord>;
+
+    fn list_runs(&self, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>>;
+
+    // ---- jobs --------------------------------------------------------------
+
+    /// Takes the next due job, honouring paused sites, each site's
+    /// concurrency and the global limit. Sets the lease.
+    fn claim_next_job(&self, req: &ClaimRequest, now: Timestamp) -> StoreResult<Option<ClaimedJob>>;
+
+    /// Extends the lease; `false` when the job is no longer this owner's.
+    fn heartbeat_job(&self, job: JobId, owner: &str, lease_until: Timestamp) -> StoreResult<bool>;
+
+    /// Commits a stage's output, marks the job succeeded and queues the next
+    /// stage (or finishes the run) — all in one transaction. Fails with
+    /// `LeaseLost` (and writes nothing) if the job is no longer this owner's.
+    fn complete_job(&self, job: &ClaimedJob, owner: &str, output: &StageOutput, now: Timestamp) -> StoreResult<()>;
+
+    /// Records a failure or deferral; returns the job's new status.
+    fn fail_job(&self, job: &ClaimedJob, owner: &str, failure: &JobFailure, policy: &RetryPolicy, now: Timestamp) -> StoreResult<JobStatus>;
+
+    /// Gives a held job back to the queue without charging an attempt.
+    fn release_job(&self, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()>;
+
+    /// Requeues running jobs whose lease ran out (or, with `all_running`,
+    /// every running job: only when this process is known to be the only one).
+    /// Returns how many were reclaimed.
+    fn reclaim_leases(&self, all_running: bool, now: Timestamp) -> StoreResult<u64>;
+
+    /// Operator: revive a dead or cancelled job.
+    fn retry_job(&self, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()>;
+
+    /// Operator: cancel a queued, waiting or running job (and its run).
+    fn cancel_job(&self, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()>;
+
+    fn get_job(&self, job: JobId) -> StoreResult<JobRecord>;
+
+    fn list_jobs(&self, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>>;
+
+    fn job_counts(&self) -> StoreResult<BTreeMap<JobStatus, u64>>;
+
+    // ---- articles ----------------------------------------------------------
+
+    fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>>;
+
+    fn get_article(&self, id: ArticleId) -> StoreResult<ArticleRecord>;
+
+    // ---- events ------------------------------------------------------------
+
+    fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()>;
+
+    fn list_events(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>>;
+}

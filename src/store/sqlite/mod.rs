@@ -1,0 +1,391 @@
+//! The SQLite store: one file, WAL, foreign keys on, a busy timeout, and one
+//! connection behind a mutex — SQLite allows one writer, and every write
+//! here is a short transaction. Owns the SQLite dialect; the meaning of each
+//! method is the `Store` trait's.
+
+mod jobs;
+mod outputs;
+mod reads;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::migrate::{self, Migration};
+use super::*;
+use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
+
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and checks its
+    /// schema against this binary: an edited migration or a newer database
+    /// is refused here, before anything is written. Pending migrations are
+    /// not applied; call [`Store::migrate`].
+    pub fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create the database folder {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("cannot open the database {}: {e}", path.display())))?;
+        conn.busy_timeout(busy_timeout).map_err(map_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 checksum   TEXT NOT NULL,
+                 applied_at INTEGER NOT NULL
+             );",
+        )
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => StoreError::Schema(format!(
+                "{} is not a SQLite database (or it is encrypted or damaged); point database.url elsewhere or restore a backup",
+                path.display()
+            )),
+            _ => map_err(e),
+        })?;
+        let store = SqliteStore { path: path.to_path_buf(), conn: Mutex::new(conn) };
+        migrate::plan(&store.applied()?, Self::migrations())?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn migrations() -> &'static [Migration] {
+        migrate::SQLITE
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open
+        // (rusqlite rolls back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction (takes the write lock up front,
+    /// so two writers never deadlock upgrading a read lock).
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(map_err)?;
+        Ok(out)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.conn();
+        f(&conn)
+    }
+
+    fn applied(&self) -> StoreResult<Vec<AppliedMigration>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version")
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(AppliedMigration {
+                        version: r.get(0)?,
+                        name: r.get(1)?,
+                        checksum: r.get(2)?,
+                        applied_at: ts(r.get(3)?),
+                    })
+                })
+                .map_err(map_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        })
+    }
+
+    /// A consistent copy of the live database (SQLite's online backup API).
+    pub fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        let conn = self.conn();
+        conn.backup(rusqlite::MAIN_DB, dest, None).map_err(map_err)
+    }
+}
+
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Milliseconds since the epoch → timestamp.
+pub(crate) fn ts(ms: i64) -> Timestamp {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+fn parse_col<T>(value: String, parse: fn(&str) -> Option<T>, what: &str) -> rusqlite::Result<T> {
+    parse(&value).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unknown {what} \"{value}\"").into())
+    })
+}
+
+pub(crate) fn stage_col(v: String) -> rusqlite::Result<Stage> {
+    parse_col(v, Stage::parse, "stage")
+}
+
+pub(crate) fn job_status_col(v: String) -> rusqlite::Result<JobStatus> {
+    parse_col(v, JobStatus::parse, "job status")
+}
+
+pub(crate) fn run_status_col(v: String) -> rusqlite::Result<RunStatus> {
+    parse_col(v, RunStatus::parse, "run status")
+}
+
+fn site_id(tx: &Connection, name: &str) -> StoreResult<SiteId> {
+    tx.query_row("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
+        .optional()
+        .map_err(map_err)?
+        .map(SiteId)
+        .ok_or_else(|| StoreError::Conflict(format!("unknown site \"{name}\": it is not in the config")))
+}
+
+fn insert_event(tx: &Connection, e: &NewEvent, now: Timestamp) -> StoreResult<()> {
+    let site: Option<i64> = match &e.site {
+        Some(name) => tx
+            .query_row("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(map_err)?,
+        None => None,
+    };
+    tx.execute(
+        "INSERT INTO events (at, site_id, run_id, job_id, kind, actor, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![ms(now), site, e.run_id.map(|r| r.0), e.job_id.map(|j| j.0), e.kind, e.actor, e.message],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+fn insert_run(tx: &Transaction<'_>, run: &NewRun, now: Timestamp) -> StoreResult<Enqueued> {
+    let site = site_id(tx, &run.site)?;
+    if let Some(slot) = &run.slot_key {
+        let existing: Option<i64> = tx
+            .query_row("SELECT id FROM runs WHERE slot_key = ?1", [slot], |r| r.get(0))
+            .optional()
+            .map_err(map_err)?;
+        if let Some(id) = existing {
+            return Ok(Enqueued::Existing(RunId(id)));
+        }
+    }
+    tx.execute(
+        "INSERT INTO runs (site_id, trigger, slot_key, until_stage, status, created_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+        params![site.0, run.trigger.as_str(), run.slot_key, run.until.map(Stage::as_str), ms(now)],
+    )
+    .map_err(map_err)?;
+    let run_id = RunId(tx.last_insert_rowid());
+    jobs::insert_job(tx, run_id, site, run.first_stage, run.max_attempts, now)?;
+    insert_event(
+        tx,
+        &NewEvent {
+            site: Some(run.site.clone()),
+            run_id: Some(run_id),
+            job_id: None,
+            kind: "run.created".into(),
+            actor: match run.trigger {
+                RunTrigger::Schedule => "scheduler".into(),
+                RunTrigger::Once => "cli".into(),
+                RunTrigger::Manual => "operator".into(),
+            },
+            message: format!("{} run created ({})", run.site, run.trigger.as_str()),
+        },
+        now,
+    )?;
+    Ok(Enqueued::Created(run_id))
+}
+
+impl Store for SqliteStore {
+    fn schema_status(&self) -> StoreResult<SchemaStatus> {
+        let applied = self.applied()?;
+        let pending = migrate::plan(&applied, Self::migrations())?.iter().map(|m| m.file_stem()).collect();
+        Ok(SchemaStatus { applied, pending, latest_known: Self::migrations().last().map_or(0, |m| m.version) })
+    }
+
+    fn migrate(&self, now: Timestamp) -> StoreResult<Vec<AppliedMigration>> {
+        let applied = self.applied()?;
+        let plan = migrate::plan(&applied, Self::migrations())?;
+        let mut done = Vec::new();
+        for m in plan {
+            self.write(|tx| {
+                tx.execute_batch(m.sql).map_err(|e| StoreError::Schema(format!("migration {} failed: {e}", m.file_stem())))?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![m.version, m.name, m.checksum(), ms(now)],
+                )
+                .map_err(map_err)?;
+                Ok(())
+            })?;
+            done.push(AppliedMigration { version: m.version, name: m.name.to_string(), checksum: m.checksum(), applied_at: now });
+        }
+        Ok(done)
+    }
+
+    fn sync_sites(&self, sites: &[SiteSpec], now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE sites SET enabled = 0, updated_at = ?1 WHERE enabled = 1", [ms(now)]).map_err(map_err)?;
+            for s in sites {
+                tx.execute(
+                    "INSERT INTO sites (name, enabled, max_concurrency, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled,
+                         max_concurrency = excluded.max_concurrency, updated_at = excluded.updated_at",
+                    params![s.name, s.enabled, s.max_concurrency, ms(now)],
+                )
+                .map_err(map_err)?;
+                let id = site_id(tx, &s.name)?;
+                for src in &s.sources {
+                    tx.execute(
+                        "INSERT INTO sources (site_id, url, kind, created_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (site_id, url) DO UPDATE SET kind = excluded.kind",
+                        params![id.0, src.url, src.kind, ms(now)],
+                    )
+                    .map_err(map_err)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn list_sites(&self) -> StoreResult<Vec<SiteRecord>> {
+        self.read(reads::list_sites)
+    }
+
+    fn set_site_paused(&self, site: &str, paused: bool, reason: Option<&str>, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| {
+            site_id(tx, site)?;
+            tx.execute(
+                "UPDATE sites SET paused = ?2, pause_reason = ?3, updated_at = ?4 WHERE name = ?1",
+                params![site, paused, if paused { reason } else { None }, ms(now)],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    fn enqueue_run(&self, run: &NewRun, now: Timestamp) -> StoreResult<Enqueued> {
+        self.write(|tx| insert_run(tx, run, now))
+    }
+
+    fn advance_schedule(&self, a: &SlotAdvance, now: Timestamp) -> StoreResult<Option<Enqueued>> {
+        self.write(|tx| {
+            let current: Option<i64> = tx
+                .query_row("SELECT next_run_at FROM sites WHERE name = ?1", [&a.site], |r| r.get(0))
+                .optional()
+                .map_err(map_err)?
+                .ok_or_else(|| StoreError::Conflict(format!("unknown site \"{}\"", a.site)))?;
+            if current != a.expected_next.map(ms) {
+                return Ok(None);
+            }
+            let enqueued = match &a.run {
+                Some(run) => Some(insert_run(tx, run, now)?),
+                None => None,
+            };
+            tx.execute(
+                "UPDATE sites SET next_run_at = ?2, schedule_key = ?3, updated_at = ?4,
+                     last_run_at = CASE WHEN ?5 THEN ?4 ELSE last_run_at END
+                 WHERE name = ?1",
+                params![a.site, a.new_next.map(ms), a.schedule_key, ms(now), enqueued.is_some()],
+            )
+            .map_err(map_err)?;
+            Ok(enqueued)
+        })
+    }
+
+    fn get_run(&self, id: RunId) -> StoreResult<RunRecord> {
+        self.read(|c| reads::get_run(c, id))
+    }
+
+    fn list_runs(&self, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>> {
+        self.read(|c| reads::list_runs(c, site, limit, before))
+    }
+
+    fn claim_next_job(&self, req: &ClaimRequest, now: Timestamp) -> StoreResult<Option<ClaimedJob>> {
+        self.write(|tx| jobs::claim(tx, req, now))
+    }
+
+    fn heartbeat_job(&self, job: JobId, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                    params![job.0, owner, ms(lease_until)],
+                )
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn complete_job(&self, job: &ClaimedJob, owner: &str, output: &StageOutput, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| jobs::complete(tx, job, owner, output, now))
+    }
+
+    fn fail_job(&self, job: &ClaimedJob, owner: &str, failure: &JobFailure, policy: &RetryPolicy, now: Timestamp) -> StoreResult<JobStatus> {
+        self.write(|tx| jobs::fail(tx, job, owner, failure, policy, now))
+    }
+
+    fn release_job(&self, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| jobs::release(tx, job, owner, now))
+    }
+
+    fn reclaim_leases(&self, all_running: bool, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| jobs::reclaim(tx, all_running, now))
+    }
+
+    fn retry_job(&self, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| jobs::operator_retry(tx, job, actor, now))
+    }
+
+    fn cancel_job(&self, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| jobs::operator_cancel(tx, job, actor, now))
+    }
+
+    fn get_job(&self, job: JobId) -> StoreResult<JobRecord> {
+        self.read(|c| reads::get_job(c, job))
+    }
+
+    fn list_jobs(&self, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>> {
+        self.read(|c| reads::list_jobs(c, run, status, limit))
+    }
+
+    fn job_counts(&self) -> StoreResult<BTreeMap<JobStatus, u64>> {
+        self.read(reads::job_counts)
+    }
+
+    fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {
+        self.read(|c| reads::article_where(c, "a.run_id = ?1", run.0))
+    }
+
+    fn get_article(&self, id: ArticleId) -> StoreResult<ArticleRecord> {
+        self.read(|c| reads::article_where(c, "a.id = ?1", id.0))?
+            .ok_or_else(|| StoreError::NotFound { what: format!("article {id}") })
+    }
+
+    fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| insert_event(tx, event, now))
+    }
+
+    fn list_events(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>> {
+        self.read(|c| reads::list_events(c, limit, before))
+    }
+}

@@ -1,0 +1,185 @@
+//! Read-only queries for operators: sites, runs, jobs, articles, events.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{job_status_col, map_err, run_status_col, stage_col, ts};
+use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
+use crate::store::*;
+
+pub(super) fn list_sites(c: &Connection) -> StoreResult<Vec<SiteRecord>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT id, name, enabled, paused, pause_reason, max_concurrency, schedule_key, next_run_at, last_run_at
+             FROM sites ORDER BY name",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(SiteRecord {
+                id: SiteId(r.get(0)?),
+                name: r.get(1)?,
+                enabled: r.get(2)?,
+                paused: r.get(3)?,
+                pause_reason: r.get(4)?,
+                max_concurrency: r.get(5)?,
+                schedule_key: r.get(6)?,
+                next_run_at: r.get::<_, Option<i64>>(7)?.map(ts),
+                last_run_at: r.get::<_, Option<i64>>(8)?.map(ts),
+            })
+        })
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+const RUN_COLS: &str = "SELECT r.id, s.name, r.trigger, r.slot_key, r.until_stage, r.status, r.outcome, r.error, r.created_at, r.finished_at
+     FROM runs r JOIN sites s ON s.id = r.site_id";
+
+fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let trigger: String = r.get(2)?;
+    Ok(RunRecord {
+        id: RunId(r.get(0)?),
+        site: r.get(1)?,
+        trigger: RunTrigger::parse(&trigger).unwrap_or(RunTrigger::Manual),
+        slot_key: r.get(3)?,
+        until: r.get::<_, Option<String>>(4)?.as_deref().and_then(Stage::parse),
+        status: run_status_col(r.get(5)?)?,
+        outcome: r.get(6)?,
+        error: r.get(7)?,
+        created_at: ts(r.get(8)?),
+        finished_at: r.get::<_, Option<i64>>(9)?.map(ts),
+    })
+}
+
+pub(super) fn get_run(c: &Connection, id: RunId) -> StoreResult<RunRecord> {
+    c.query_row(&format!("{RUN_COLS} WHERE r.id = ?1"), [id.0], run_row)
+        .optional()
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound { what: format!("run {id}") })
+}
+
+pub(super) fn list_runs(c: &Connection, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>> {
+    let sql = format!("{RUN_COLS} WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR r.id < ?2) ORDER BY r.id DESC LIMIT ?3");
+    let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
+    let rows = stmt.query_map(params![site, before.map(|b| b.0), limit], run_row).map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
+         j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at
+     FROM jobs j JOIN sites s ON s.id = j.site_id";
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    Ok(JobRecord {
+        id: JobId(r.get(0)?),
+        run_id: RunId(r.get(1)?),
+        site: r.get(2)?,
+        stage: stage_col(r.get(3)?)?,
+        status: job_status_col(r.get(4)?)?,
+        attempts: r.get(5)?,
+        max_attempts: r.get(6)?,
+        not_before: ts(r.get(7)?),
+        lease_owner: r.get(8)?,
+        lease_expires_at: r.get::<_, Option<i64>>(9)?.map(ts),
+        last_error: r.get(10)?,
+        wait_reason: r.get(11)?,
+        result_summary: r.get(12)?,
+        created_at: ts(r.get(13)?),
+        started_at: r.get::<_, Option<i64>>(14)?.map(ts),
+        finished_at: r.get::<_, Option<i64>>(15)?.map(ts),
+    })
+}
+
+pub(super) fn get_job(c: &Connection, id: JobId) -> StoreResult<JobRecord> {
+    c.query_row(&format!("{JOB_COLS} WHERE j.id = ?1"), [id.0], job_row)
+        .optional()
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound { what: format!("job {id}") })
+}
+
+pub(super) fn list_jobs(c: &Connection, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>> {
+    let sql = format!("{JOB_COLS} WHERE (?1 IS NULL OR j.run_id = ?1) AND (?2 IS NULL OR j.status = ?2) ORDER BY j.id DESC LIMIT ?3");
+    let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![run.map(|r| r.0), status.map(JobStatus::as_str), limit], job_row)
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+pub(super) fn job_counts(c: &Connection) -> StoreResult<BTreeMap<JobStatus, u64>> {
+    let mut stmt = c.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status").map_err(map_err)?;
+    let rows = stmt
+        .query_map([], |r| Ok((job_status_col(r.get(0)?)?, r.get::<_, i64>(1)?)))
+        .map_err(map_err)?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (status, n) = row.map_err(map_err)?;
+        out.insert(status, n as u64);
+    }
+    Ok(out)
+}
+
+pub(super) fn article_where(c: &Connection, condition: &str, value: i64) -> StoreResult<Option<ArticleRecord>> {
+    let sql = format!(
+        "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.title, a.slug, a.meta_description, a.focus_keyword, a.excerpt,
+                a.tags, a.category, a.body_markdown, a.check_score, a.check_report, a.review_reason, a.published_url,
+                a.created_at, a.published_at
+         FROM articles a JOIN sites s ON s.id = a.site_id WHERE {condition}"
+    );
+    c.query_row(&sql, [value], |r| {
+        let status: String = r.get(3)?;
+        let tags: String = r.get(10)?;
+        let report: Option<String> = r.get(14)?;
+        Ok(ArticleRecord {
+            id: ArticleId(r.get(0)?),
+            site: r.get(1)?,
+            run_id: r.get::<_, Option<i64>>(2)?.map(RunId),
+            status: ArticleStatus::parse(&status).unwrap_or(ArticleStatus::Draft),
+            content: NewArticle {
+                topic: r.get(4)?,
+                title: r.get(5)?,
+                slug: r.get(6)?,
+                meta_description: r.get(7)?,
+                focus_keyword: r.get(8)?,
+                excerpt: r.get(9)?,
+                tags: serde_json::from_str(&tags).unwrap_or_default(),
+                category: r.get(11)?,
+                body_markdown: r.get(12)?,
+            },
+            check_score: r.get(13)?,
+            check_report: report.and_then(|s| serde_json::from_str(&s).ok()),
+            review_reason: r.get(15)?,
+            published_url: r.get(16)?,
+            created_at: ts(r.get(17)?),
+            published_at: r.get::<_, Option<i64>>(18)?.map(ts),
+        })
+    })
+    .optional()
+    .map_err(map_err)
+}
+
+pub(super) fn list_events(c: &Connection, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT e.id, e.at, s.name, e.run_id, e.job_id, e.kind, e.actor, e.message
+             FROM events e LEFT JOIN sites s ON s.id = e.site_id
+             WHERE (?1 IS NULL OR e.id < ?1) ORDER BY e.id DESC LIMIT ?2",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![before, limit], |r| {
+            Ok(EventRecord {
+                id: r.get(0)?,
+                at: ts(r.get(1)?),
+                site: r.get(2)?,
+                run_id: r.get::<_, Option<i64>>(3)?.map(RunId),
+                job_id: r.get::<_, Option<i64>>(4)?.map(JobId),
+                kind: r.get(5)?,
+                actor: r.get(6)?,
+                message: r.get(7)?,
+            })
+        })
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}

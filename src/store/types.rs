@@ -1,0 +1,408 @@
+//! The domain records the store reads and writes. Backend-neutral: no SQL
+//! types here, times are `Timestamp` (UTC), money is `Money`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage, Timestamp, Verdict};
+
+macro_rules! id_type {
+    ($name:ident) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+id_type!(SiteId);
+id_type!(RunId);
+id_type!(JobId);
+id_type!(ArticleId);
+
+/// What the config says about a site, as synced into the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteSpec {
+    pub name: String,
+    pub enabled: bool,
+    pub max_concurrency: u32,
+    pub sources: Vec<SourceSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub url: String,
+    pub kind: String,
+}
+
+/// A site's runtime state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteRecord {
+    pub id: SiteId,
+    pub name: String,
+    pub enabled: bool,
+    pub paused: bool,
+    pub pause_reason: Option<String>,
+    pub max_concurrency: u32,
+    pub schedule_key: Option<String>,
+    pub next_run_at: Option<Timestamp>,
+    pub last_run_at: Option<Timestamp>,
+}
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunTrigger {
+    /// A cron slot.
+    Schedule,
+    /// `run --once`.
+    Once,
+    /// An operator through the API or TUI.
+    Manual,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Schedule => "schedule",
+            RunTrigger::Once => "once",
+            RunTrigger::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunTrigger> {
+        [RunTrigger::Schedule, RunTrigger::Once, RunTrigger::Manual].into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// A request for a new run of a site's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRun {
+    pub site: String,
+    pub trigger: RunTrigger,
+    /// Unique per (site, slot): enqueueing the same slot twice is a no-op.
+    pub slot_key: Option<String>,
+    pub first_stage: Stage,
+    /// Stop after this stage.
+    pub until: Option<Stage>,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Created(RunId),
+    /// A run for this slot already exists.
+    Existing(RunId),
+}
+
+impl Enqueued {
+    pub fn run_id(self) -> RunId {
+        match self {
+            Enqueued::Created(id) | Enqueued::Existing(id) => id,
+        }
+    }
+}
+
+/// A scheduler decision applied atomically: move the site's next slot from
+/// `expected_next` to `new_next`, and enqueue `run` if one is due. If another
+/// instance moved it first, nothing happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotAdvance {
+    pub site: String,
+    pub schedule_key: String,
+    pub expected_next: Option<Timestamp>,
+    pub new_next: Option<Timestamp>,
+    pub run: Option<NewRun>,
+}
+
+/// Which jobs a worker may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    pub owner: String,
+    pub lease: std::time::Duration,
+    /// Jobs running at once across the whole database.
+    pub global_limit: u32,
+    /// Only jobs of these runs (`run --once`); `None` takes any.
+    pub only_runs: Option<Vec<RunId>>,
+}
+
+/// A job a worker holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimedJob {
+    pub id: JobId,
+    pub run_id: RunId,
+    pub site: String,
+    pub site_id: SiteId,
+    pub stage: Stage,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub until: Option<Stage>,
+    pub lease_expires_at: Timestamp,
+}
+
+/// How a stage failed, as far as the engine cares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobFailure {
+    /// Try again later (with backoff) unless the attempts are spent.
+    Retryable { error: String, jitter: f64 },
+    /// Retrying cannot help: the job is dead until an operator acts.
+    Permanent { error: String },
+    /// Not a failure: wait until `until` with a visible reason.
+    Deferred { reason: String, until: Timestamp },
+}
+
+/// A job as shown to operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub run_id: RunId,
+    pub site: String,
+    pub stage: Stage,
+    pub status: JobStatus,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub not_before: Timestamp,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub wait_reason: Option<String>,
+    pub result_summary: Option<String>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub site: String,
+    pub trigger: RunTrigger,
+    pub slot_key: Option<String>,
+    pub until: Option<Stage>,
+    pub status: RunStatus,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// What a stage produced. The engine commits it in the same transaction as
+/// the job's success, so a crash either keeps both or neither.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageOutput {
+    Monitor(MonitorOutput),
+    Topics(TopicsOutput),
+    Generate(GenerateOutput),
+    Check(CheckOutput),
+    Publish(PublishOutput),
+}
+
+impl StageOutput {
+    pub fn stage(&self) -> Stage {
+        match self {
+            StageOutput::Monitor(_) => Stage::Monitor,
+            StageOutput::Topics(_) => Stage::Topics,
+            StageOutput::Generate(_) => Stage::Generate,
+            StageOutput::Check(_) => Stage::Check,
+            StageOutput::Publish(_) => Stage::Publish,
+        }
+    }
+
+    /// How the output steers the run.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            StageOutput::Topics(t) if t.selected().is_none() => Verdict::Finish("no new topic to write about".into()),
+            StageOutput::Check(c) => match &c.decision {
+                CheckDecision::Publish => Verdict::Continue,
+                CheckDecision::Review { .. } => Verdict::Finish("held for review".into()),
+                CheckDecision::Reject { .. } => Verdict::Finish("rejected by checks".into()),
+            },
+            StageOutput::Publish(p) => Verdict::Finish(format!("published to {}", p.location)),
+            _ => Verdict::Continue,
+        }
+    }
+
+    /// One line for progress output and the job row.
+    pub fn summary(&self) -> String {
+        match self {
+            StageOutput::Monitor(m) => {
+                let failed = m.sources.iter().filter(|s| s.error.is_some()).count();
+                format!("{} sources checked ({failed} failed), {} items", m.sources.len(), m.items.len())
+            }
+            StageOutput::Topics(t) => match t.selected() {
+                Some(c) => format!("topic \"{}\" (of {} candidates)", c.keyword, t.candidates.len()),
+                None => format!("no topic kept of {} candidates", t.candidates.len()),
+            },
+            StageOutput::Generate(g) => format!("\"{}\" ({} words)", g.article.title, g.article.body_markdown.split_whitespace().count()),
+            StageOutput::Check(c) => format!("score {} → {}", c.score, c.decision.name()),
+            StageOutput::Publish(p) => format!("{} → {}", p.target, p.location),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MonitorOutput {
+    /// One entry per source checked this run.
+    pub sources: Vec<SourceOutcome>,
+    /// Items seen; stored once per site (by `key_hash`).
+    pub items: Vec<NewSourceItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SourceOutcome {
+    pub url: String,
+    /// Validators, saved only when the fetch parsed.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub next_check_at: Option<Timestamp>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSourceItem {
+    pub source_url: String,
+    /// GUID or canonical link, hashed: the dedup key.
+    pub key_hash: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: String,
+    /// Plain text, HTML already removed.
+    pub summary: String,
+    pub published_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TopicsOutput {
+    pub candidates: Vec<TopicCandidate>,
+}
+
+impl TopicsOutput {
+    /// The kept candidate with the best score.
+    pub fn selected(&self) -> Option<&TopicCandidate> {
+        self.candidates.iter().filter(|c| c.kept).max_by(|a, b| a.score.total_cmp(&b.score))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicCandidate {
+    pub keyword: String,
+    pub score: f64,
+    pub kept: bool,
+    /// Why it was kept or rejected.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOutput {
+    pub article: NewArticle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewArticle {
+    pub topic: String,
+    pub title: String,
+    pub slug: String,
+    pub meta_description: String,
+    pub focus_keyword: String,
+    pub excerpt: String,
+    pub tags: Vec<String>,
+    pub category: Option<String>,
+    pub body_markdown: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckOutput {
+    pub article_id: ArticleId,
+    /// 0–100.
+    pub score: u8,
+    pub report: serde_json::Value,
+    pub decision: CheckDecision,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckDecision {
+    Publish,
+    Review { reason: String },
+    Reject { reason: String },
+}
+
+impl CheckDecision {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckDecision::Publish => "publish",
+            CheckDecision::Review { .. } => "review",
+            CheckDecision::Reject { .. } => "reject",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishOutput {
+    pub article_id: ArticleId,
+    /// "outbox" or "wordpress".
+    pub target: String,
+    pub remote_id: Option<String>,
+    /// A file path or a URL.
+    pub location: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArticleRecord {
+    pub id: ArticleId,
+    pub site: String,
+    pub run_id: Option<RunId>,
+    pub status: ArticleStatus,
+    #[serde(flatten)]
+    pub content: NewArticle,
+    pub check_score: Option<u8>,
+    pub check_report: Option<serde_json::Value>,
+    pub review_reason: Option<String>,
+    pub published_url: Option<String>,
+    pub created_at: Timestamp,
+    pub published_at: Option<Timestamp>,
+}
+
+/// Something an operator should be able to see later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub site: Option<String>,
+    pub run_id: Option<RunId>,
+    pub job_id: Option<JobId>,
+    pub kind: String,
+    /// "engine", "scheduler", "cli", or an API token name.
+    pub actor: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRecord {
+    pub id: i64,
+    pub at: Timestamp,
+    pub site: Option<String>,
+    pub run_id: Option<RunId>,
+    pub job_id: Option<JobId>,
+    pub kind: String,
+    pub actor: String,
+    pub message: String,
+}
+
+/// Migration state, for `db status` and /readyz.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaStatus {
+    pub applied: Vec<AppliedMigration>,
+    /// Known to the binary, not yet applied.
+    pub pending: Vec<String>,
+    pub latest_known: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedMigration {
+    pub version: u32,
+    pub name: String,
+    pub checksum: String,
+    pub applied_at: Timestamp,
+}
