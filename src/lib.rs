@@ -25,6 +25,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod http;
 pub mod instance;
 pub mod logging;
 pub mod pipeline;

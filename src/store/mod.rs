@@ -122,6 +122,15 @@ pub trait Store: Send + Sync {
 
     fn job_counts(&self) -> StoreResult<BTreeMap<JobStatus, u64>>;
 
+    // ---- sources -----------------------------------------------------------
+
+    /// A site's sources with their health (validators, errors, next check).
+    fn list_sources(&self, site: &str) -> StoreResult<Vec<SourceRecord>>;
+
+    /// A site's stored items, newest first; `since` limits to items fetched
+    /// at or after that time.
+    fn list_source_items(&self, site: &str, since: Option<Timestamp>, limit: u32) -> StoreResult<Vec<SourceItemRecord>>;
+
     // ---- articles ----------------------------------------------------------
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>>;

@@ -275,6 +275,39 @@ pub struct NewSourceItem {
     pub published_at: Option<Timestamp>,
 }
 
+/// A stored competitor item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceItemRecord {
+    pub id: i64,
+    pub site: String,
+    pub source_url: Option<String>,
+    pub key_hash: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub published_at: Option<Timestamp>,
+    pub fetched_at: Timestamp,
+    /// The run whose monitor stage stored it first.
+    pub run_id: Option<RunId>,
+}
+
+/// A source and its health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRecord {
+    pub id: i64,
+    pub site: String,
+    pub url: String,
+    pub kind: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub next_check_at: Option<Timestamp>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub last_checked_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicsOutput {
     pub candidates: Vec<TopicCandidate>,

@@ -372,6 +372,14 @@ impl Store for SqliteStore {
         self.read(reads::job_counts)
     }
 
+    fn list_sources(&self, site: &str) -> StoreResult<Vec<SourceRecord>> {
+        self.read(|c| reads::list_sources(c, site))
+    }
+
+    fn list_source_items(&self, site: &str, since: Option<Timestamp>, limit: u32) -> StoreResult<Vec<SourceItemRecord>> {
+        self.read(|c| reads::list_source_items(c, site, since.map(ms), limit))
+    }
+
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {
         self.read(|c| reads::article_where(c, "a.run_id = ?1", run.0))
     }

@@ -183,3 +183,60 @@ pub(super) fn list_events(c: &Connection, limit: u32, before: Option<i64>) -> St
         .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
+
+pub(super) fn list_sources(c: &Connection, site: &str) -> StoreResult<Vec<SourceRecord>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT o.id, s.name, o.url, o.kind, o.etag, o.last_modified, o.next_check_at, o.consecutive_failures,
+                    o.last_error, o.last_checked_at, o.last_success_at
+             FROM sources o JOIN sites s ON s.id = o.site_id WHERE s.name = ?1 ORDER BY o.id",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([site], |r| {
+            Ok(SourceRecord {
+                id: r.get(0)?,
+                site: r.get(1)?,
+                url: r.get(2)?,
+                kind: r.get(3)?,
+                etag: r.get(4)?,
+                last_modified: r.get(5)?,
+                next_check_at: r.get::<_, Option<i64>>(6)?.map(ts),
+                consecutive_failures: r.get(7)?,
+                last_error: r.get(8)?,
+                last_checked_at: r.get::<_, Option<i64>>(9)?.map(ts),
+                last_success_at: r.get::<_, Option<i64>>(10)?.map(ts),
+            })
+        })
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}
+
+pub(super) fn list_source_items(c: &Connection, site: &str, since: Option<i64>, limit: u32) -> StoreResult<Vec<SourceItemRecord>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT i.id, s.name, o.url, i.key_hash, i.guid, i.url, i.title, i.summary, i.published_at, i.fetched_at, i.run_id
+             FROM source_items i JOIN sites s ON s.id = i.site_id LEFT JOIN sources o ON o.id = i.source_id
+             WHERE s.name = ?1 AND (?2 IS NULL OR i.fetched_at >= ?2)
+             ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?3",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![site, since, limit], |r| {
+            Ok(SourceItemRecord {
+                id: r.get(0)?,
+                site: r.get(1)?,
+                source_url: r.get(2)?,
+                key_hash: r.get(3)?,
+                guid: r.get(4)?,
+                url: r.get(5)?,
+                title: r.get(6)?,
+                summary: r.get(7)?,
+                published_at: r.get::<_, Option<i64>>(8)?.map(ts),
+                fetched_at: ts(r.get(9)?),
+                run_id: r.get::<_, Option<i64>>(10)?.map(RunId),
+            })
+        })
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
+}

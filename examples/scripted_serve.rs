@@ -1,0 +1,108 @@
+//! `serve` with scripted stages, for the crash and shutdown tests: each
+//! content stage sleeps `SCRIPT_DELAY_MS` and returns fixed output derived
+//! from its run id; publishing is the real outbox. Test scaffolding only —
+//! the shipped binary never produces scripted content.
+//!
+//! Usage: scripted_serve CONFIG
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use blog_poster::clock::SystemClock;
+use blog_poster::config::{self, ConfigLocation, Environment};
+use blog_poster::pipeline::outbox::Publisher;
+use blog_poster::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner, StageSet};
+use blog_poster::store::*;
+
+struct Scripted(blog_poster::pipeline::lifecycle::Stage);
+
+fn delay() -> Duration {
+    let ms = std::env::var("SCRIPT_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    Duration::from_millis(ms)
+}
+
+impl StageRunner for Scripted {
+    fn run<'a>(&'a self, ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>> {
+        use blog_poster::pipeline::lifecycle::Stage;
+        Box::pin(async move {
+            tokio::time::sleep(delay()).await;
+            let run = ctx.job.run_id;
+            Ok(match self.0 {
+                Stage::Monitor => StageOutput::Monitor(MonitorOutput {
+                    sources: vec![],
+                    items: vec![NewSourceItem {
+                        source_url: "https://scripted.invalid/feed".into(),
+                        key_hash: format!("item-{run}"),
+                        guid: None,
+                        url: None,
+                        title: format!("scripted item {run}"),
+                        summary: String::new(),
+                        published_at: None,
+                    }],
+                }),
+                Stage::Topics => StageOutput::Topics(TopicsOutput {
+                    candidates: vec![TopicCandidate { keyword: format!("topic {run}"), score: 1.0, kept: true, reason: "scripted".into() }],
+                }),
+                Stage::Generate => StageOutput::Generate(GenerateOutput {
+                    article: NewArticle {
+                        topic: format!("topic {run}"),
+                        title: format!("Scripted article {run}"),
+                        slug: format!("scripted-{run}"),
+                        meta_description: String::new(),
+                        focus_keyword: String::new(),
+                        excerpt: String::new(),
+                        tags: vec![],
+                        category: None,
+                        body_markdown: format!("Scripted body for run {run}.\n"),
+                    },
+                }),
+                Stage::Check => {
+                    let article = ctx
+                        .db(move |s| s.article_for_run(run))
+                        .await?
+                        .ok_or_else(|| StageError::Permanent("no article".into()))?;
+                    StageOutput::Check(CheckOutput {
+                        article_id: article.id,
+                        score: 100,
+                        report: serde_json::json!({"scripted": true}),
+                        decision: CheckDecision::Publish,
+                    })
+                }
+                Stage::Publish => return Err(StageError::Permanent("publish is not scripted".into())),
+            })
+        })
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    use blog_poster::pipeline::lifecycle::Stage;
+    let path = std::env::args().nth(1).expect("usage: scripted_serve CONFIG");
+    let env = Environment::from_process();
+    let config = match config::load(&ConfigLocation::File(path.into()), &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    blog_poster::logging::init(&config.log);
+    let stages = StageSet {
+        monitor: Arc::new(Scripted(Stage::Monitor)),
+        topics: Arc::new(Scripted(Stage::Topics)),
+        generate: Arc::new(Scripted(Stage::Generate)),
+        check: Arc::new(Scripted(Stage::Check)),
+        publish: Arc::new(Publisher),
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let result = rt.block_on(async {
+        let shutdown = blog_poster::daemon::shutdown_on_signals()?;
+        blog_poster::daemon::serve(Arc::new(config), stages, Arc::new(SystemClock), shutdown).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The one outbound HTTP client builder: every request this program makes
+//! (feeds, LLM providers, WordPress, webhooks, S3) goes through a client
+//! built here, with timeouts, an honest User-Agent, rustls and hickory DNS
+//! (never glibc's resolver, which is unsafe in a static binary), and body
+//! reads capped by size.
+
+use std::time::Duration;
+
+use reqwest::{Client, Response};
+
+/// Who we are, on every request.
+pub const USER_AGENT: &str = concat!("blog-poster/", env!("CARGO_PKG_VERSION"), " (self-hosted content monitor)");
+
+/// Limits for one client.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub connect_timeout: Duration,
+    /// The whole request, body included. LLM calls need minutes; feeds seconds.
+    pub timeout: Duration,
+    /// Redirects followed at most (0 = none; the caller then sees the 3xx).
+    pub max_redirects: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions { connect_timeout: Duration::from_secs(10), timeout: Duration::from_secs(30), max_redirects: 5 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+    #[error("response body is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Builds a client with our settings. Compression (gzip) is decoded
+/// transparently; the User-Agent is [`USER_AGENT`].
+pub fn client(options: &HttpOptions) -> Result<Client, HttpError> {
+    let redirect = if options.max_redirects == 0 {
+        reqwest::redirect::Policy::none()
+    } else {
+        reqwest::redirect::Policy::limited(options.max_redirects)
+    };
+    Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.timeout)
+        .redirect(redirect)
+        .build()
+        .map_err(|e| HttpError::Build(e.to_string()))
+}
+
+/// Reads a response body, refusing more than `limit` bytes (checked against
+/// Content-Length first, then while streaming).
+pub async fn read_capped(mut response: Response, limit: usize) -> Result<Vec<u8>, HttpError> {
+    if let Some(len) = response.content_length()
+        && len > limit as u64
+    {
+        return Err(HttpError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Err(HttpError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A one-shot HTTP/1.1 server answering with `body` (chunked, so no
+    /// Content-Length tells the size in advance).
+    fn serve_once(body: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n", body.len());
+                let _ = s.write_all(&body);
+                let _ = s.write_all(b"\r\n0\r\n\r\n");
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn body_over_the_cap_is_refused_while_streaming() {
+        let url = serve_once(vec![b'x'; 5000]);
+        let c = client(&HttpOptions::default()).expect("client");
+        let resp = c.get(&url).send().await.expect("response");
+        assert!(matches!(read_capped(resp, 1000).await, Err(HttpError::TooLarge { limit: 1000 })));
+    }
+
+    #[tokio::test]
+    async fn body_under_the_cap_is_returned() {
+        let url = serve_once(b"hello".to_vec());
+        let c = client(&HttpOptions::default()).expect("client");
+        let resp = c.get(&url).send().await.expect("response");
+        assert_eq!(read_capped(resp, 1000).await.expect("body"), b"hello");
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary, with a small harness. Talks to real
+//! SQLite files and real child processes; see each module.
+
+mod harness;
+
+mod cli;
+mod crash;
+mod store_contract;
