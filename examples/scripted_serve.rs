@@ -17,7 +17,10 @@ use blog_poster::store::*;
 struct Scripted(blog_poster::pipeline::lifecycle::Stage);
 
 fn delay() -> Duration {
-    let ms = std::env::var("SCRIPT_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let ms = std::env::var("SCRIPT_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     Duration::from_millis(ms)
 }
 
@@ -41,7 +44,12 @@ impl StageRunner for Scripted {
                     }],
                 }),
                 Stage::Topics => StageOutput::Topics(TopicsOutput {
-                    candidates: vec![TopicCandidate { keyword: format!("topic {run}"), score: 1.0, kept: true, reason: "scripted".into() }],
+                    candidates: vec![TopicCandidate {
+                        keyword: format!("topic {run}"),
+                        score: 1.0,
+                        kept: true,
+                        reason: "scripted".into(),
+                    }],
                 }),
                 Stage::Generate => StageOutput::Generate(GenerateOutput {
                     article: NewArticle {
@@ -68,7 +76,9 @@ impl StageRunner for Scripted {
                         decision: CheckDecision::Publish,
                     })
                 }
-                Stage::Publish => return Err(StageError::Permanent("publish is not scripted".into())),
+                Stage::Publish => {
+                    return Err(StageError::Permanent("publish is not scripted".into()));
+                }
             })
         })
     }
@@ -76,7 +86,9 @@ impl StageRunner for Scripted {
 
 fn main() -> std::process::ExitCode {
     use blog_poster::pipeline::lifecycle::Stage;
-    let path = std::env::args().nth(1).expect("usage: scripted_serve CONFIG");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: scripted_serve CONFIG");
     let env = Environment::from_process();
     let config = match config::load(&ConfigLocation::File(path.into()), &env) {
         Ok(c) => c,

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, units::format_duration, Config, ConfigError, ConfigLocation, Environment, PublisherConfig};
+use crate::config::{
+    self, Config, ConfigError, ConfigLocation, Environment, PublisherConfig, units::format_duration,
+};
 use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
 
@@ -101,7 +103,9 @@ pub enum DbCommand {
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
-    Stage::parse(s).ok_or_else(|| format!("unknown stage \"{s}\" (use monitor, topics, generate, check or publish)"))
+    Stage::parse(s).ok_or_else(|| {
+        format!("unknown stage \"{s}\" (use monitor, topics, generate, check or publish)")
+    })
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -118,13 +122,20 @@ pub struct CliError {
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
         let error = e.into();
-        let code = if error.downcast_ref::<ConfigError>().is_some() { exit::USAGE } else { exit::FAILURE };
+        let code = if error.downcast_ref::<ConfigError>().is_some() {
+            exit::USAGE
+        } else {
+            exit::FAILURE
+        };
         CliError { code, error }
     }
 }
 
 fn usage(error: anyhow::Error) -> CliError {
-    CliError { code: exit::USAGE, error }
+    CliError {
+        code: exit::USAGE,
+        error,
+    }
 }
 
 /// Runs a parsed command line; returns the exit code on success.
@@ -153,18 +164,28 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let (config, location) = load_config(cli.config.as_deref(), &env)?;
             crate::logging::init(&config.log);
             if location == ConfigLocation::Embedded {
-                tracing::info!("no config file found; using the embedded defaults (`blog-poster init` writes one)");
+                tracing::info!(
+                    "no config file found; using the embedded defaults (`blog-poster init` writes one)"
+                );
             }
             let rt = runtime()?;
             rt.block_on(async {
                 let shutdown = crate::daemon::shutdown_on_signals()?;
-                crate::daemon::serve(Arc::new(config), StageSet::standard(), Arc::new(SystemClock), shutdown).await
+                crate::daemon::serve(
+                    Arc::new(config),
+                    StageSet::standard(),
+                    Arc::new(SystemClock),
+                    shutdown,
+                )
+                .await
             })?;
             Ok(exit::OK)
         }
         Command::Run(args) => {
             if !args.once {
-                return Err(usage(anyhow!("`run` needs --once (the continuous mode is `blog-poster serve`)")));
+                return Err(usage(anyhow!(
+                    "`run` needs --once (the continuous mode is `blog-poster serve`)"
+                )));
             }
             let (config, _) = load_config(cli.config.as_deref(), &env)?;
             crate::logging::init(&config.log);
@@ -182,16 +203,23 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .context("cannot start the async runtime")?)
 }
 
-fn load_config(explicit: Option<&Path>, env: &Environment) -> Result<(Config, ConfigLocation), CliError> {
+fn load_config(
+    explicit: Option<&Path>,
+    env: &Environment,
+) -> Result<(Config, ConfigLocation), CliError> {
     let location = config::locate(explicit, env)?;
     let config = config::load(&location, env)?;
     Ok((config, location))
 }
 
 fn run_once(config: Config, args: RunArgs) -> Result<u8, CliError> {
-    use crate::run_once::{render_summary, run_once, OnceError, OnceOptions, ProgressPrinter};
+    use crate::run_once::{OnceError, OnceOptions, ProgressPrinter, render_summary, run_once};
     let rt = runtime()?;
-    let options = OnceOptions { site: args.site, until: args.until, max_wait: args.max_wait };
+    let options = OnceOptions {
+        site: args.site,
+        until: args.until,
+        max_wait: args.max_wait,
+    };
     let summary = rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -200,7 +228,15 @@ fn run_once(config: Config, args: RunArgs) -> Result<u8, CliError> {
             }
         });
         let printer = Arc::new(ProgressPrinter::new(std::io::stdout()));
-        run_once(Arc::new(config), StageSet::standard(), Arc::new(SystemClock), options, printer, rx).await
+        run_once(
+            Arc::new(config),
+            StageSet::standard(),
+            Arc::new(SystemClock),
+            options,
+            printer,
+            rx,
+        )
+        .await
     });
     let summary = match summary {
         Ok(s) => s,
@@ -208,7 +244,11 @@ fn run_once(config: Config, args: RunArgs) -> Result<u8, CliError> {
         Err(e) => return Err(e.into()),
     };
     print!("{}", render_summary(&summary));
-    Ok(if summary.all_succeeded() && !summary.interrupted { exit::OK } else { exit::FAILURE })
+    Ok(if summary.all_succeeded() && !summary.interrupted {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 fn init(explicit: Option<&Path>, args: &InitArgs, env: &Environment) -> Result<u8, CliError> {
@@ -221,17 +261,24 @@ fn init(explicit: Option<&Path>, args: &InitArgs, env: &Environment) -> Result<u
             .unwrap_or_else(|| PathBuf::from("/etc/blog-poster/config.toml")),
     };
     if path.exists() && !args.force {
-        return Err(usage(anyhow!("{} already exists; use --force to overwrite it", path.display())));
+        return Err(usage(anyhow!(
+            "{} already exists; use --force to overwrite it",
+            path.display()
+        )));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&path, config::DEFAULT_CONFIG).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, config::DEFAULT_CONFIG)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     let config = config::parse(config::DEFAULT_CONFIG, Some(&path), env)?;
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     println!("wrote {}", path.display());
     println!("data folder {}", config.data_dir.display());
-    println!("next: edit the [sites.*] tables, then `blog-poster config check` and `blog-poster run --once`");
+    println!(
+        "next: edit the [sites.*] tables, then `blog-poster config check` and `blog-poster run --once`"
+    );
     Ok(exit::OK)
 }
 
@@ -242,19 +289,38 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
             let store = crate::daemon::open_sqlite(config)?;
             let status = crate::store::Store::schema_status(&store)?;
             println!("database: {}", config.database.backend.describe());
-            println!("schema: version {} of {} known to this binary", status.applied.last().map_or(0, |m| m.version), status.latest_known);
+            println!(
+                "schema: version {} of {} known to this binary",
+                status.applied.last().map_or(0, |m| m.version),
+                status.latest_known
+            );
             for m in &status.applied {
-                println!("  applied {:04}_{}  {}  sha256 {}", m.version, m.name, m.applied_at.format("%Y-%m-%d %H:%M:%S UTC"), &m.checksum[..16]);
+                println!(
+                    "  applied {:04}_{}  {}  sha256 {}",
+                    m.version,
+                    m.name,
+                    m.applied_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    &m.checksum[..16]
+                );
             }
             for p in &status.pending {
                 println!("  pending {p}");
             }
             if status.applied.is_empty() {
-                println!("  (a new database: `blog-poster db migrate` or `serve` creates the schema)");
+                println!(
+                    "  (a new database: `blog-poster db migrate` or `serve` creates the schema)"
+                );
             } else {
                 let counts = crate::store::Store::job_counts(&store)?;
                 let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-                println!("jobs: {}", if shown.is_empty() { "none".to_string() } else { shown.join(", ") });
+                println!(
+                    "jobs: {}",
+                    if shown.is_empty() {
+                        "none".to_string()
+                    } else {
+                        shown.join(", ")
+                    }
+                );
             }
             Ok(exit::OK)
         }
@@ -298,10 +364,24 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
     ));
     out.push_str(&format!("sites: {}\n", c.sites.len()));
     for s in &c.sites {
-        let schedule = s.schedule.as_ref().map_or_else(|| "on demand only".to_string(), |sch| format!("\"{}\" ({})", sch.expr, sch.tz.name()));
-        out.push_str(&format!("  {}{}: schedule {schedule}, {} sources, publisher {}", s.name, if s.enabled { "" } else { " (disabled)" }, s.sources.len(), s.publisher.name()));
+        let schedule = s.schedule.as_ref().map_or_else(
+            || "on demand only".to_string(),
+            |sch| format!("\"{}\" ({})", sch.expr, sch.tz.name()),
+        );
+        out.push_str(&format!(
+            "  {}{}: schedule {schedule}, {} sources, publisher {}",
+            s.name,
+            if s.enabled { "" } else { " (disabled)" },
+            s.sources.len(),
+            s.publisher.name()
+        ));
         if let PublisherConfig::Wordpress(wp) = &s.publisher {
-            out.push_str(&format!(" {} as {} (app password from {}, redacted)", wp.url, wp.username, wp.app_password.origin()));
+            out.push_str(&format!(
+                " {} as {} (app password from {}, redacted)",
+                wp.url,
+                wp.username,
+                wp.app_password.origin()
+            ));
         }
         out.push('\n');
     }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseBackend};
 use crate::instance::{InstanceError, InstanceLock};
-use crate::pipeline::engine::{owner_id, Engine, LogObserver, Observer};
+use crate::pipeline::engine::{Engine, LogObserver, Observer, owner_id};
 use crate::pipeline::lifecycle::Timestamp;
 use crate::pipeline::stage::StageSet;
 use crate::store::sqlite::SqliteStore;
@@ -45,13 +45,24 @@ pub fn site_specs(config: &Config) -> Vec<SiteSpec> {
             name: s.name.clone(),
             enabled: s.enabled,
             max_concurrency: s.max_concurrency,
-            sources: s.sources.iter().map(|src| SourceSpec { url: src.url.to_string(), kind: src.kind.as_str().into() }).collect(),
+            sources: s
+                .sources
+                .iter()
+                .map(|src| SourceSpec {
+                    url: src.url.to_string(),
+                    kind: src.kind.as_str().into(),
+                })
+                .collect(),
         })
         .collect()
 }
 
 /// Applies pending migrations if allowed; otherwise says how to.
-pub fn ensure_migrated(store: &dyn Store, auto_migrate: bool, now: Timestamp) -> Result<Vec<AppliedMigration>, StoreError> {
+pub fn ensure_migrated(
+    store: &dyn Store,
+    auto_migrate: bool,
+    now: Timestamp,
+) -> Result<Vec<AppliedMigration>, StoreError> {
     let status = store.schema_status()?;
     if status.pending.is_empty() {
         return Ok(vec![]);
@@ -76,8 +87,12 @@ pub fn open_sqlite(config: &Config) -> Result<SqliteStore, StoreError> {
 /// Everything a working process does before its first job: data dir, lock,
 /// schema, sites, and orphaned jobs. Blocking; call it off the async workers.
 pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, DaemonError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| DaemonError::Io(format!("cannot create the data folder {}: {e}", config.data_dir.display())))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        DaemonError::Io(format!(
+            "cannot create the data folder {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
     let DatabaseBackend::Sqlite { path } = &config.database.backend;
     let lock = InstanceLock::acquire(path)?;
     let store = open_sqlite(config)?;
@@ -87,14 +102,21 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // running belongs to a process that died: requeue them now instead of
     // waiting for their leases to run out.
     let reclaimed = store.reclaim_leases(true, now)?;
-    Ok(Workspace { store: Arc::new(store), _lock: lock, reclaimed, migrated })
+    Ok(Workspace {
+        store: Arc::new(store),
+        _lock: lock,
+        reclaimed,
+        migrated,
+    })
 }
 
 /// A receiver that turns true on SIGTERM or SIGINT.
 pub fn shutdown_on_signals() -> Result<watch::Receiver<bool>, DaemonError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io(format!("cannot listen for SIGTERM: {e}")))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io(format!("cannot listen for SIGINT: {e}")))?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| DaemonError::Io(format!("cannot listen for SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| DaemonError::Io(format!("cannot listen for SIGINT: {e}")))?;
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         tokio::select! {
@@ -113,7 +135,12 @@ fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
 }
 
 /// Runs the daemon until `shutdown` turns true.
-pub async fn serve(config: Arc<Config>, stages: StageSet, clock: Arc<dyn Clock>, shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
+pub async fn serve(
+    config: Arc<Config>,
+    stages: StageSet,
+    clock: Arc<dyn Clock>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
     let started = std::time::Instant::now();
     let (cfg, now) = (config.clone(), clock.now());
     let ws = tokio::task::spawn_blocking(move || open_for_work(&cfg, now))
@@ -123,7 +150,10 @@ pub async fn serve(config: Arc<Config>, stages: StageSet, clock: Arc<dyn Clock>,
         tracing::info!(version = m.version, name = %m.name, "migration applied");
     }
     if ws.reclaimed > 0 {
-        tracing::info!(jobs = ws.reclaimed, "requeued jobs left running by a previous process");
+        tracing::info!(
+            jobs = ws.reclaimed,
+            "requeued jobs left running by a previous process"
+        );
     }
     let observer: Arc<dyn Observer> = Arc::new(LogObserver);
     let engine = Arc::new(Engine {
@@ -146,7 +176,10 @@ pub async fn serve(config: Arc<Config>, stages: StageSet, clock: Arc<dyn Clock>,
             }
         },
     ));
-    notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("running")]);
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("running"),
+    ]);
     tracing::info!(
         owner = %engine.owner,
         sites = config.sites.len(),

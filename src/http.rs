@@ -9,7 +9,11 @@ use std::time::Duration;
 use reqwest::{Client, Response};
 
 /// Who we are, on every request.
-pub const USER_AGENT: &str = concat!("blog-poster/", env!("CARGO_PKG_VERSION"), " (self-hosted content monitor)");
+pub const USER_AGENT: &str = concat!(
+    "blog-poster/",
+    env!("CARGO_PKG_VERSION"),
+    " (self-hosted content monitor)"
+);
 
 /// Limits for one client.
 #[derive(Debug, Clone)]
@@ -23,7 +27,11 @@ pub struct HttpOptions {
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        HttpOptions { connect_timeout: Duration::from_secs(10), timeout: Duration::from_secs(30), max_redirects: 5 }
+        HttpOptions {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_redirects: 5,
+        }
     }
 }
 
@@ -87,7 +95,11 @@ mod tests {
             if let Ok((mut s, _)) = listener.accept() {
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf);
-                let _ = write!(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n", body.len());
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+                    body.len()
+                );
                 let _ = s.write_all(&body);
                 let _ = s.write_all(b"\r\n0\r\n\r\n");
             }
@@ -100,7 +112,10 @@ mod tests {
         let url = serve_once(vec![b'x'; 5000]);
         let c = client(&HttpOptions::default()).expect("client");
         let resp = c.get(&url).send().await.expect("response");
-        assert!(matches!(read_capped(resp, 1000).await, Err(HttpError::TooLarge { limit: 1000 })));
+        assert!(matches!(
+            read_capped(resp, 1000).await,
+            Err(HttpError::TooLarge { limit: 1000 })
+        ));
     }
 
     #[tokio::test]

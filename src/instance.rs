@@ -21,7 +21,10 @@ pub enum InstanceError {
     )]
     Held { pid: String, db: String },
     #[error("cannot lock {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl InstanceLock {
@@ -30,15 +33,31 @@ impl InstanceLock {
         let mut name = db.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
-        let io = |source| InstanceError::Io { path: path.display().to_string(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let io = |source| InstanceError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
-                let pid = if pid.trim().is_empty() { "unknown".to_string() } else { pid.trim().to_string() };
-                return Err(InstanceError::Held { pid, db: db.display().to_string() });
+                let pid = if pid.trim().is_empty() {
+                    "unknown".to_string()
+                } else {
+                    pid.trim().to_string()
+                };
+                return Err(InstanceError::Held {
+                    pid,
+                    db: db.display().to_string(),
+                });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
@@ -63,7 +82,11 @@ mod tests {
         let db = dir.path().join("x.db");
         let first = InstanceLock::acquire(&db).expect("first");
         let err = InstanceLock::acquire(&db).expect_err("second");
-        assert!(err.to_string().contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
         InstanceLock::acquire(&db).expect("free again after drop");
     }

@@ -21,11 +21,21 @@ pub fn init(log: &LogConfig) {
         LogFormat::Auto => LogFormat::Plain,
         f => f,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
-        LogFormat::Plain if journald => builder.with_ansi(false).without_time().with_target(false).try_init(),
+        LogFormat::Plain if journald => builder
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .try_init(),
         LogFormat::Plain => builder.with_ansi(false).with_target(false).try_init(),
-        LogFormat::Human | LogFormat::Auto => builder.with_ansi(tty).with_target(false).compact().try_init(),
+        LogFormat::Human | LogFormat::Auto => builder
+            .with_ansi(tty)
+            .with_target(false)
+            .compact()
+            .try_init(),
     };
 }

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::daemon::{open_for_work, DaemonError};
-use crate::pipeline::engine::{owner_id, Engine, JobOutcome, Observer};
+use crate::daemon::{DaemonError, open_for_work};
+use crate::pipeline::engine::{Engine, JobOutcome, Observer, owner_id};
 use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage};
 use crate::pipeline::stage::StageSet;
 use crate::store::{ClaimedJob, JobRecord, NewRun, RunRecord, RunTrigger, Store};
@@ -45,7 +45,9 @@ pub struct OnceSummary {
 
 impl OnceSummary {
     pub fn all_succeeded(&self) -> bool {
-        self.runs.iter().all(|(r, _)| r.status != RunStatus::Failed && r.status != RunStatus::Cancelled)
+        self.runs
+            .iter()
+            .all(|(r, _)| r.status != RunStatus::Failed && r.status != RunStatus::Cancelled)
     }
 }
 
@@ -56,7 +58,9 @@ pub struct ProgressPrinter<W: Write + Send> {
 
 impl<W: Write + Send> ProgressPrinter<W> {
     pub fn new(out: W) -> Self {
-        ProgressPrinter { out: Mutex::new(out) }
+        ProgressPrinter {
+            out: Mutex::new(out),
+        }
     }
 
     fn line(&self, text: String) {
@@ -68,14 +72,24 @@ impl<W: Write + Send> ProgressPrinter<W> {
 
 impl<W: Write + Send> Observer for ProgressPrinter<W> {
     fn started(&self, job: &ClaimedJob) {
-        let attempt = if job.attempts > 1 { format!(" (attempt {}/{})", job.attempts, job.max_attempts) } else { String::new() };
-        self.line(format!("[{}] run {} · {} …{attempt}", job.site, job.run_id, job.stage));
+        let attempt = if job.attempts > 1 {
+            format!(" (attempt {}/{})", job.attempts, job.max_attempts)
+        } else {
+            String::new()
+        };
+        self.line(format!(
+            "[{}] run {} · {} …{attempt}",
+            job.site, job.run_id, job.stage
+        ));
     }
 
     fn finished(&self, job: &ClaimedJob, outcome: &JobOutcome, elapsed: Duration) {
         let ms = elapsed.as_millis();
         let text = match outcome {
-            JobOutcome::Succeeded { summary } => format!("[{}] run {} · {} ✓ {ms} ms — {summary}", job.site, job.run_id, job.stage),
+            JobOutcome::Succeeded { summary } => format!(
+                "[{}] run {} · {} ✓ {ms} ms — {summary}",
+                job.site, job.run_id, job.stage
+            ),
             JobOutcome::Failed { error, status } => {
                 let what = match status {
                     JobStatus::Dead => "failed for good".to_string(),
@@ -83,10 +97,19 @@ impl<W: Write + Send> Observer for ProgressPrinter<W> {
                     JobStatus::Queued => "failed, will retry".to_string(),
                     other => other.to_string(),
                 };
-                format!("[{}] run {} · {} ✗ {what}: {error}", job.site, job.run_id, job.stage)
+                format!(
+                    "[{}] run {} · {} ✗ {what}: {error}",
+                    job.site, job.run_id, job.stage
+                )
             }
-            JobOutcome::Released => format!("[{}] run {} · {} released (stopping)", job.site, job.run_id, job.stage),
-            JobOutcome::LeaseLost => format!("[{}] run {} · {} lost its lease", job.site, job.run_id, job.stage),
+            JobOutcome::Released => format!(
+                "[{}] run {} · {} released (stopping)",
+                job.site, job.run_id, job.stage
+            ),
+            JobOutcome::LeaseLost => format!(
+                "[{}] run {} · {} lost its lease",
+                job.site, job.run_id, job.stage
+            ),
         };
         self.line(text);
     }
@@ -109,18 +132,32 @@ pub async fn run_once(
                 return Err(OnceError::Usage(format!(
                     "no site \"{name}\" in {} (sites: {})",
                     config.source_label(),
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             }
             Some(s) if !s.enabled => {
-                return Err(OnceError::Usage(format!("site \"{name}\" is disabled (enabled = false in the config)")));
+                return Err(OnceError::Usage(format!(
+                    "site \"{name}\" is disabled (enabled = false in the config)"
+                )));
             }
             Some(s) => vec![s.name.clone()],
         },
-        None => config.sites.iter().filter(|s| s.enabled).map(|s| s.name.clone()).collect(),
+        None => config
+            .sites
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name.clone())
+            .collect(),
     };
     if sites.is_empty() {
-        return Err(OnceError::Usage(format!("{} has no enabled site: add a [sites.NAME] table", config.source_label())));
+        return Err(OnceError::Usage(format!(
+            "{} has no enabled site: add a [sites.NAME] table",
+            config.source_label()
+        )));
     }
 
     let (cfg, now) = (config.clone(), clock.now());
@@ -164,7 +201,9 @@ pub async fn run_once(
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = interrupt.changed() => { interrupted = true; }
         }
-        if interrupted || finished_or_parked(store.as_ref(), &runs, clock.as_ref(), options.max_wait)? {
+        if interrupted
+            || finished_or_parked(store.as_ref(), &runs, clock.as_ref(), options.max_wait)?
+        {
             break;
         }
     }
@@ -174,28 +213,44 @@ pub async fn run_once(
     let mut out = Vec::new();
     for id in runs {
         let s = store.clone();
-        let pair = tokio::task::spawn_blocking(move || Ok::<_, crate::store::StoreError>((s.get_run(id)?, s.list_jobs(Some(id), None, 100)?)))
-            .await
-            .map_err(|e| DaemonError::Io(e.to_string()))?
-            .map_err(DaemonError::Store)?;
+        let pair = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>((s.get_run(id)?, s.list_jobs(Some(id), None, 100)?))
+        })
+        .await
+        .map_err(|e| DaemonError::Io(e.to_string()))?
+        .map_err(DaemonError::Store)?;
         out.push(pair);
     }
-    Ok(OnceSummary { runs: out, interrupted })
+    Ok(OnceSummary {
+        runs: out,
+        interrupted,
+    })
 }
 
 /// True when every run is finished, or when nothing is running and every
 /// remaining job is due later than `max_wait` from now (parked for `serve`).
-fn finished_or_parked(store: &dyn Store, runs: &[crate::store::RunId], clock: &dyn Clock, max_wait: Duration) -> Result<bool, DaemonError> {
-    let horizon = clock.now() + chrono::Duration::from_std(max_wait).unwrap_or(chrono::Duration::MAX);
+fn finished_or_parked(
+    store: &dyn Store,
+    runs: &[crate::store::RunId],
+    clock: &dyn Clock,
+    max_wait: Duration,
+) -> Result<bool, DaemonError> {
+    let horizon =
+        clock.now() + chrono::Duration::from_std(max_wait).unwrap_or(chrono::Duration::MAX);
     for id in runs {
         let run = store.get_run(*id).map_err(DaemonError::Store)?;
         if run.status != RunStatus::Running {
             continue;
         }
-        for job in store.list_jobs(Some(*id), None, 100).map_err(DaemonError::Store)? {
+        for job in store
+            .list_jobs(Some(*id), None, 100)
+            .map_err(DaemonError::Store)?
+        {
             match job.status {
                 JobStatus::Running => return Ok(false),
-                JobStatus::Queued | JobStatus::Waiting if job.not_before <= horizon => return Ok(false),
+                JobStatus::Queued | JobStatus::Waiting if job.not_before <= horizon => {
+                    return Ok(false);
+                }
                 _ => {}
             }
         }
@@ -215,18 +270,39 @@ pub fn render_summary(summary: &OnceSummary) -> String {
                     .iter()
                     .filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Waiting))
                     .map(|j| match &j.wait_reason {
-                        Some(reason) => format!("{} waits until {} ({reason})", j.stage, j.not_before.format("%Y-%m-%d %H:%M UTC")),
-                        None => format!("{} retries at {}", j.stage, j.not_before.format("%Y-%m-%d %H:%M:%S UTC")),
+                        Some(reason) => format!(
+                            "{} waits until {} ({reason})",
+                            j.stage,
+                            j.not_before.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        None => format!(
+                            "{} retries at {}",
+                            j.stage,
+                            j.not_before.format("%Y-%m-%d %H:%M:%S UTC")
+                        ),
                     })
                     .collect();
-                format!("not finished: {}; `serve` will carry on", pending.join(", "))
+                format!(
+                    "not finished: {}; `serve` will carry on",
+                    pending.join(", ")
+                )
             }
             (status, _, _) => status.to_string(),
         };
         out.push_str(&format!("  {} run {}: {state}\n", run.site, run.id));
         for j in jobs.iter().rev() {
-            let detail = j.result_summary.as_deref().or(j.last_error.as_deref()).unwrap_or("");
-            out.push_str(&format!("    {:<8} {:<9} attempts {}/{}  {detail}\n", j.stage.as_str(), j.status.as_str(), j.attempts, j.max_attempts));
+            let detail = j
+                .result_summary
+                .as_deref()
+                .or(j.last_error.as_deref())
+                .unwrap_or("");
+            out.push_str(&format!(
+                "    {:<8} {:<9} attempts {}/{}  {detail}\n",
+                j.stage.as_str(),
+                j.status.as_str(),
+                j.attempts,
+                j.max_attempts
+            ));
         }
     }
     if summary.interrupted {

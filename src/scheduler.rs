@@ -15,7 +15,12 @@ use crate::pipeline::lifecycle::{Stage, Timestamp};
 use crate::store::{NewRun, RunTrigger, SiteRecord, SlotAdvance, Store, StoreResult};
 
 /// What to do about one site now, if anything.
-pub fn plan_slot(site: &SiteConfig, record: &SiteRecord, max_attempts: u32, now: Timestamp) -> Option<SlotAdvance> {
+pub fn plan_slot(
+    site: &SiteConfig,
+    record: &SiteRecord,
+    max_attempts: u32,
+    now: Timestamp,
+) -> Option<SlotAdvance> {
     let base = |new_next: Option<Timestamp>, key: String, run: Option<NewRun>| SlotAdvance {
         site: site.name.clone(),
         schedule_key: key,
@@ -57,15 +62,22 @@ pub fn tick(store: &dyn Store, config: &Config, now: Timestamp) -> StoreResult<u
     let records = store.list_sites()?;
     let mut enqueued = 0;
     for site in &config.sites {
-        let Some(record) = records.iter().find(|r| r.name == site.name) else { continue };
-        let Some(advance) = plan_slot(site, record, config.engine.max_attempts, now) else { continue };
-        let skipped = advance.run.is_none() && record.paused && record.next_run_at.is_some_and(|n| n <= now);
+        let Some(record) = records.iter().find(|r| r.name == site.name) else {
+            continue;
+        };
+        let Some(advance) = plan_slot(site, record, config.engine.max_attempts, now) else {
+            continue;
+        };
+        let skipped =
+            advance.run.is_none() && record.paused && record.next_run_at.is_some_and(|n| n <= now);
         match store.advance_schedule(&advance, now)? {
             Some(e) => {
                 enqueued += 1;
                 tracing::info!(site = %site.name, run = %e.run_id(), "scheduled run enqueued");
             }
-            None if skipped => tracing::info!(site = %site.name, "slot skipped: the site is paused"),
+            None if skipped => {
+                tracing::info!(site = %site.name, "slot skipped: the site is paused")
+            }
             None => {}
         }
     }
@@ -88,7 +100,9 @@ pub async fn run(
         let (s, c, k) = (store.clone(), config.clone(), clock.clone());
         match tokio::task::spawn_blocking(move || tick(s.as_ref(), &c, k.now())).await {
             Ok(Ok(_)) => on_tick(),
-            Ok(Err(e)) => tracing::warn!(error = %e, "scheduler pass failed; will try again next tick"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "scheduler pass failed; will try again next tick")
+            }
             Err(e) => tracing::error!(error = %e, "scheduler pass panicked"),
         }
         tokio::select! {
@@ -107,7 +121,10 @@ pub async fn run(
     }
 }
 
-async fn start_ticker(every: Duration, tx: mpsc::Sender<()>) -> Option<tokio_cron_scheduler::JobScheduler> {
+async fn start_ticker(
+    every: Duration,
+    tx: mpsc::Sender<()>,
+) -> Option<tokio_cron_scheduler::JobScheduler> {
     use tokio_cron_scheduler::{Job, JobScheduler};
     let result = async {
         let sched = JobScheduler::new().await?;
@@ -137,7 +154,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(h: u32, m: u32) -> Timestamp {
-        chrono::Utc.with_ymd_and_hms(2026, 3, 10, h, m, 0).single().expect("valid")
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, 10, h, m, 0)
+            .single()
+            .expect("valid")
     }
 
     fn site(schedule: Option<&str>) -> SiteConfig {
@@ -145,7 +165,8 @@ mod tests {
             Some(s) => format!("[sites.a]\nschedule = \"{s}\"\n"),
             None => "[sites.a]\n".to_string(),
         };
-        let c = crate::config::parse(&text, None, &Environment::from_pairs([("HOME", "/h")])).expect("valid");
+        let c = crate::config::parse(&text, None, &Environment::from_pairs([("HOME", "/h")]))
+            .expect("valid");
         assert!(matches!(c.sites[0].publisher, PublisherConfig::Outbox));
         c.sites[0].clone()
     }
@@ -166,8 +187,17 @@ mod tests {
 
     #[test]
     fn new_schedule_starts_from_the_next_slot_without_running() {
-        let a = plan_slot(&site(Some("0 6 * * *")), &record(None, None, false), 3, at(7, 0)).expect("advance");
-        assert_eq!(a.new_next, chrono::Utc.with_ymd_and_hms(2026, 3, 11, 6, 0, 0).single());
+        let a = plan_slot(
+            &site(Some("0 6 * * *")),
+            &record(None, None, false),
+            3,
+            at(7, 0),
+        )
+        .expect("advance");
+        assert_eq!(
+            a.new_next,
+            chrono::Utc.with_ymd_and_hms(2026, 3, 11, 6, 0, 0).single()
+        );
         assert!(a.run.is_none());
     }
 
@@ -175,7 +205,8 @@ mod tests {
     fn due_slot_enqueues_one_run_with_a_slot_key() {
         let s = site(Some("0 6 * * *"));
         let key = s.schedule.as_ref().expect("schedule").key();
-        let a = plan_slot(&s, &record(Some(at(6, 0)), Some(&key), false), 3, at(6, 0)).expect("advance");
+        let a = plan_slot(&s, &record(Some(at(6, 0)), Some(&key), false), 3, at(6, 0))
+            .expect("advance");
         let run = a.run.expect("run");
         assert_eq!(run.slot_key.as_deref(), Some("a@2026-03-10T06:00:00+00:00"));
         assert_eq!(a.expected_next, Some(at(6, 0)));
@@ -186,9 +217,14 @@ mod tests {
         let s = site(Some("*/5 * * * *"));
         let key = s.schedule.as_ref().expect("schedule").key();
         // Down from 06:00 to 09:02: 36 slots missed.
-        let a = plan_slot(&s, &record(Some(at(6, 0)), Some(&key), false), 3, at(9, 2)).expect("advance");
+        let a = plan_slot(&s, &record(Some(at(6, 0)), Some(&key), false), 3, at(9, 2))
+            .expect("advance");
         assert!(a.run.is_some());
-        assert_eq!(a.new_next, Some(at(9, 5)), "the next slot is after now, not after the missed one");
+        assert_eq!(
+            a.new_next,
+            Some(at(9, 5)),
+            "the next slot is after now, not after the missed one"
+        );
     }
 
     #[test]
@@ -201,7 +237,13 @@ mod tests {
     #[test]
     fn changed_schedule_recomputes_without_running() {
         let s = site(Some("0 8 * * *"));
-        let a = plan_slot(&s, &record(Some(at(6, 0)), Some("0 6 * * * UTC"), false), 3, at(7, 0)).expect("advance");
+        let a = plan_slot(
+            &s,
+            &record(Some(at(6, 0)), Some("0 6 * * * UTC"), false),
+            3,
+            at(7, 0),
+        )
+        .expect("advance");
         assert!(a.run.is_none());
         assert_eq!(a.new_next, Some(at(8, 0)));
     }
@@ -210,7 +252,8 @@ mod tests {
     fn paused_site_skips_the_slot() {
         let s = site(Some("0 6 * * *"));
         let key = s.schedule.as_ref().expect("schedule").key();
-        let a = plan_slot(&s, &record(Some(at(6, 0)), Some(&key), true), 3, at(6, 1)).expect("advance");
+        let a =
+            plan_slot(&s, &record(Some(at(6, 0)), Some(&key), true), 3, at(6, 1)).expect("advance");
         assert!(a.run.is_none());
         assert!(a.new_next > Some(at(6, 1)));
     }
@@ -218,7 +261,8 @@ mod tests {
     #[test]
     fn removed_schedule_clears_the_next_slot_once() {
         let s = site(None);
-        let a = plan_slot(&s, &record(Some(at(6, 0)), Some("x"), false), 3, at(5, 0)).expect("advance");
+        let a =
+            plan_slot(&s, &record(Some(at(6, 0)), Some("x"), false), 3, at(5, 0)).expect("advance");
         assert_eq!(a.new_next, None);
         assert!(plan_slot(&s, &record(None, None, false), 3, at(5, 0)).is_none());
     }

@@ -42,7 +42,9 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn single(issue: ConfigIssue) -> Self {
-        ConfigError { issues: vec![issue] }
+        ConfigError {
+            issues: vec![issue],
+        }
     }
 
     /// An error about the file as a whole (not found, unreadable).
@@ -80,7 +82,11 @@ impl SourceMap<'_> {
     /// 1-based line of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     /// The `[table]` or `[[array]]` header in force at a byte offset, found by
@@ -101,7 +107,13 @@ impl SourceMap<'_> {
     }
 
     /// An issue located at a span, with key and table filled in.
-    pub fn issue(&self, span: Range<usize>, key: &str, message: String, fix: Option<String>) -> ConfigIssue {
+    pub fn issue(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        message: String,
+        fix: Option<String>,
+    ) -> ConfigIssue {
         ConfigIssue {
             file: self.file.to_string(),
             line: Some(self.line_of(span.start)),
@@ -135,7 +147,10 @@ pub fn from_toml_error(map: &SourceMap<'_>, err: &toml::de::Error) -> ConfigIssu
     let span = err.span();
     let line = span.as_ref().map(|s| map.line_of(s.start));
     let table = span.as_ref().and_then(|s| map.table_at(s.start));
-    let in_table = table.as_ref().map(|t| format!(" in [{t}]")).unwrap_or_default();
+    let in_table = table
+        .as_ref()
+        .map(|t| format!(" in [{t}]"))
+        .unwrap_or_default();
 
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (key, expected_part) = rest.split_once('`').unwrap_or((rest, ""));
@@ -158,14 +173,19 @@ pub fn from_toml_error(map: &SourceMap<'_>, err: &toml::de::Error) -> ConfigIssu
             key: Some(key.to_string()),
             table: table.clone(),
             message: format!("missing required key \"{key}\"{in_table}"),
-            fix: Some(format!("add {key} = … to this table; see docs/configuration.md")),
+            fix: Some(format!(
+                "add {key} = … to this table; see docs/configuration.md"
+            )),
         };
     }
     let key = span.as_ref().and_then(|s| key_on_line(map.text, s.start));
     let fix = if message.starts_with("invalid type") {
         Some("check the value's type against docs/configuration.md (strings need quotes)".into())
     } else {
-        Some("see docs/configuration.md; `blog-poster config print-default` shows a valid file".into())
+        Some(
+            "see docs/configuration.md; `blog-poster config print-default` shows a valid file"
+                .into(),
+        )
     };
     ConfigIssue {
         file: map.file.to_string(),
@@ -182,7 +202,9 @@ pub fn from_toml_error(map: &SourceMap<'_>, err: &toml::de::Error) -> ConfigIssu
 
 /// The key assigned on the line holding `offset`, if that line is `key = …`.
 fn key_on_line(text: &str, offset: usize) -> Option<String> {
-    let start = text[..floor_char_boundary(text, offset.min(text.len()))].rfind('\n').map_or(0, |i| i + 1);
+    let start = text[..floor_char_boundary(text, offset.min(text.len()))]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
@@ -190,7 +212,11 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
 }
 
 fn backticked(s: &str) -> Vec<String> {
-    s.split('`').skip(1).step_by(2).map(str::to_string).collect()
+    s.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Secret-looking keys get a pointer to the *_env / *_file form; anything else
@@ -240,17 +266,26 @@ mod tests {
     #[test]
     fn lines_and_tables_are_found() {
         let text = "a = 1\n[sites.blog]\nschedule = \"x\"\n\n[[sites.blog.sources]]\nurl = \"u\"\n";
-        let map = SourceMap { file: "c.toml", text };
+        let map = SourceMap {
+            file: "c.toml",
+            text,
+        };
         let off = text.find("schedule").expect("present");
         assert_eq!(map.line_of(off), 3);
         assert_eq!(map.table_at(off).as_deref(), Some("sites.blog"));
-        assert_eq!(map.table_at(text.find("url").expect("present")).as_deref(), Some("sites.blog.sources"));
+        assert_eq!(
+            map.table_at(text.find("url").expect("present")).as_deref(),
+            Some("sites.blog.sources")
+        );
         assert_eq!(map.table_at(0), None);
     }
 
     #[test]
     fn did_you_mean_finds_typos_only() {
-        let keys: Vec<String> = ["schedule", "timezone", "sources"].iter().map(|s| s.to_string()).collect();
+        let keys: Vec<String> = ["schedule", "timezone", "sources"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(did_you_mean("shedule", &keys), Some("schedule"));
         assert_eq!(did_you_mean("timezon", &keys), Some("timezone"));
         assert_eq!(did_you_mean("banana", &keys), None);

@@ -13,12 +13,19 @@ pub struct Environment {
 impl Environment {
     /// The real environment of this process.
     pub fn from_process() -> Self {
-        Environment { vars: std::env::vars().collect() }
+        Environment {
+            vars: std::env::vars().collect(),
+        }
     }
 
     /// An environment made of the given variables only (tests).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Environment { vars: pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Environment {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<String> {

@@ -144,7 +144,10 @@ pub struct Schedule {
 
 impl Schedule {
     /// The first slot strictly after `after`.
-    pub fn next_after(&self, after: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn next_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         let local = after.with_timezone(&self.tz);
         self.cron
             .find_next_occurrence(&local, false)
@@ -255,7 +258,11 @@ pub fn load(location: &ConfigLocation, env: &Environment) -> Result<Config, Conf
         ConfigLocation::File(path) => {
             let label = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::file(&label, format!("cannot read config: {e}"), Some("check the path and its permissions".into()))
+                ConfigError::file(
+                    &label,
+                    format!("cannot read config: {e}"),
+                    Some("check the path and its permissions".into()),
+                )
             })?;
             parse(&text, Some(path), env)
         }

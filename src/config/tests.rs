@@ -8,7 +8,11 @@ fn env() -> Environment {
 }
 
 fn parse_at(text: &str) -> Result<Config, ConfigError> {
-    parse(text, Some(Path::new("/etc/blog-poster/config.toml")), &env())
+    parse(
+        text,
+        Some(Path::new("/etc/blog-poster/config.toml")),
+        &env(),
+    )
 }
 
 fn one_issue(text: &str) -> ConfigIssue {
@@ -20,8 +24,16 @@ fn one_issue(text: &str) -> ConfigIssue {
 #[test]
 fn embedded_defaults_are_valid() {
     let c = parse(DEFAULT_CONFIG, None, &env()).expect("defaults valid");
-    assert_eq!(c.data_dir, PathBuf::from("/home/op/.local/share/blog-poster"));
-    assert_eq!(c.database.backend, DatabaseBackend::Sqlite { path: c.data_dir.join("blog-poster.db") });
+    assert_eq!(
+        c.data_dir,
+        PathBuf::from("/home/op/.local/share/blog-poster")
+    );
+    assert_eq!(
+        c.database.backend,
+        DatabaseBackend::Sqlite {
+            path: c.data_dir.join("blog-poster.db")
+        }
+    );
     assert_eq!(c.outbox.dir, c.data_dir.join("outbox"));
     assert_eq!(c.sites.len(), 1);
     let site = &c.sites[0];
@@ -33,7 +45,10 @@ fn embedded_defaults_are_valid() {
 
 #[test]
 fn systemd_state_directory_wins_for_the_data_dir() {
-    let e = Environment::from_pairs([("HOME", "/root"), ("STATE_DIRECTORY", "/var/lib/blog-poster")]);
+    let e = Environment::from_pairs([
+        ("HOME", "/root"),
+        ("STATE_DIRECTORY", "/var/lib/blog-poster"),
+    ]);
     let c = parse(DEFAULT_CONFIG, None, &e).expect("valid");
     assert_eq!(c.data_dir, PathBuf::from("/var/lib/blog-poster"));
 }
@@ -57,15 +72,26 @@ fn unknown_key_names_file_line_table_and_suggestion() {
 #[test]
 fn unknown_top_level_key_is_reported() {
     let issue = one_issue("data_dri = \"/x\"\n");
-    assert!(issue.to_string().contains(":1: unknown key \"data_dri\" (did you mean \"data_dir\"?)"), "{issue}");
+    assert!(
+        issue
+            .to_string()
+            .contains(":1: unknown key \"data_dri\" (did you mean \"data_dir\"?)"),
+        "{issue}"
+    );
 }
 
 #[test]
 fn bad_cron_names_line_key_and_fix() {
     let issue = one_issue("[sites.blog]\n\nschedule = \"0 61 * * *\"\n");
     let text = issue.to_string();
-    assert!(text.starts_with("/etc/blog-poster/config.toml:3: invalid cron schedule \"0 61 * * *\""), "{text}");
-    assert!(text.contains("for key \"schedule\" in [sites.blog]"), "{text}");
+    assert!(
+        text.starts_with("/etc/blog-poster/config.toml:3: invalid cron schedule \"0 61 * * *\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("for key \"schedule\" in [sites.blog]"),
+        "{text}"
+    );
     assert!(text.contains("use 5 fields"), "{text}");
 }
 
@@ -80,8 +106,16 @@ fn missing_secret_env_names_the_variable_and_the_fix() {
     let text = "[sites.blog]\npublisher = \"wordpress\"\n[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\napp_password_env = \"BLOG_WP_PASSWORD\"\n";
     let issue = one_issue(text);
     let shown = issue.to_string();
-    assert!(shown.starts_with("/etc/blog-poster/config.toml:6: environment variable BLOG_WP_PASSWORD is not set"), "{shown}");
-    assert!(shown.contains("\"app_password_env\" in [sites.blog.wordpress]"), "{shown}");
+    assert!(
+        shown.starts_with(
+            "/etc/blog-poster/config.toml:6: environment variable BLOG_WP_PASSWORD is not set"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\"app_password_env\" in [sites.blog.wordpress]"),
+        "{shown}"
+    );
     assert!(shown.contains("app_password_file"), "{shown}");
 }
 
@@ -89,7 +123,10 @@ fn missing_secret_env_names_the_variable_and_the_fix() {
 fn secret_without_any_source_names_every_option() {
     let text = "[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\n";
     let shown = one_issue(text).to_string();
-    assert!(shown.contains("BLOG_POSTER_BLOG_WP_APP_PASSWORD"), "{shown}");
+    assert!(
+        shown.contains("BLOG_POSTER_BLOG_WP_APP_PASSWORD"),
+        "{shown}"
+    );
     assert!(shown.contains("blog-wp-app-password"), "{shown}");
 }
 
@@ -102,7 +139,11 @@ fn secrets_resolve_from_env_file_and_credentials_and_stay_redacted() {
     let cred_dir = dir.path().to_str().expect("utf8");
 
     let base = "[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\n";
-    let e = Environment::from_pairs([("HOME", "/h"), ("PW", "from-env"), ("CREDENTIALS_DIRECTORY", cred_dir)]);
+    let e = Environment::from_pairs([
+        ("HOME", "/h"),
+        ("PW", "from-env"),
+        ("CREDENTIALS_DIRECTORY", cred_dir),
+    ]);
     let get = |extra: &str| {
         let c = parse(&format!("{base}{extra}"), None, &e).expect("valid");
         match &c.sites[0].publisher {
@@ -111,13 +152,19 @@ fn secrets_resolve_from_env_file_and_credentials_and_stay_redacted() {
         }
     };
     assert_eq!(get("app_password_env = \"PW\"\n").expose(), "from-env");
-    assert_eq!(get(&format!("app_password_file = \"{}\"\n", file.display())).expose(), "from-file");
+    assert_eq!(
+        get(&format!("app_password_file = \"{}\"\n", file.display())).expose(),
+        "from-file"
+    );
     let cred = get("");
     assert_eq!(cred.expose(), "from-cred");
 
     let c = parse(&format!("{base}app_password_env = \"PW\"\n"), None, &e).expect("valid");
     let debug = format!("{c:?}");
-    assert!(!debug.contains("from-env"), "secret leaked into Debug: {debug}");
+    assert!(
+        !debug.contains("from-env"),
+        "secret leaked into Debug: {debug}"
+    );
 }
 
 #[test]
@@ -130,7 +177,8 @@ fn secret_in_the_file_is_refused_with_a_pointer_to_env() {
 
 #[test]
 fn several_problems_are_reported_together() {
-    let text = "[engine]\nlease = \"5 minutes\"\nworkers = 0\n[sites.a]\ntimezone = \"Mars/Olympus\"\n";
+    let text =
+        "[engine]\nlease = \"5 minutes\"\nworkers = 0\n[sites.a]\ntimezone = \"Mars/Olympus\"\n";
     let err = parse_at(text).expect_err("bad");
     assert_eq!(err.issues.len(), 3, "{err}");
     let shown = err.to_string();
@@ -142,7 +190,10 @@ fn several_problems_are_reported_together() {
 #[test]
 fn heartbeat_must_fit_twice_in_the_lease() {
     let issue = one_issue("[engine]\nlease = \"1m\"\nheartbeat = \"45s\"\n");
-    assert!(issue.to_string().contains("at most half the lease"), "{issue}");
+    assert!(
+        issue.to_string().contains("at most half the lease"),
+        "{issue}"
+    );
 }
 
 #[test]
@@ -156,22 +207,74 @@ fn wrong_type_names_the_key() {
 #[test]
 fn schedule_uses_its_time_zone_and_collapses_to_next_slot() {
     use chrono::TimeZone;
-    let c = parse_at("[sites.a]\nschedule = \"0 6 * * *\"\ntimezone = \"Europe/Berlin\"\n").expect("valid");
+    let c = parse_at("[sites.a]\nschedule = \"0 6 * * *\"\ntimezone = \"Europe/Berlin\"\n")
+        .expect("valid");
     let s = c.sites[0].schedule.as_ref().expect("schedule");
-    let now = chrono::Utc.with_ymd_and_hms(2026, 7, 1, 3, 0, 0).single().expect("valid time");
+    let now = chrono::Utc
+        .with_ymd_and_hms(2026, 7, 1, 3, 0, 0)
+        .single()
+        .expect("valid time");
     // 06:00 in Berlin in summer is 04:00 UTC.
-    assert_eq!(s.next_after(now), chrono::Utc.with_ymd_and_hms(2026, 7, 1, 4, 0, 0).single());
+    assert_eq!(
+        s.next_after(now),
+        chrono::Utc.with_ymd_and_hms(2026, 7, 1, 4, 0, 0).single()
+    );
 }
 
 #[test]
 fn relative_paths_resolve_from_the_config_folder() {
-    let c = parse_at("data_dir = \"data\"\n[database]\nurl = \"sqlite://db/x.db\"\n").expect("valid");
+    let c =
+        parse_at("data_dir = \"data\"\n[database]\nurl = \"sqlite://db/x.db\"\n").expect("valid");
     assert_eq!(c.data_dir, PathBuf::from("/etc/blog-poster/data"));
-    assert_eq!(c.database.backend, DatabaseBackend::Sqlite { path: PathBuf::from("/etc/blog-poster/db/x.db") });
+    assert_eq!(
+        c.database.backend,
+        DatabaseBackend::Sqlite {
+            path: PathBuf::from("/etc/blog-poster/db/x.db")
+        }
+    );
 }
 
 #[test]
 fn explicit_config_path_must_exist() {
-    let err = locate(Some(Path::new("/nonexistent/blog-poster.toml")), &env()).expect_err("missing");
+    let err =
+        locate(Some(Path::new("/nonexistent/blog-poster.toml")), &env()).expect_err("missing");
     assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+/// Keys set or shown (commented out) in the example config.
+fn example_keys() -> std::collections::BTreeSet<String> {
+    DEFAULT_CONFIG
+        .lines()
+        .map(|l| l.trim_start_matches('#').trim())
+        .filter_map(|l| {
+            let (key, _) = l.split_once(" = ")?;
+            key.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_')
+                .then(|| key.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_example_key_is_documented_and_every_documented_key_is_in_the_example() {
+    let docs = include_str!("../../docs/configuration.md");
+    let example = example_keys();
+    assert!(example.len() > 20, "found {} keys", example.len());
+    for key in &example {
+        assert!(
+            docs.contains(&format!("| `{key}` |")),
+            "docs/configuration.md does not describe \"{key}\""
+        );
+    }
+    for line in docs.lines().filter(|l| l.starts_with("| `")) {
+        let key = line
+            .trim_start_matches("| `")
+            .split('`')
+            .next()
+            .unwrap_or("");
+        assert!(
+            example.contains(key),
+            "docs/configuration.md describes \"{key}\", which the example config lacks"
+        );
+    }
 }

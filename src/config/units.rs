@@ -20,7 +20,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             return Err(format!("expected a number at \"{rest}\""));
         }
         let (num, tail) = rest.split_at(digits);
-        let value: u128 = num.parse().map_err(|_| format!("number too large in \"{s}\""))?;
+        let value: u128 = num
+            .parse()
+            .map_err(|_| format!("number too large in \"{s}\""))?;
         let unit_len = tail.chars().take_while(|c| c.is_ascii_alphabetic()).count();
         let (unit, tail) = tail.split_at(unit_len);
         let factor_ms: u128 = match unit {
@@ -48,7 +50,13 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -88,15 +96,21 @@ impl Money {
             return Err(format!("\"{text}\" is not an amount"));
         }
         if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("\"{text}\" is not an amount (write it like \"$12.50\")"));
+            return Err(format!(
+                "\"{text}\" is not an amount (write it like \"$12.50\")"
+            ));
         }
         if frac.len() > 6 {
-            return Err(format!("\"{text}\" has more than six decimals (the smallest unit is $0.000001)"));
+            return Err(format!(
+                "\"{text}\" has more than six decimals (the smallest unit is $0.000001)"
+            ));
         }
         let whole: i64 = if whole.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| format!("\"{text}\" is too large"))?
+            whole
+                .parse()
+                .map_err(|_| format!("\"{text}\" is too large"))?
         };
         let mut frac_micros: i64 = 0;
         for (i, c) in frac.chars().enumerate() {
@@ -117,7 +131,7 @@ impl fmt::Display for Money {
         let abs = self.0.unsigned_abs();
         let whole = abs / 1_000_000;
         let frac = abs % 1_000_000;
-        if frac % 10_000 == 0 {
+        if frac.is_multiple_of(10_000) {
             write!(f, "{sign}${whole}.{:02}", frac / 10_000)
         } else {
             let digits = format!("{frac:06}");
@@ -143,7 +157,10 @@ pub struct Secret {
 
 impl Secret {
     pub fn new(value: String, origin: impl Into<String>) -> Self {
-        Secret { value, origin: origin.into() }
+        Secret {
+            value,
+            origin: origin.into(),
+        }
     }
 
     /// The secret itself: only for the request that needs it.
@@ -180,7 +197,11 @@ mod tests {
     #[test]
     fn durations_without_unit_or_with_unknown_unit_are_refused() {
         assert!(parse_duration("30").unwrap_err().contains("missing unit"));
-        assert!(parse_duration("3w").unwrap_err().contains("unknown unit \"w\""));
+        assert!(
+            parse_duration("3w")
+                .unwrap_err()
+                .contains("unknown unit \"w\"")
+        );
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
     }

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::diagnostics::{from_toml_error, ConfigError, ConfigIssue, SourceMap};
+use super::diagnostics::{ConfigError, ConfigIssue, SourceMap, from_toml_error};
 use super::raw::{RawConfig, RawSite, RawWordpress, S};
-use super::units::{format_duration, parse_duration, Secret};
+use super::units::{Secret, format_duration, parse_duration};
 use super::*;
 
 struct Validator<'a> {
@@ -18,10 +18,15 @@ struct Validator<'a> {
     base_dir: Option<PathBuf>,
 }
 
-pub fn parse_and_validate(text: &str, path: Option<&Path>, env: &Environment) -> Result<Config, ConfigError> {
+pub fn parse_and_validate(
+    text: &str,
+    path: Option<&Path>,
+    env: &Environment,
+) -> Result<Config, ConfigError> {
     let label = path.map_or_else(|| EMBEDDED_LABEL.to_string(), |p| p.display().to_string());
     let map = SourceMap { file: &label, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::single(from_toml_error(&map, &e)))?;
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|e| ConfigError::single(from_toml_error(&map, &e)))?;
     let mut v = Validator {
         map,
         env,
@@ -37,9 +42,20 @@ pub fn parse_and_validate(text: &str, path: Option<&Path>, env: &Environment) ->
 }
 
 impl Validator<'_> {
-    fn push(&mut self, span: std::ops::Range<usize>, key: &str, message: String, fix: impl Into<Option<String>>) {
+    fn push(
+        &mut self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: String,
+        fix: impl Into<Option<String>>,
+    ) {
         let in_table = self.map.in_table(span.start);
-        let issue = self.map.issue(span, key, format!("{message} for key \"{key}\"{in_table}"), fix.into());
+        let issue = self.map.issue(
+            span,
+            key,
+            format!("{message} for key \"{key}\"{in_table}"),
+            fix.into(),
+        );
         self.issues.push(issue);
     }
 
@@ -62,7 +78,12 @@ impl Validator<'_> {
     fn positive(&mut self, value: &Option<S<u32>>, key: &str, default: u32) -> u32 {
         match value {
             Some(v) if *v.get_ref() == 0 => {
-                self.push(v.span(), key, "0 is not allowed".into(), Some(format!("use 1 or more (default {default})")));
+                self.push(
+                    v.span(),
+                    key,
+                    "0 is not allowed".into(),
+                    Some(format!("use 1 or more (default {default})")),
+                );
                 default
             }
             Some(v) => *v.get_ref(),
@@ -101,9 +122,15 @@ impl Validator<'_> {
         let log = self.log(&raw);
         let database = self.database(&raw, &data_dir);
         let engine = self.engine(&raw);
-        let scheduler = SchedulerConfig { tick: self.duration(&raw.scheduler.tick, "tick", Duration::from_secs(5)) };
+        let scheduler = SchedulerConfig {
+            tick: self.duration(&raw.scheduler.tick, "tick", Duration::from_secs(5)),
+        };
         let outbox = OutboxConfig {
-            dir: raw.outbox.dir.as_ref().map_or_else(|| data_dir.join("outbox"), |d| self.path(d.get_ref())),
+            dir: raw
+                .outbox
+                .dir
+                .as_ref()
+                .map_or_else(|| data_dir.join("outbox"), |d| self.path(d.get_ref())),
         };
         let mut sites = Vec::new();
         for (name, site) in &raw.sites {
@@ -125,7 +152,11 @@ impl Validator<'_> {
     }
 
     fn log(&mut self, raw: &RawConfig) -> LogConfig {
-        let level = raw.log.level.as_ref().map_or_else(|| "info".to_string(), |l| l.get_ref().clone());
+        let level = raw
+            .log
+            .level
+            .as_ref()
+            .map_or_else(|| "info".to_string(), |l| l.get_ref().clone());
         if let Some(l) = &raw.log.level
             && tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err()
         {
@@ -136,13 +167,23 @@ impl Validator<'_> {
                 Some("use error, warn, info, debug or trace (or a filter like \"blog_poster=debug,info\")".into()),
             );
         }
-        let format = match raw.log.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+        let format = match raw
+            .log
+            .format
+            .as_ref()
+            .map(|f| (f.get_ref().as_str(), f.span()))
+        {
             None | Some(("auto", _)) => LogFormat::Auto,
             Some(("human", _)) => LogFormat::Human,
             Some(("plain", _)) => LogFormat::Plain,
             Some(("json", _)) => LogFormat::Json,
             Some((other, span)) => {
-                self.push(span, "format", format!("unknown log format \"{other}\""), Some("use auto, human, plain or json".into()));
+                self.push(
+                    span,
+                    "format",
+                    format!("unknown log format \"{other}\""),
+                    Some("use auto, human, plain or json".into()),
+                );
                 LogFormat::Auto
             }
         };
@@ -150,7 +191,11 @@ impl Validator<'_> {
     }
 
     fn database(&mut self, raw: &RawConfig, data_dir: &Path) -> DatabaseConfig {
-        let busy_timeout = self.duration(&raw.database.busy_timeout, "busy_timeout", Duration::from_secs(5));
+        let busy_timeout = self.duration(
+            &raw.database.busy_timeout,
+            "busy_timeout",
+            Duration::from_secs(5),
+        );
         let default_path = data_dir.join("blog-poster.db");
         let backend = match &raw.database.url {
             None => DatabaseBackend::Sqlite { path: default_path },
@@ -177,7 +222,11 @@ impl Validator<'_> {
                 }
             }
         };
-        DatabaseConfig { backend, busy_timeout, auto_migrate: raw.database.auto_migrate.unwrap_or(true) }
+        DatabaseConfig {
+            backend,
+            busy_timeout,
+            auto_migrate: raw.database.auto_migrate.unwrap_or(true),
+        }
     }
 
     fn engine(&mut self, raw: &RawConfig) -> EngineConfig {
@@ -203,7 +252,12 @@ impl Validator<'_> {
         if retry_max < retry_base
             && let Some(m) = &e.retry_max
         {
-            self.push(m.span(), "retry_max", "retry_max is shorter than retry_base".into(), Some("make retry_max ≥ retry_base".into()));
+            self.push(
+                m.span(),
+                "retry_max",
+                "retry_max is shorter than retry_base".into(),
+                Some("make retry_max ≥ retry_base".into()),
+            );
         }
         EngineConfig {
             workers: self.positive(&e.workers, "workers", 4),
@@ -214,14 +268,22 @@ impl Validator<'_> {
             retry_base,
             retry_max,
             poll_interval: self.duration(&e.poll_interval, "poll_interval", Duration::from_secs(1)),
-            shutdown_grace: self.duration(&e.shutdown_grace, "shutdown_grace", Duration::from_secs(20)),
+            shutdown_grace: self.duration(
+                &e.shutdown_grace,
+                "shutdown_grace",
+                Duration::from_secs(20),
+            ),
         }
     }
 
     fn site(&mut self, name: &str, site: &S<RawSite>, engine: &EngineConfig) -> Option<SiteConfig> {
         let span = site.span();
         let raw = site.get_ref();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             self.push(
                 span.clone(),
                 "sites",
@@ -267,7 +329,12 @@ impl Validator<'_> {
                 Some(("sitemap", _)) => SourceKind::Sitemap,
                 Some(("page", _)) => SourceKind::Page,
                 Some((other, span)) => {
-                    self.push(span, "kind", format!("unknown source kind \"{other}\""), Some("use auto, feed, sitemap or page".into()));
+                    self.push(
+                        span,
+                        "kind",
+                        format!("unknown source kind \"{other}\""),
+                        Some("use auto, feed, sitemap or page".into()),
+                    );
                     SourceKind::Auto
                 }
             };
@@ -278,8 +345,17 @@ impl Validator<'_> {
             enabled: raw.enabled.unwrap_or(true),
             schedule,
             publisher: publisher?,
-            max_concurrency: self.positive(&raw.max_concurrency, "max_concurrency", engine.per_site_concurrency),
-            seed_keywords: raw.seed_keywords.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
+            max_concurrency: self.positive(
+                &raw.max_concurrency,
+                "max_concurrency",
+                engine.per_site_concurrency,
+            ),
+            seed_keywords: raw
+                .seed_keywords
+                .iter()
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect(),
             sources,
         })
     }
@@ -288,12 +364,18 @@ impl Validator<'_> {
         let expr = s.get_ref().trim();
         let fields = expr.split_whitespace().count();
         let parsed = if (5..=7).contains(&fields) {
-            croner::parser::CronParser::new().parse(expr).map_err(|e| e.to_string())
+            croner::parser::CronParser::new()
+                .parse(expr)
+                .map_err(|e| e.to_string())
         } else {
             Err(format!("{fields} fields"))
         };
         match parsed {
-            Ok(cron) => Some(Schedule { expr: expr.to_string(), cron, tz }),
+            Ok(cron) => Some(Schedule {
+                expr: expr.to_string(),
+                cron,
+                tz,
+            }),
             Err(e) => {
                 self.push(
                     s.span(),
@@ -310,24 +392,34 @@ impl Validator<'_> {
     }
 
     fn publisher(&mut self, site: &str, raw: &RawSite) -> Option<PublisherConfig> {
-        let kind = raw.publisher.as_ref().map(|p| (p.get_ref().as_str(), p.span()));
+        let kind = raw
+            .publisher
+            .as_ref()
+            .map(|p| (p.get_ref().as_str(), p.span()));
         match kind {
             None if raw.wordpress.is_some() => self.wordpress(site, raw.wordpress.as_ref()?),
             None | Some(("outbox", _)) => Some(PublisherConfig::Outbox),
-            Some(("wordpress", span)) => match &raw.wordpress {
-                Some(wp) => self.wordpress(site, wp),
-                None => {
-                    self.push(
+            Some(("wordpress", span)) => {
+                match &raw.wordpress {
+                    Some(wp) => self.wordpress(site, wp),
+                    None => {
+                        self.push(
                         span,
                         "publisher",
                         "publisher is \"wordpress\" but there is no wordpress table".into(),
                         Some(format!("add [sites.{site}.wordpress] with url, username and app_password_env")),
                     );
-                    None
+                        None
+                    }
                 }
-            },
+            }
             Some((other, span)) => {
-                self.push(span, "publisher", format!("unknown publisher \"{other}\""), Some("use outbox or wordpress".into()));
+                self.push(
+                    span,
+                    "publisher",
+                    format!("unknown publisher \"{other}\""),
+                    Some("use outbox or wordpress".into()),
+                );
                 None
             }
         }
@@ -347,7 +439,10 @@ impl Validator<'_> {
                 None
             }
         };
-        let default_env = format!("BLOG_POSTER_{}_WP_APP_PASSWORD", site.to_ascii_uppercase().replace('-', "_"));
+        let default_env = format!(
+            "BLOG_POSTER_{}_WP_APP_PASSWORD",
+            site.to_ascii_uppercase().replace('-', "_")
+        );
         let credential = format!("{site}-wp-app-password");
         let secret = self.secret(
             &raw.app_password_env,
@@ -378,9 +473,17 @@ impl Validator<'_> {
         if let Some(f) = file_key {
             let path = self.path(f.get_ref());
             return match std::fs::read_to_string(&path) {
-                Ok(s) if !s.trim().is_empty() => Some(Secret::new(s.trim_end_matches(['\n', '\r']).to_string(), format!("file {}", path.display()))),
+                Ok(s) if !s.trim().is_empty() => Some(Secret::new(
+                    s.trim_end_matches(['\n', '\r']).to_string(),
+                    format!("file {}", path.display()),
+                )),
                 Ok(_) => {
-                    self.push(f.span(), &format!("{name}_file"), format!("secret file {} is empty", path.display()), Some("write the secret into it".into()));
+                    self.push(
+                        f.span(),
+                        &format!("{name}_file"),
+                        format!("secret file {} is empty", path.display()),
+                        Some("write the secret into it".into()),
+                    );
                     None
                 }
                 Err(e) => {
@@ -414,7 +517,10 @@ impl Validator<'_> {
         if let Some(dir) = self.env.credentials_dir() {
             let path = dir.join(credential);
             if let Ok(s) = std::fs::read_to_string(&path) {
-                return Some(Secret::new(s.trim_end_matches(['\n', '\r']).to_string(), format!("credential {credential}")));
+                return Some(Secret::new(
+                    s.trim_end_matches(['\n', '\r']).to_string(),
+                    format!("credential {credential}"),
+                ));
             }
         }
         if let Some(v) = self.env.get(default_env).filter(|v| !v.is_empty()) {

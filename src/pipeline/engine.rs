@@ -8,22 +8,29 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::pipeline::lifecycle::{JobStatus, RetryPolicy, Timestamp};
 use crate::pipeline::stage::{StageContext, StageError, StageSet};
-use crate::store::{ClaimRequest, ClaimedJob, JobFailure, RunId, StageOutput, Store, StoreError, StoreResult};
+use crate::store::{
+    ClaimRequest, ClaimedJob, JobFailure, RunId, StageOutput, Store, StoreError, StoreResult,
+};
 
 /// How a job's turn on a worker ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
-    Succeeded { summary: String },
+    Succeeded {
+        summary: String,
+    },
     /// Failed or deferred; `status` is where the job is now (queued for a
     /// retry, waiting, or dead).
-    Failed { error: String, status: JobStatus },
+    Failed {
+        error: String,
+        status: JobStatus,
+    },
     /// Given back to the queue on shutdown.
     Released,
     /// The lease was taken away (expired or cancelled); nothing was committed.
@@ -76,13 +83,22 @@ pub struct Engine {
 
 /// A lease owner id unique to this process: "host:pid:random".
 pub fn owner_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
-    format!("{}:{}:{:08x}", host.trim(), std::process::id(), fastrand::u32(..))
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "host".into());
+    format!(
+        "{}:{}:{:08x}",
+        host.trim(),
+        std::process::id(),
+        fastrand::u32(..)
+    )
 }
 
 impl Engine {
     fn policy(&self) -> RetryPolicy {
-        RetryPolicy { base: self.config.engine.retry_base, max: self.config.engine.retry_max }
+        RetryPolicy {
+            base: self.config.engine.retry_base,
+            max: self.config.engine.retry_max,
+        }
     }
 
     /// Calls the store off the async workers, with the current time.
@@ -101,7 +117,11 @@ impl Engine {
     /// Works until `shutdown` turns true, then stops gracefully: running jobs
     /// get `shutdown_grace` to finish, the rest are released. `only_runs`
     /// limits the engine to those runs (`run --once`).
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, only_runs: Option<Vec<RunId>>) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+        only_runs: Option<Vec<RunId>>,
+    ) {
         let cfg = &self.config.engine;
         let permits = Arc::new(Semaphore::new(cfg.workers as usize));
         let wake = Arc::new(Notify::new());
@@ -125,7 +145,10 @@ impl Engine {
             let idle = match self.call(move |s, now| s.claim_next_job(&req, now)).await {
                 Ok(Some(job)) => {
                     store_failures = 0;
-                    tasks.spawn(self.clone().execute(job, permit, hard_rx.clone(), wake.clone()));
+                    tasks.spawn(
+                        self.clone()
+                            .execute(job, permit, hard_rx.clone(), wake.clone()),
+                    );
                     None
                 }
                 Ok(None) => {
@@ -159,29 +182,44 @@ impl Engine {
             return;
         }
         let grace = self.config.engine.shutdown_grace;
-        tracing::info!(running = tasks.len(), grace_ms = grace.as_millis() as u64, "stopping: waiting for running jobs");
-        let drain = async {
-            while tasks.join_next().await.is_some() {}
-        };
+        tracing::info!(
+            running = tasks.len(),
+            grace_ms = grace.as_millis() as u64,
+            "stopping: waiting for running jobs"
+        );
+        let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, drain).await.is_ok() {
             return;
         }
-        tracing::info!(running = tasks.len(), "grace period over: releasing running jobs to the queue");
+        tracing::info!(
+            running = tasks.len(),
+            "grace period over: releasing running jobs to the queue"
+        );
         let _ = hard_stop.send(true);
-        let drain = async {
-            while tasks.join_next().await.is_some() {}
-        };
-        if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
             tasks.abort_all();
         }
     }
 
-    async fn execute(self: Arc<Self>, job: ClaimedJob, _permit: OwnedSemaphorePermit, mut hard: watch::Receiver<bool>, wake: Arc<Notify>) {
+    async fn execute(
+        self: Arc<Self>,
+        job: ClaimedJob,
+        _permit: OwnedSemaphorePermit,
+        mut hard: watch::Receiver<bool>,
+        wake: Arc<Notify>,
+    ) {
         let started = Instant::now();
         self.observer.started(&job);
         let outcome = match self.config.site(&job.site) {
             None => {
-                let err = StageError::Permanent(format!("site \"{}\" is no longer in the config", job.site));
+                let err = StageError::Permanent(format!(
+                    "site \"{}\" is no longer in the config",
+                    job.site
+                ));
                 self.finish(&job, Err(err)).await
             }
             Some(site) => {
@@ -220,8 +258,12 @@ impl Engine {
     /// long enough to survive a missed beat.
     async fn heartbeat(&self, job: &ClaimedJob) -> bool {
         let (id, owner) = (job.id, self.owner.clone());
-        let lease = chrono::Duration::from_std(self.config.engine.lease).unwrap_or(chrono::Duration::MAX);
-        match self.call(move |s, now| s.heartbeat_job(id, &owner, now + lease)).await {
+        let lease =
+            chrono::Duration::from_std(self.config.engine.lease).unwrap_or(chrono::Duration::MAX);
+        match self
+            .call(move |s, now| s.heartbeat_job(id, &owner, now + lease))
+            .await
+        {
             Ok(held) => held,
             Err(e) => {
                 tracing::warn!(job = %job.id, error = %e, "heartbeat failed; will try again");
@@ -232,7 +274,10 @@ impl Engine {
 
     async fn release(&self, job: &ClaimedJob) -> JobOutcome {
         let (id, owner) = (job.id, self.owner.clone());
-        match self.call(move |s, now| s.release_job(id, &owner, now)).await {
+        match self
+            .call(move |s, now| s.release_job(id, &owner, now))
+            .await
+        {
             Ok(()) => JobOutcome::Released,
             Err(StoreError::LeaseLost { .. }) => JobOutcome::LeaseLost,
             Err(e) => {
@@ -242,14 +287,20 @@ impl Engine {
         }
     }
 
-    async fn finish(&self, job: &ClaimedJob, result: Result<StageOutput, StageError>) -> JobOutcome {
+    async fn finish(
+        &self,
+        job: &ClaimedJob,
+        result: Result<StageOutput, StageError>,
+    ) -> JobOutcome {
         let failure = match result {
             Ok(output) => match self.commit(job, output).await {
                 Ok(summary) => return JobOutcome::Succeeded { summary },
                 Err(StoreError::LeaseLost { .. }) => return JobOutcome::LeaseLost,
                 // The work is lost but not the job: it goes back to the queue.
                 Err(e) if e.is_transient() => return self.release(job).await,
-                Err(e) => JobFailure::Permanent { error: format!("could not store the {} result: {e}", job.stage) },
+                Err(e) => JobFailure::Permanent {
+                    error: format!("could not store the {} result: {e}", job.stage),
+                },
             },
             Err(e) => e.into_failure(),
         };
@@ -258,12 +309,18 @@ impl Engine {
             JobFailure::Deferred { reason, .. } => reason.clone(),
         };
         let (j, owner, policy) = (job.clone(), self.owner.clone(), self.policy());
-        match self.call(move |s, now| s.fail_job(&j, &owner, &failure, &policy, now)).await {
+        match self
+            .call(move |s, now| s.fail_job(&j, &owner, &failure, &policy, now))
+            .await
+        {
             Ok(status) => JobOutcome::Failed { error, status },
             Err(StoreError::LeaseLost { .. }) => JobOutcome::LeaseLost,
             Err(e) => {
                 tracing::error!(job = %job.id, error = %e, "could not record the failure; the lease will expire and the job will run again");
-                JobOutcome::Failed { error, status: JobStatus::Running }
+                JobOutcome::Failed {
+                    error,
+                    status: JobStatus::Running,
+                }
             }
         }
     }
@@ -275,7 +332,10 @@ impl Engine {
         let mut delay = Duration::from_millis(50);
         for _ in 0..6 {
             let (j, owner, out) = (job.clone(), self.owner.clone(), output.clone());
-            match self.call(move |s, now| s.complete_job(&j, &owner, &out, now)).await {
+            match self
+                .call(move |s, now| s.complete_job(&j, &owner, &out, now))
+                .await
+            {
                 Err(e) if e.is_transient() => {
                     tracing::warn!(job = %job.id, error = %e, "database busy while committing; retrying");
                     tokio::time::sleep(delay).await;
@@ -284,6 +344,8 @@ impl Engine {
                 other => return other.map(|()| summary),
             }
         }
-        Err(StoreError::Unavailable("database stayed busy while committing".into()))
+        Err(StoreError::Unavailable(
+            "database stayed busy while committing".into(),
+        ))
     }
 }

@@ -23,7 +23,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [Stage::Monitor, Stage::Topics, Stage::Generate, Stage::Check, Stage::Publish];
+    pub const ALL: [Stage; 5] = [
+        Stage::Monitor,
+        Stage::Topics,
+        Stage::Generate,
+        Stage::Check,
+        Stage::Publish,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,7 +104,10 @@ string_enum!(
 impl JobStatus {
     /// No further work happens without an operator.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled
+        )
     }
 }
 
@@ -152,20 +161,36 @@ pub struct JobState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobEvent {
     /// A worker takes the job.
-    Claim { now: Timestamp },
+    Claim {
+        now: Timestamp,
+    },
     /// The stage finished and its output is committed; `next` is the stage to
     /// queue next, or `None` when the run ends here.
-    Succeed { next: Option<Stage> },
+    Succeed {
+        next: Option<Stage>,
+    },
     /// The stage failed; `retryable` comes from the error's class.
-    Fail { retryable: bool, now: Timestamp, jitter: f64 },
+    Fail {
+        retryable: bool,
+        now: Timestamp,
+        jitter: f64,
+    },
     /// Not a failure: the job must wait (a cost cap) until `until`.
-    Defer { until: Timestamp },
+    Defer {
+        until: Timestamp,
+    },
     /// The worker holding the lease vanished (crash, kill -9).
-    LeaseExpired { now: Timestamp },
+    LeaseExpired {
+        now: Timestamp,
+    },
     /// The worker gives the job back on shutdown; no attempt is charged.
-    Release { now: Timestamp },
+    Release {
+        now: Timestamp,
+    },
     /// An operator revives a dead or cancelled job.
-    OperatorRetry { now: Timestamp },
+    OperatorRetry {
+        now: Timestamp,
+    },
     OperatorCancel,
 }
 
@@ -207,12 +232,26 @@ pub struct InvalidTransition {
 }
 
 /// The job state machine.
-pub fn job_transition(state: &JobState, event: &JobEvent, policy: &RetryPolicy) -> Result<Transition, InvalidTransition> {
+pub fn job_transition(
+    state: &JobState,
+    event: &JobEvent,
+    policy: &RetryPolicy,
+) -> Result<Transition, InvalidTransition> {
     use JobStatus::*;
-    let invalid = || InvalidTransition { status: state.status.to_string(), event: event.name() };
-    let to = |status: JobStatus, attempts: u32, not_before: Timestamp, effects: Vec<Effect>| Transition {
-        state: JobState { status, attempts, max_attempts: state.max_attempts, not_before },
-        effects,
+    let invalid = || InvalidTransition {
+        status: state.status.to_string(),
+        event: event.name(),
+    };
+    let to = |status: JobStatus, attempts: u32, not_before: Timestamp, effects: Vec<Effect>| {
+        Transition {
+            state: JobState {
+                status,
+                attempts,
+                max_attempts: state.max_attempts,
+                not_before,
+            },
+            effects,
+        }
     };
     let out_of_attempts = state.attempts >= state.max_attempts;
     match (state.status, event) {
@@ -227,32 +266,64 @@ pub fn job_transition(state: &JobState, event: &JobEvent, policy: &RetryPolicy) 
                 Some(stage) => Effect::EnqueueStage(*stage),
                 None => Effect::FinishRun(RunStatus::Succeeded),
             };
-            Ok(to(Succeeded, state.attempts, state.not_before, vec![effect]))
+            Ok(to(
+                Succeeded,
+                state.attempts,
+                state.not_before,
+                vec![effect],
+            ))
         }
-        (Running, JobEvent::Fail { retryable, now, jitter }) => {
+        (
+            Running,
+            JobEvent::Fail {
+                retryable,
+                now,
+                jitter,
+            },
+        ) => {
             if *retryable && !out_of_attempts {
                 let delay = retry_delay(policy, state.attempts, *jitter);
                 let at = *now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                 Ok(to(Queued, state.attempts, at, vec![]))
             } else {
-                Ok(to(Dead, state.attempts, state.not_before, vec![Effect::FinishRun(RunStatus::Failed)]))
+                Ok(to(
+                    Dead,
+                    state.attempts,
+                    state.not_before,
+                    vec![Effect::FinishRun(RunStatus::Failed)],
+                ))
             }
         }
-        (Running, JobEvent::Defer { until }) => {
-            Ok(to(Waiting, state.attempts.saturating_sub(1), *until, vec![]))
-        }
+        (Running, JobEvent::Defer { until }) => Ok(to(
+            Waiting,
+            state.attempts.saturating_sub(1),
+            *until,
+            vec![],
+        )),
         (Running, JobEvent::LeaseExpired { now }) => {
             if out_of_attempts {
-                Ok(to(Dead, state.attempts, state.not_before, vec![Effect::FinishRun(RunStatus::Failed)]))
+                Ok(to(
+                    Dead,
+                    state.attempts,
+                    state.not_before,
+                    vec![Effect::FinishRun(RunStatus::Failed)],
+                ))
             } else {
                 Ok(to(Queued, state.attempts, *now, vec![]))
             }
         }
-        (Running, JobEvent::Release { now }) => Ok(to(Queued, state.attempts.saturating_sub(1), *now, vec![])),
-        (Dead | Cancelled, JobEvent::OperatorRetry { now }) => Ok(to(Queued, 0, *now, vec![Effect::ReopenRun])),
-        (Queued | Waiting | Running, JobEvent::OperatorCancel) => {
-            Ok(to(Cancelled, state.attempts, state.not_before, vec![Effect::FinishRun(RunStatus::Cancelled)]))
+        (Running, JobEvent::Release { now }) => {
+            Ok(to(Queued, state.attempts.saturating_sub(1), *now, vec![]))
         }
+        (Dead | Cancelled, JobEvent::OperatorRetry { now }) => {
+            Ok(to(Queued, 0, *now, vec![Effect::ReopenRun]))
+        }
+        (Queued | Waiting | Running, JobEvent::OperatorCancel) => Ok(to(
+            Cancelled,
+            state.attempts,
+            state.not_before,
+            vec![Effect::FinishRun(RunStatus::Cancelled)],
+        )),
         _ => Err(invalid()),
     }
 }
@@ -269,7 +340,11 @@ pub enum Verdict {
 
 /// After `stage` succeeded with `verdict`, what happens to the run. `until`
 /// is the last stage the operator asked for.
-pub fn after_stage(stage: Stage, verdict: &Verdict, until: Option<Stage>) -> Result<Option<Stage>, String> {
+pub fn after_stage(
+    stage: Stage,
+    verdict: &Verdict,
+    until: Option<Stage>,
+) -> Result<Option<Stage>, String> {
     match verdict {
         Verdict::Finish(outcome) => Err(outcome.clone()),
         Verdict::Continue if until == Some(stage) => Err(format!("stopped after {stage} as asked")),
@@ -292,7 +367,10 @@ pub enum ArticleEvent {
 
 /// The article state machine. A person may approve a held or rejected
 /// article and may reject anything not yet published.
-pub fn article_transition(status: ArticleStatus, event: ArticleEvent) -> Result<ArticleStatus, InvalidTransition> {
+pub fn article_transition(
+    status: ArticleStatus,
+    event: ArticleEvent,
+) -> Result<ArticleStatus, InvalidTransition> {
     use ArticleEvent as E;
     use ArticleStatus::*;
     let next = match (status, event) {

@@ -21,7 +21,9 @@ impl StageRunner for Publisher {
             let article = ctx
                 .db(move |s| s.article_for_run(run))
                 .await?
-                .ok_or_else(|| StageError::Permanent(format!("run {run} has no article to publish")))?;
+                .ok_or_else(|| {
+                    StageError::Permanent(format!("run {run} has no article to publish"))
+                })?;
             if article.status != ArticleStatus::Approved {
                 return Err(StageError::Permanent(format!(
                     "article {} is {}, not approved: approve it first (`blog-poster article approve {}`)",
@@ -53,8 +55,12 @@ impl StageRunner for Publisher {
 
 /// Writes `<id>-<slug>.md` and `.html` into `dir`; returns the HTML path.
 pub fn write_article(dir: &Path, article: &ArticleRecord) -> Result<PathBuf, StageError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| StageError::Retryable(format!("cannot create outbox folder {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StageError::Retryable(format!(
+            "cannot create outbox folder {}: {e}",
+            dir.display()
+        ))
+    })?;
     let stem = format!("{:06}-{}", article.id.0, safe_slug(&article.content.slug));
     let md_path = dir.join(format!("{stem}.md"));
     let html_path = dir.join(format!("{stem}.html"));
@@ -67,16 +73,27 @@ pub fn write_article(dir: &Path, article: &ArticleRecord) -> Result<PathBuf, Sta
 fn safe_slug(slug: &str) -> String {
     let s: String = slug
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
-    let s = s.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-");
+    let s = s
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
     let s: String = s.chars().take(80).collect();
     if s.is_empty() { "article".into() } else { s }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
     let tmp = path.with_extension("tmp");
-    let io = |e: std::io::Error| StageError::Retryable(format!("cannot write {}: {e}", path.display()));
+    let io =
+        |e: std::io::Error| StageError::Retryable(format!("cannot write {}: {e}", path.display()));
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
@@ -184,19 +201,29 @@ mod tests {
 
     #[test]
     fn html_is_sanitized_and_title_escaped() {
-        let a = article("<img src=x onerror=alert(1)>", "## Hi\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))", "s");
+        let a = article(
+            "<img src=x onerror=alert(1)>",
+            "## Hi\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))",
+            "s",
+        );
         let html = render_html(&a);
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(!html.contains("<img src=x"), "{html}");
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
         assert!(html.contains("<h2>Hi</h2>"), "{html}");
     }
 
     #[test]
     fn front_matter_quotes_untrusted_values() {
         let md = render_markdown(&article("A \"title\"\nwith newline", "body", "s"));
-        assert!(md.starts_with("---\ntitle: \"A \\\"title\\\"\\nwith newline\"\n"), "{md}");
+        assert!(
+            md.starts_with("---\ntitle: \"A \\\"title\\\"\\nwith newline\"\n"),
+            "{md}"
+        );
         assert!(md.contains("tags: [\"a\", \"b\\\"c\"]"), "{md}");
         assert!(md.ends_with("body\n"));
     }
@@ -208,8 +235,15 @@ mod tests {
         let p1 = write_article(dir.path(), &a).expect("write");
         let p2 = write_article(dir.path(), &a).expect("write again");
         assert_eq!(p1, p2);
-        assert_eq!(p1.file_name().and_then(|n| n.to_str()), Some("000007-etc-passwd.html"));
-        let names: Vec<_> = std::fs::read_dir(dir.path()).expect("read").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        assert_eq!(
+            p1.file_name().and_then(|n| n.to_str()),
+            Some("000007-etc-passwd.html")
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
 use crate::pipeline::lifecycle::{Stage, Timestamp};
-use crate::store::{ClaimedJob, JobFailure, Store, StoreError, StoreResult, StageOutput};
+use crate::store::{ClaimedJob, JobFailure, StageOutput, Store, StoreError, StoreResult};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -68,10 +68,15 @@ impl StageError {
         let jitter = fastrand::f64();
         match self {
             StageError::Retryable(error) => JobFailure::Retryable { error, jitter },
-            StageError::Store(e) if e.is_transient() => JobFailure::Retryable { error: e.to_string(), jitter },
+            StageError::Store(e) if e.is_transient() => JobFailure::Retryable {
+                error: e.to_string(),
+                jitter,
+            },
             StageError::Deferred { reason, until } => JobFailure::Deferred { reason, until },
             e @ (StageError::NotBuilt { .. } | StageError::Permanent(_) | StageError::Store(_)) => {
-                JobFailure::Permanent { error: e.to_string() }
+                JobFailure::Permanent {
+                    error: e.to_string(),
+                }
             }
         }
     }
@@ -91,7 +96,12 @@ pub struct NotBuilt {
 
 impl StageRunner for NotBuilt {
     fn run<'a>(&'a self, _ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>> {
-        Box::pin(async move { Err(StageError::NotBuilt { stage: self.stage, what: self.what.to_string() }) })
+        Box::pin(async move {
+            Err(StageError::NotBuilt {
+                stage: self.stage,
+                what: self.what.to_string(),
+            })
+        })
     }
 }
 
@@ -120,10 +130,22 @@ impl StageSet {
     /// and say so; publishing goes to the outbox (WordPress is not built yet).
     pub fn standard() -> StageSet {
         StageSet {
-            monitor: Arc::new(NotBuilt { stage: Stage::Monitor, what: "competitor monitoring arrives with the content pipeline" }),
-            topics: Arc::new(NotBuilt { stage: Stage::Topics, what: "topic selection arrives with the content pipeline" }),
-            generate: Arc::new(NotBuilt { stage: Stage::Generate, what: "LLM writing arrives with the content pipeline" }),
-            check: Arc::new(NotBuilt { stage: Stage::Check, what: "fact and SEO checks arrive with the content pipeline" }),
+            monitor: Arc::new(NotBuilt {
+                stage: Stage::Monitor,
+                what: "competitor monitoring arrives with the content pipeline",
+            }),
+            topics: Arc::new(NotBuilt {
+                stage: Stage::Topics,
+                what: "topic selection arrives with the content pipeline",
+            }),
+            generate: Arc::new(NotBuilt {
+                stage: Stage::Generate,
+                what: "LLM writing arrives with the content pipeline",
+            }),
+            check: Arc::new(NotBuilt {
+                stage: Stage::Check,
+                what: "fact and SEO checks arrive with the content pipeline",
+            }),
             publish: Arc::new(super::outbox::Publisher),
         }
     }

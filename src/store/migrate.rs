@@ -41,7 +41,10 @@ pub fn checksum(sql: &str) -> String {
 
 /// Checks the applied migrations against the known ones and returns those
 /// still to apply, in order.
-pub fn plan<'a>(applied: &[AppliedMigration], known: &'a [Migration]) -> Result<Vec<&'a Migration>, StoreError> {
+pub fn plan<'a>(
+    applied: &[AppliedMigration],
+    known: &'a [Migration],
+) -> Result<Vec<&'a Migration>, StoreError> {
     let latest = known.last().map_or(0, |m| m.version);
     if let Some(newest) = applied.iter().map(|a| a.version).max()
         && newest > latest
@@ -71,7 +74,10 @@ pub fn plan<'a>(applied: &[AppliedMigration], known: &'a [Migration]) -> Result<
             )));
         }
     }
-    Ok(known.iter().filter(|m| !applied.iter().any(|a| a.version == m.version)).collect())
+    Ok(known
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .collect())
 }
 
 fn short(sum: &str) -> &str {
@@ -84,12 +90,25 @@ mod tests {
     use chrono::Utc;
 
     const KNOWN: &[Migration] = &[
-        Migration { version: 1, name: "initial", sql: "CREATE TABLE a (x);" },
-        Migration { version: 2, name: "more", sql: "CREATE TABLE b (y);" },
+        Migration {
+            version: 1,
+            name: "initial",
+            sql: "CREATE TABLE a (x);",
+        },
+        Migration {
+            version: 2,
+            name: "more",
+            sql: "CREATE TABLE b (y);",
+        },
     ];
 
     fn applied(version: u32, sql: &str) -> AppliedMigration {
-        AppliedMigration { version, name: format!("m{version}"), checksum: checksum(sql), applied_at: Utc::now() }
+        AppliedMigration {
+            version,
+            name: format!("m{version}"),
+            checksum: checksum(sql),
+            applied_at: Utc::now(),
+        }
     }
 
     #[test]
@@ -108,7 +127,10 @@ mod tests {
     fn edited_migration_is_refused_by_name() {
         let err = plan(&[applied(1, "CREATE TABLE a (x, z);")], KNOWN).expect_err("edited");
         let msg = err.to_string();
-        assert!(msg.contains("0001_initial was changed after it was applied"), "{msg}");
+        assert!(
+            msg.contains("0001_initial was changed after it was applied"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -127,8 +149,14 @@ mod tests {
             .filter(|n| n.ends_with(".sql"))
             .collect();
         files.sort();
-        let listed: Vec<String> = SQLITE.iter().map(|m| format!("{}.sql", m.file_stem())).collect();
-        assert_eq!(files, listed, "every file in migrations/sqlite must be listed in SQLITE, in order");
+        let listed: Vec<String> = SQLITE
+            .iter()
+            .map(|m| format!("{}.sql", m.file_stem()))
+            .collect();
+        assert_eq!(
+            files, listed,
+            "every file in migrations/sqlite must be listed in SQLITE, in order"
+        );
         for (i, m) in SQLITE.iter().enumerate() {
             assert_eq!(m.version as usize, i + 1, "versions are consecutive from 1");
         }

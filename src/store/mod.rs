@@ -68,7 +68,13 @@ pub trait Store: Send + Sync {
 
     fn list_sites(&self) -> StoreResult<Vec<SiteRecord>>;
 
-    fn set_site_paused(&self, site: &str, paused: bool, reason: Option<&str>, now: Timestamp) -> StoreResult<()>;
+    fn set_site_paused(
+        &self,
+        site: &str,
+        paused: bool,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 
     // ---- runs and scheduling ----------------------------------------------
 
@@ -79,17 +85,27 @@ pub trait Store: Send + Sync {
     /// Applies a scheduler decision atomically (compare-and-set on the site's
     /// next slot). Returns the run enqueued, if any; `None` also when another
     /// instance advanced the slot first.
-    fn advance_schedule(&self, advance: &SlotAdvance, now: Timestamp) -> StoreResult<Option<Enqueued>>;
+    fn advance_schedule(
+        &self,
+        advance: &SlotAdvance,
+        now: Timestamp,
+    ) -> StoreResult<Option<Enqueued>>;
 
     fn get_run(&self, id: RunId) -> StoreResult<RunRecord>;
 
-    fn list_runs(&self, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>>;
+    fn list_runs(
+        &self,
+        site: Option<&str>,
+        limit: u32,
+        before: Option<RunId>,
+    ) -> StoreResult<Vec<RunRecord>>;
 
     // ---- jobs --------------------------------------------------------------
 
     /// Takes the next due job, honouring paused sites, each site's
     /// concurrency and the global limit. Sets the lease.
-    fn claim_next_job(&self, req: &ClaimRequest, now: Timestamp) -> StoreResult<Option<ClaimedJob>>;
+    fn claim_next_job(&self, req: &ClaimRequest, now: Timestamp)
+    -> StoreResult<Option<ClaimedJob>>;
 
     /// Extends the lease; `false` when the job is no longer this owner's.
     fn heartbeat_job(&self, job: JobId, owner: &str, lease_until: Timestamp) -> StoreResult<bool>;
@@ -97,10 +113,23 @@ pub trait Store: Send + Sync {
     /// Commits a stage's output, marks the job succeeded and queues the next
     /// stage (or finishes the run) — all in one transaction. Fails with
     /// `LeaseLost` (and writes nothing) if the job is no longer this owner's.
-    fn complete_job(&self, job: &ClaimedJob, owner: &str, output: &StageOutput, now: Timestamp) -> StoreResult<()>;
+    fn complete_job(
+        &self,
+        job: &ClaimedJob,
+        owner: &str,
+        output: &StageOutput,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 
     /// Records a failure or deferral; returns the job's new status.
-    fn fail_job(&self, job: &ClaimedJob, owner: &str, failure: &JobFailure, policy: &RetryPolicy, now: Timestamp) -> StoreResult<JobStatus>;
+    fn fail_job(
+        &self,
+        job: &ClaimedJob,
+        owner: &str,
+        failure: &JobFailure,
+        policy: &RetryPolicy,
+        now: Timestamp,
+    ) -> StoreResult<JobStatus>;
 
     /// Gives a held job back to the queue without charging an attempt.
     fn release_job(&self, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()>;
@@ -118,7 +147,12 @@ pub trait Store: Send + Sync {
 
     fn get_job(&self, job: JobId) -> StoreResult<JobRecord>;
 
-    fn list_jobs(&self, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>>;
+    fn list_jobs(
+        &self,
+        run: Option<RunId>,
+        status: Option<JobStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<JobRecord>>;
 
     fn job_counts(&self) -> StoreResult<BTreeMap<JobStatus, u64>>;
 
@@ -129,7 +163,12 @@ pub trait Store: Send + Sync {
 
     /// A site's stored items, newest first; `since` limits to items fetched
     /// at or after that time.
-    fn list_source_items(&self, site: &str, since: Option<Timestamp>, limit: u32) -> StoreResult<Vec<SourceItemRecord>>;
+    fn list_source_items(
+        &self,
+        site: &str,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> StoreResult<Vec<SourceItemRecord>>;
 
     // ---- articles ----------------------------------------------------------
 

@@ -7,7 +7,9 @@ use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage, Tim
 
 macro_rules! id_type {
     ($name:ident) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+        )]
         #[serde(transparent)]
         pub struct $name(pub i64);
 
@@ -75,7 +77,9 @@ impl RunTrigger {
     }
 
     pub fn parse(s: &str) -> Option<RunTrigger> {
-        [RunTrigger::Schedule, RunTrigger::Once, RunTrigger::Manual].into_iter().find(|t| t.as_str() == s)
+        [RunTrigger::Schedule, RunTrigger::Once, RunTrigger::Manual]
+            .into_iter()
+            .find(|t| t.as_str() == s)
     }
 }
 
@@ -215,7 +219,9 @@ impl StageOutput {
     /// How the output steers the run.
     pub fn verdict(&self) -> Verdict {
         match self {
-            StageOutput::Topics(t) if t.selected().is_none() => Verdict::Finish("no new topic to write about".into()),
+            StageOutput::Topics(t) if t.selected().is_none() => {
+                Verdict::Finish("no new topic to write about".into())
+            }
             StageOutput::Check(c) => match &c.decision {
                 CheckDecision::Publish => Verdict::Continue,
                 CheckDecision::Review { .. } => Verdict::Finish("held for review".into()),
@@ -231,13 +237,25 @@ impl StageOutput {
         match self {
             StageOutput::Monitor(m) => {
                 let failed = m.sources.iter().filter(|s| s.error.is_some()).count();
-                format!("{} sources checked ({failed} failed), {} items", m.sources.len(), m.items.len())
+                format!(
+                    "{} sources checked ({failed} failed), {} items",
+                    m.sources.len(),
+                    m.items.len()
+                )
             }
             StageOutput::Topics(t) => match t.selected() {
-                Some(c) => format!("topic \"{}\" (of {} candidates)", c.keyword, t.candidates.len()),
+                Some(c) => format!(
+                    "topic \"{}\" (of {} candidates)",
+                    c.keyword,
+                    t.candidates.len()
+                ),
                 None => format!("no topic kept of {} candidates", t.candidates.len()),
             },
-            StageOutput::Generate(g) => format!("\"{}\" ({} words)", g.article.title, g.article.body_markdown.split_whitespace().count()),
+            StageOutput::Generate(g) => format!(
+                "\"{}\" ({} words)",
+                g.article.title,
+                g.article.body_markdown.split_whitespace().count()
+            ),
             StageOutput::Check(c) => format!("score {} → {}", c.score, c.decision.name()),
             StageOutput::Publish(p) => format!("{} → {}", p.target, p.location),
         }
@@ -316,7 +334,10 @@ pub struct TopicsOutput {
 impl TopicsOutput {
     /// The kept candidate with the best score.
     pub fn selected(&self) -> Option<&TopicCandidate> {
-        self.candidates.iter().filter(|c| c.kept).max_by(|a, b| a.score.total_cmp(&b.score))
+        self.candidates
+            .iter()
+            .filter(|c| c.kept)
+            .max_by(|a, b| a.score.total_cmp(&b.score))
     }
 }
 

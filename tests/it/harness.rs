@@ -27,7 +27,11 @@ pub fn command(home: &Path) -> Command {
 }
 
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run binary");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run binary");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -49,7 +53,10 @@ pub fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) 
 
 /// A fixed instant plus `secs` seconds: tests never depend on the wall clock.
 pub fn t(secs: i64) -> Timestamp {
-    chrono::Utc.timestamp_opt(1_800_000_000 + secs, 0).single().expect("valid time")
+    chrono::Utc
+        .timestamp_opt(1_800_000_000 + secs, 0)
+        .single()
+        .expect("valid time")
 }
 
 /// Writes `text` as config.toml in `dir` and returns its path.

@@ -20,21 +20,35 @@ pub struct Fixture {
 
 pub fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("contract.db"), Duration::from_secs(5)).expect("open");
-    prepare(Fixture { store: Arc::new(store), _dir: Some(dir) })
+    let store =
+        SqliteStore::open(&dir.path().join("contract.db"), Duration::from_secs(5)).expect("open");
+    prepare(Fixture {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    })
 }
 
 fn prepare(f: Fixture) -> Fixture {
     f.store.migrate(t(0)).expect("migrate");
-    f.store.sync_sites(&[site("a", 2), site("b", 1)], t(0)).expect("sync");
+    f.store
+        .sync_sites(&[site("a", 2), site("b", 1)], t(0))
+        .expect("sync");
     f
 }
 
 fn site(name: &str, max: u32) -> SiteSpec {
-    SiteSpec { name: name.into(), enabled: true, max_concurrency: max, sources: vec![] }
+    SiteSpec {
+        name: name.into(),
+        enabled: true,
+        max_concurrency: max,
+        sources: vec![],
+    }
 }
 
-const POLICY: RetryPolicy = RetryPolicy { base: Duration::from_secs(10), max: Duration::from_secs(100) };
+const POLICY: RetryPolicy = RetryPolicy {
+    base: Duration::from_secs(10),
+    max: Duration::from_secs(100),
+};
 
 fn new_run(site: &str, slot: Option<&str>, until: Option<Stage>) -> NewRun {
     NewRun {
@@ -48,7 +62,12 @@ fn new_run(site: &str, slot: Option<&str>, until: Option<Stage>) -> NewRun {
 }
 
 fn claim_req(owner: &str) -> ClaimRequest {
-    ClaimRequest { owner: owner.into(), lease: Duration::from_secs(60), global_limit: 10, only_runs: None }
+    ClaimRequest {
+        owner: owner.into(),
+        lease: Duration::from_secs(60),
+        global_limit: 10,
+        only_runs: None,
+    }
 }
 
 fn claim(s: &dyn Store, owner: &str, secs: i64) -> Option<ClaimedJob> {
@@ -57,7 +76,11 @@ fn claim(s: &dyn Store, owner: &str, secs: i64) -> Option<ClaimedJob> {
 
 fn monitor_output(keys: &[&str]) -> StageOutput {
     StageOutput::Monitor(MonitorOutput {
-        sources: vec![SourceOutcome { url: "https://feed.example/rss".into(), etag: Some("\"v1\"".into()), ..Default::default() }],
+        sources: vec![SourceOutcome {
+            url: "https://feed.example/rss".into(),
+            etag: Some("\"v1\"".into()),
+            ..Default::default()
+        }],
         items: keys
             .iter()
             .map(|k| NewSourceItem {
@@ -76,8 +99,18 @@ fn monitor_output(keys: &[&str]) -> StageOutput {
 fn topics_output(kept: bool) -> StageOutput {
     StageOutput::Topics(TopicsOutput {
         candidates: vec![
-            TopicCandidate { keyword: "rust sqlite".into(), score: 0.9, kept, reason: "frequent across sources".into() },
-            TopicCandidate { keyword: "old news".into(), score: 0.2, kept: false, reason: "too close to article 3".into() },
+            TopicCandidate {
+                keyword: "rust sqlite".into(),
+                score: 0.9,
+                kept,
+                reason: "frequent across sources".into(),
+            },
+            TopicCandidate {
+                keyword: "old news".into(),
+                score: 0.2,
+                kept: false,
+                reason: "too close to article 3".into(),
+            },
         ],
     })
 }
@@ -100,7 +133,8 @@ fn article() -> NewArticle {
 fn finish_stage(s: &dyn Store, secs: i64, expect_stage: Stage, output: StageOutput) -> ClaimedJob {
     let job = claim(s, "w", secs).expect("a job is due");
     assert_eq!(job.stage, expect_stage);
-    s.complete_job(&job, "w", &output, t(secs)).expect("complete");
+    s.complete_job(&job, "w", &output, t(secs))
+        .expect("complete");
     job
 }
 
@@ -108,29 +142,52 @@ pub fn fresh_database_is_fully_migrated(f: Fixture) {
     let status = f.store.schema_status().expect("status");
     assert!(status.pending.is_empty());
     assert_eq!(status.applied.len() as u32, status.latest_known);
-    assert!(f.store.migrate(t(1)).expect("again").is_empty(), "migrating twice is a no-op");
+    assert!(
+        f.store.migrate(t(1)).expect("again").is_empty(),
+        "migrating twice is a no-op"
+    );
 }
 
 pub fn enqueue_creates_run_and_first_job_and_slot_keys_dedupe(f: Fixture) {
     let s = f.store.as_ref();
-    let first = s.enqueue_run(&new_run("a", Some("a@slot1"), None), t(0)).expect("enqueue");
-    let again = s.enqueue_run(&new_run("a", Some("a@slot1"), None), t(1)).expect("enqueue again");
+    let first = s
+        .enqueue_run(&new_run("a", Some("a@slot1"), None), t(0))
+        .expect("enqueue");
+    let again = s
+        .enqueue_run(&new_run("a", Some("a@slot1"), None), t(1))
+        .expect("enqueue again");
     assert!(matches!(first, Enqueued::Created(_)));
     assert_eq!(again, Enqueued::Existing(first.run_id()));
     let jobs = s.list_jobs(Some(first.run_id()), None, 10).expect("jobs");
     assert_eq!(jobs.len(), 1);
-    assert_eq!((jobs[0].stage, jobs[0].status), (Stage::Monitor, JobStatus::Queued));
-    assert_eq!(s.get_run(first.run_id()).expect("run").status, RunStatus::Running);
-    let err = s.enqueue_run(&new_run("nope", None, None), t(0)).expect_err("unknown site");
+    assert_eq!(
+        (jobs[0].stage, jobs[0].status),
+        (Stage::Monitor, JobStatus::Queued)
+    );
+    assert_eq!(
+        s.get_run(first.run_id()).expect("run").status,
+        RunStatus::Running
+    );
+    let err = s
+        .enqueue_run(&new_run("nope", None, None), t(0))
+        .expect_err("unknown site");
     assert!(err.to_string().contains("unknown site \"nope\""), "{err}");
 }
 
 pub fn full_chain_commits_each_stage_and_finishes_the_run(f: Fixture) {
     let s = f.store.as_ref();
-    let run = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
+    let run = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
     finish_stage(s, 1, Stage::Monitor, monitor_output(&["k1", "k2"]));
     finish_stage(s, 2, Stage::Topics, topics_output(true));
-    finish_stage(s, 3, Stage::Generate, StageOutput::Generate(GenerateOutput { article: article() }));
+    finish_stage(
+        s,
+        3,
+        Stage::Generate,
+        StageOutput::Generate(GenerateOutput { article: article() }),
+    );
     let art = s.article_for_run(run).expect("read").expect("article");
     assert_eq!(art.status, ArticleStatus::Draft);
     let check = StageOutput::Check(CheckOutput {
@@ -140,8 +197,16 @@ pub fn full_chain_commits_each_stage_and_finishes_the_run(f: Fixture) {
         decision: CheckDecision::Publish,
     });
     finish_stage(s, 4, Stage::Check, check);
-    assert_eq!(s.get_article(art.id).expect("article").status, ArticleStatus::Approved);
-    let publish = StageOutput::Publish(PublishOutput { article_id: art.id, target: "outbox".into(), remote_id: None, location: "/x.html".into() });
+    assert_eq!(
+        s.get_article(art.id).expect("article").status,
+        ArticleStatus::Approved
+    );
+    let publish = StageOutput::Publish(PublishOutput {
+        article_id: art.id,
+        target: "outbox".into(),
+        remote_id: None,
+        location: "/x.html".into(),
+    });
     finish_stage(s, 5, Stage::Publish, publish);
     let done = s.get_article(art.id).expect("article");
     assert_eq!(done.status, ArticleStatus::Published);
@@ -152,13 +217,19 @@ pub fn full_chain_commits_each_stage_and_finishes_the_run(f: Fixture) {
     assert_eq!(r.outcome.as_deref(), Some("published to /x.html"));
     let jobs = s.list_jobs(Some(run), None, 10).expect("jobs");
     assert_eq!(jobs.len(), 5);
-    assert!(jobs.iter().all(|j| j.status == JobStatus::Succeeded && j.attempts == 1));
+    assert!(
+        jobs.iter()
+            .all(|j| j.status == JobStatus::Succeeded && j.attempts == 1)
+    );
     assert!(claim(s, "w", 6).is_none(), "nothing left");
 }
 
 pub fn until_stops_the_run_after_that_stage(f: Fixture) {
     let s = f.store.as_ref();
-    let run = s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(0)).expect("enqueue").run_id();
+    let run = s
+        .enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(0))
+        .expect("enqueue")
+        .run_id();
     finish_stage(s, 1, Stage::Monitor, monitor_output(&["k1"]));
     let r = s.get_run(run).expect("run");
     assert_eq!(r.status, RunStatus::Succeeded);
@@ -168,33 +239,66 @@ pub fn until_stops_the_run_after_that_stage(f: Fixture) {
 
 pub fn no_kept_topic_ends_the_run_without_generating(f: Fixture) {
     let s = f.store.as_ref();
-    let run = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
+    let run = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
     finish_stage(s, 1, Stage::Monitor, monitor_output(&[]));
     finish_stage(s, 2, Stage::Topics, topics_output(false));
     let r = s.get_run(run).expect("run");
-    assert_eq!((r.status, r.outcome.as_deref()), (RunStatus::Succeeded, Some("no new topic to write about")));
+    assert_eq!(
+        (r.status, r.outcome.as_deref()),
+        (RunStatus::Succeeded, Some("no new topic to write about"))
+    );
     assert_eq!(s.list_jobs(Some(run), None, 10).expect("jobs").len(), 2);
 }
 
 pub fn held_for_review_ends_the_run_and_keeps_the_reason(f: Fixture) {
     let s = f.store.as_ref();
-    let run = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
+    let run = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
     finish_stage(s, 1, Stage::Monitor, monitor_output(&[]));
     finish_stage(s, 2, Stage::Topics, topics_output(true));
-    finish_stage(s, 3, Stage::Generate, StageOutput::Generate(GenerateOutput { article: article() }));
+    finish_stage(
+        s,
+        3,
+        Stage::Generate,
+        StageOutput::Generate(GenerateOutput { article: article() }),
+    );
     let id = s.article_for_run(run).expect("read").expect("article").id;
-    let review = CheckDecision::Review { reason: "score 55 below the gate of 70".into() };
-    finish_stage(s, 4, Stage::Check, StageOutput::Check(CheckOutput { article_id: id, score: 55, report: serde_json::json!({}), decision: review }));
+    let review = CheckDecision::Review {
+        reason: "score 55 below the gate of 70".into(),
+    };
+    finish_stage(
+        s,
+        4,
+        Stage::Check,
+        StageOutput::Check(CheckOutput {
+            article_id: id,
+            score: 55,
+            report: serde_json::json!({}),
+            decision: review,
+        }),
+    );
     let a = s.get_article(id).expect("article");
     assert_eq!(a.status, ArticleStatus::Review);
-    assert_eq!(a.review_reason.as_deref(), Some("score 55 below the gate of 70"));
-    assert_eq!(s.get_run(run).expect("run").outcome.as_deref(), Some("held for review"));
+    assert_eq!(
+        a.review_reason.as_deref(),
+        Some("score 55 below the gate of 70")
+    );
+    assert_eq!(
+        s.get_run(run).expect("run").outcome.as_deref(),
+        Some("held for review")
+    );
 }
 
 pub fn items_are_stored_once_across_runs(f: Fixture) {
     let s = f.store.as_ref();
     for (i, keys) in [vec!["k1", "k2"], vec!["k2", "k3"]].into_iter().enumerate() {
-        s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(i as i64 * 10)).expect("enqueue");
+        s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(i as i64 * 10))
+            .expect("enqueue");
         finish_stage(s, i as i64 * 10 + 1, Stage::Monitor, monitor_output(&keys));
     }
     let items = s.list_source_items("a", None, 100).expect("items");
@@ -204,17 +308,27 @@ pub fn items_are_stored_once_across_runs(f: Fixture) {
     let k2 = items.iter().find(|i| i.key_hash == "k2").expect("k2");
     assert_eq!(k2.fetched_at, t(1), "the first sighting is kept");
     assert_eq!(k2.source_url.as_deref(), Some("https://feed.example/rss"));
-    assert_eq!(s.list_source_items("a", Some(t(11)), 100).expect("since").len(), 1, "only k3 is new in run 2");
+    assert_eq!(
+        s.list_source_items("a", Some(t(11)), 100)
+            .expect("since")
+            .len(),
+        1,
+        "only k3 is new in run 2"
+    );
     let sources = s.list_sources("a").expect("sources");
     assert_eq!(sources.len(), 1);
-    assert_eq!((sources[0].etag.as_deref(), sources[0].consecutive_failures), (Some("\"v1\""), 0));
+    assert_eq!(
+        (sources[0].etag.as_deref(), sources[0].consecutive_failures),
+        (Some("\"v1\""), 0)
+    );
     let events = s.list_events(100, None).expect("events");
     assert!(events.iter().any(|e| e.kind == "run.succeeded"));
 }
 
 pub fn source_errors_keep_validators_and_count_failures(f: Fixture) {
     let s = f.store.as_ref();
-    s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(0)).expect("enqueue");
+    s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(0))
+        .expect("enqueue");
     finish_stage(s, 1, Stage::Monitor, monitor_output(&[]));
     let failed = StageOutput::Monitor(MonitorOutput {
         sources: vec![SourceOutcome {
@@ -225,42 +339,76 @@ pub fn source_errors_keep_validators_and_count_failures(f: Fixture) {
         }],
         items: vec![],
     });
-    s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(10)).expect("enqueue");
+    s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(10))
+        .expect("enqueue");
     finish_stage(s, 11, Stage::Monitor, failed);
     let src = &s.list_sources("a").expect("sources")[0];
-    assert_eq!(src.etag.as_deref(), Some("\"v1\""), "validators from the last good fetch are kept");
-    assert_eq!((src.consecutive_failures, src.last_error.as_deref()), (1, Some("parse error at line 3")));
-    assert_eq!((src.next_check_at, src.last_success_at), (Some(t(900)), Some(t(1))));
+    assert_eq!(
+        src.etag.as_deref(),
+        Some("\"v1\""),
+        "validators from the last good fetch are kept"
+    );
+    assert_eq!(
+        (src.consecutive_failures, src.last_error.as_deref()),
+        (1, Some("parse error at line 3"))
+    );
+    assert_eq!(
+        (src.next_check_at, src.last_success_at),
+        (Some(t(900)), Some(t(1)))
+    );
 }
 
 pub fn claim_honours_not_before_pause_and_limits(f: Fixture) {
     let s = f.store.as_ref();
     // Site b allows one job at a time.
-    s.enqueue_run(&new_run("b", None, None), t(0)).expect("enqueue");
-    s.enqueue_run(&new_run("b", None, None), t(0)).expect("enqueue");
+    s.enqueue_run(&new_run("b", None, None), t(0))
+        .expect("enqueue");
+    s.enqueue_run(&new_run("b", None, None), t(0))
+        .expect("enqueue");
     let first = claim(s, "w", 1).expect("first b job");
     assert_eq!(first.site, "b");
     assert!(claim(s, "w", 1).is_none(), "b is at its limit of 1");
     // Pausing a site hides its jobs.
-    s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue");
-    s.set_site_paused("a", true, Some("maintenance"), t(1)).expect("pause");
+    s.enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue");
+    s.set_site_paused("a", true, Some("maintenance"), t(1))
+        .expect("pause");
     assert!(claim(s, "w", 1).is_none(), "a is paused");
     let sites = s.list_sites().expect("sites");
     let a = sites.iter().find(|x| x.name == "a").expect("a");
-    assert_eq!((a.paused, a.pause_reason.as_deref()), (true, Some("maintenance")));
+    assert_eq!(
+        (a.paused, a.pause_reason.as_deref()),
+        (true, Some("maintenance"))
+    );
     s.set_site_paused("a", false, None, t(1)).expect("resume");
     assert_eq!(claim(s, "w", 1).expect("a job").site, "a");
     // Global limit: two running now.
-    let req = ClaimRequest { global_limit: 2, ..claim_req("w") };
-    s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue");
-    assert!(s.claim_next_job(&req, t(1)).expect("claim").is_none(), "global limit of 2 reached");
+    let req = ClaimRequest {
+        global_limit: 2,
+        ..claim_req("w")
+    };
+    s.enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue");
+    assert!(
+        s.claim_next_job(&req, t(1)).expect("claim").is_none(),
+        "global limit of 2 reached"
+    );
 }
 
 pub fn claim_only_runs_filters(f: Fixture) {
     let s = f.store.as_ref();
-    let r1 = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
-    let r2 = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
-    let req = ClaimRequest { only_runs: Some(vec![r2]), ..claim_req("w") };
+    let r1 = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
+    let r2 = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
+    let req = ClaimRequest {
+        only_runs: Some(vec![r2]),
+        ..claim_req("w")
+    };
     let job = s.claim_next_job(&req, t(1)).expect("claim").expect("job");
     assert_eq!(job.run_id, r2);
     assert!(s.claim_next_job(&req, t(1)).expect("claim").is_none());
@@ -269,59 +417,128 @@ pub fn claim_only_runs_filters(f: Fixture) {
 
 pub fn wrong_owner_cannot_complete_and_nothing_is_written(f: Fixture) {
     let s = f.store.as_ref();
-    let run = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
+    let run = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
     let job = claim(s, "w1", 1).expect("job");
-    let err = s.complete_job(&job, "w2", &monitor_output(&["k"]), t(2)).expect_err("not the owner");
+    let err = s
+        .complete_job(&job, "w2", &monitor_output(&["k"]), t(2))
+        .expect_err("not the owner");
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
-    assert!(!s.heartbeat_job(job.id, "w2", t(100)).expect("heartbeat"), "w2 does not hold it");
+    assert!(
+        !s.heartbeat_job(job.id, "w2", t(100)).expect("heartbeat"),
+        "w2 does not hold it"
+    );
     assert!(s.heartbeat_job(job.id, "w1", t(100)).expect("heartbeat"));
-    assert_eq!(s.list_jobs(Some(run), None, 10).expect("jobs").len(), 1, "no next job was queued");
-    let wrong = s.complete_job(&job, "w1", &topics_output(true), t(2)).expect_err("wrong stage output");
-    assert!(wrong.to_string().contains("monitor job but got topics output"), "{wrong}");
+    assert_eq!(
+        s.list_jobs(Some(run), None, 10).expect("jobs").len(),
+        1,
+        "no next job was queued"
+    );
+    let wrong = s
+        .complete_job(&job, "w1", &topics_output(true), t(2))
+        .expect_err("wrong stage output");
+    assert!(
+        wrong
+            .to_string()
+            .contains("monitor job but got topics output"),
+        "{wrong}"
+    );
 }
 
 pub fn retryable_failures_back_off_then_die_and_operator_retry_revives(f: Fixture) {
     let s = f.store.as_ref();
-    let run = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
-    let fail = JobFailure::Retryable { error: "timeout".into(), jitter: 1.0 };
+    let run = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
+    let fail = JobFailure::Retryable {
+        error: "timeout".into(),
+        jitter: 1.0,
+    };
     let job = claim(s, "w", 0).expect("job");
-    assert_eq!(s.fail_job(&job, "w", &fail, &POLICY, t(0)).expect("fail"), JobStatus::Queued);
+    assert_eq!(
+        s.fail_job(&job, "w", &fail, &POLICY, t(0)).expect("fail"),
+        JobStatus::Queued
+    );
     assert!(claim(s, "w", 9).is_none(), "backing off for 10 s");
     let job = claim(s, "w", 10).expect("retry 1");
     assert_eq!(job.attempts, 2);
-    assert_eq!(s.fail_job(&job, "w", &fail, &POLICY, t(10)).expect("fail"), JobStatus::Queued);
+    assert_eq!(
+        s.fail_job(&job, "w", &fail, &POLICY, t(10)).expect("fail"),
+        JobStatus::Queued
+    );
     let job = claim(s, "w", 30).expect("retry 2");
-    assert_eq!(s.fail_job(&job, "w", &fail, &POLICY, t(30)).expect("fail"), JobStatus::Dead);
+    assert_eq!(
+        s.fail_job(&job, "w", &fail, &POLICY, t(30)).expect("fail"),
+        JobStatus::Dead
+    );
     let dead = s.get_job(job.id).expect("job");
-    assert_eq!((dead.status, dead.attempts, dead.last_error.as_deref()), (JobStatus::Dead, 3, Some("timeout")));
+    assert_eq!(
+        (dead.status, dead.attempts, dead.last_error.as_deref()),
+        (JobStatus::Dead, 3, Some("timeout"))
+    );
     let r = s.get_run(run).expect("run");
-    assert_eq!((r.status, r.error.as_deref()), (RunStatus::Failed, Some("timeout")));
+    assert_eq!(
+        (r.status, r.error.as_deref()),
+        (RunStatus::Failed, Some("timeout"))
+    );
     assert!(claim(s, "w", 1000).is_none(), "dead jobs stay put");
 
     s.retry_job(job.id, "operator", t(2000)).expect("retry");
     assert_eq!(s.get_run(run).expect("run").status, RunStatus::Running);
     let again = claim(s, "w", 2000).expect("revived");
     assert_eq!(again.attempts, 1);
-    assert!(s.list_events(50, None).expect("events").iter().any(|e| e.kind == "job.retried" && e.actor == "operator"));
+    assert!(
+        s.list_events(50, None)
+            .expect("events")
+            .iter()
+            .any(|e| e.kind == "job.retried" && e.actor == "operator")
+    );
 }
 
 pub fn permanent_failure_is_dead_at_once(f: Fixture) {
     let s = f.store.as_ref();
-    s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue");
+    s.enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue");
     let job = claim(s, "w", 0).expect("job");
-    let status = s.fail_job(&job, "w", &JobFailure::Permanent { error: "bad credentials".into() }, &POLICY, t(0)).expect("fail");
+    let status = s
+        .fail_job(
+            &job,
+            "w",
+            &JobFailure::Permanent {
+                error: "bad credentials".into(),
+            },
+            &POLICY,
+            t(0),
+        )
+        .expect("fail");
     assert_eq!(status, JobStatus::Dead);
-    assert_eq!(s.job_counts().expect("counts").get(&JobStatus::Dead), Some(&1));
+    assert_eq!(
+        s.job_counts().expect("counts").get(&JobStatus::Dead),
+        Some(&1)
+    );
 }
 
 pub fn deferred_job_waits_with_reason_without_spending_an_attempt(f: Fixture) {
     let s = f.store.as_ref();
-    s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue");
+    s.enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue");
     let job = claim(s, "w", 0).expect("job");
-    let defer = JobFailure::Deferred { reason: "daily cap of $5.00 reached".into(), until: t(3600) };
-    assert_eq!(s.fail_job(&job, "w", &defer, &POLICY, t(0)).expect("defer"), JobStatus::Waiting);
+    let defer = JobFailure::Deferred {
+        reason: "daily cap of $5.00 reached".into(),
+        until: t(3600),
+    };
+    assert_eq!(
+        s.fail_job(&job, "w", &defer, &POLICY, t(0)).expect("defer"),
+        JobStatus::Waiting
+    );
     let waiting = s.get_job(job.id).expect("job");
-    assert_eq!((waiting.attempts, waiting.wait_reason.as_deref()), (0, Some("daily cap of $5.00 reached")));
+    assert_eq!(
+        (waiting.attempts, waiting.wait_reason.as_deref()),
+        (0, Some("daily cap of $5.00 reached"))
+    );
     assert!(claim(s, "w", 3599).is_none());
     let again = claim(s, "w", 3600).expect("due");
     assert_eq!(again.attempts, 1);
@@ -330,16 +547,28 @@ pub fn deferred_job_waits_with_reason_without_spending_an_attempt(f: Fixture) {
 
 pub fn expired_leases_are_reclaimed_and_released_jobs_requeued(f: Fixture) {
     let s = f.store.as_ref();
-    s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue");
-    s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue");
+    s.enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue");
+    s.enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue");
     let j1 = claim(s, "dead-worker", 0).expect("j1");
     let j2 = claim(s, "live-worker", 0).expect("j2");
     assert!(s.heartbeat_job(j2.id, "live-worker", t(500)).expect("beat"));
-    assert_eq!(s.reclaim_leases(false, t(30)).expect("reclaim"), 0, "leases still valid");
-    assert_eq!(s.reclaim_leases(false, t(61)).expect("reclaim"), 1, "only the expired one");
+    assert_eq!(
+        s.reclaim_leases(false, t(30)).expect("reclaim"),
+        0,
+        "leases still valid"
+    );
+    assert_eq!(
+        s.reclaim_leases(false, t(61)).expect("reclaim"),
+        1,
+        "only the expired one"
+    );
     assert_eq!(s.get_job(j1.id).expect("job").status, JobStatus::Queued);
     assert_eq!(s.get_job(j2.id).expect("job").status, JobStatus::Running);
-    let err = s.complete_job(&j1, "dead-worker", &monitor_output(&[]), t(62)).expect_err("lease lost");
+    let err = s
+        .complete_job(&j1, "dead-worker", &monitor_output(&[]), t(62))
+        .expect_err("lease lost");
     assert!(matches!(err, StoreError::LeaseLost { .. }));
     s.release_job(j2.id, "live-worker", t(62)).expect("release");
     let released = s.get_job(j2.id).expect("job");
@@ -351,70 +580,131 @@ pub fn expired_leases_are_reclaimed_and_released_jobs_requeued(f: Fixture) {
 
 pub fn cancel_ends_the_run(f: Fixture) {
     let s = f.store.as_ref();
-    let run = s.enqueue_run(&new_run("a", None, None), t(0)).expect("enqueue").run_id();
+    let run = s
+        .enqueue_run(&new_run("a", None, None), t(0))
+        .expect("enqueue")
+        .run_id();
     let job = claim(s, "w", 0).expect("job");
     s.cancel_job(job.id, "operator", t(1)).expect("cancel");
     let r = s.get_run(run).expect("run");
-    assert_eq!((r.status, r.outcome.as_deref()), (RunStatus::Cancelled, Some("cancelled by operator")));
-    assert!(s.complete_job(&job, "w", &monitor_output(&[]), t(2)).is_err(), "a cancelled job cannot complete");
-    assert!(s.cancel_job(job.id, "operator", t(3)).is_err(), "already cancelled");
+    assert_eq!(
+        (r.status, r.outcome.as_deref()),
+        (RunStatus::Cancelled, Some("cancelled by operator"))
+    );
+    assert!(
+        s.complete_job(&job, "w", &monitor_output(&[]), t(2))
+            .is_err(),
+        "a cancelled job cannot complete"
+    );
+    assert!(
+        s.cancel_job(job.id, "operator", t(3)).is_err(),
+        "already cancelled"
+    );
 }
 
 pub fn schedule_advance_is_compare_and_set(f: Fixture) {
     let s = f.store.as_ref();
-    let first = SlotAdvance { site: "a".into(), schedule_key: "k".into(), expected_next: None, new_next: Some(t(100)), run: None };
+    let first = SlotAdvance {
+        site: "a".into(),
+        schedule_key: "k".into(),
+        expected_next: None,
+        new_next: Some(t(100)),
+        run: None,
+    };
     assert_eq!(s.advance_schedule(&first, t(0)).expect("advance"), None);
-    assert_eq!(s.advance_schedule(&first, t(0)).expect("stale"), None, "stale expectation: no-op");
+    assert_eq!(
+        s.advance_schedule(&first, t(0)).expect("stale"),
+        None,
+        "stale expectation: no-op"
+    );
     let due = SlotAdvance {
         site: "a".into(),
         schedule_key: "k".into(),
         expected_next: Some(t(100)),
         new_next: Some(t(200)),
-        run: Some(NewRun { trigger: RunTrigger::Schedule, ..new_run("a", Some("a@100"), None) }),
+        run: Some(NewRun {
+            trigger: RunTrigger::Schedule,
+            ..new_run("a", Some("a@100"), None)
+        }),
     };
-    let e = s.advance_schedule(&due, t(100)).expect("advance").expect("enqueued");
+    let e = s
+        .advance_schedule(&due, t(100))
+        .expect("advance")
+        .expect("enqueued");
     assert!(matches!(e, Enqueued::Created(_)));
-    assert_eq!(s.advance_schedule(&due, t(101)).expect("again"), None, "a second instance does nothing");
-    let site = s.list_sites().expect("sites").into_iter().find(|x| x.name == "a").expect("a");
-    assert_eq!((site.next_run_at, site.last_run_at, site.schedule_key.as_deref()), (Some(t(200)), Some(t(100)), Some("k")));
+    assert_eq!(
+        s.advance_schedule(&due, t(101)).expect("again"),
+        None,
+        "a second instance does nothing"
+    );
+    let site = s
+        .list_sites()
+        .expect("sites")
+        .into_iter()
+        .find(|x| x.name == "a")
+        .expect("a");
+    assert_eq!(
+        (
+            site.next_run_at,
+            site.last_run_at,
+            site.schedule_key.as_deref()
+        ),
+        (Some(t(200)), Some(t(100)), Some("k"))
+    );
     assert_eq!(s.list_runs(Some("a"), 10, None).expect("runs").len(), 1);
 }
 
 pub fn sync_disables_removed_sites_and_keeps_runtime_state(f: Fixture) {
     let s = f.store.as_ref();
-    s.set_site_paused("a", true, Some("x"), t(1)).expect("pause");
+    s.set_site_paused("a", true, Some("x"), t(1))
+        .expect("pause");
     s.sync_sites(&[site("a", 5)], t(2)).expect("sync");
     let sites = s.list_sites().expect("sites");
     let a = sites.iter().find(|x| x.name == "a").expect("a");
     let b = sites.iter().find(|x| x.name == "b").expect("b kept");
     assert!(a.enabled && a.paused && a.max_concurrency == 5);
     assert!(!b.enabled, "removed from config: disabled, not deleted");
-    s.enqueue_run(&new_run("b", None, None), t(3)).expect("history can still be written");
-    assert!(claim(s, "w", 4).is_none(), "a disabled site's jobs are not claimed");
+    s.enqueue_run(&new_run("b", None, None), t(3))
+        .expect("history can still be written");
+    assert!(
+        claim(s, "w", 4).is_none(),
+        "a disabled site's jobs are not claimed"
+    );
 }
 
 pub fn concurrent_claimers_never_share_a_job(f: Fixture) {
     let store = f.store.clone();
-    store.sync_sites(&[site("a", 1000), site("b", 1000)], t(0)).expect("sync");
+    store
+        .sync_sites(&[site("a", 1000), site("b", 1000)], t(0))
+        .expect("sync");
     for _ in 0..200 {
-        store.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(0)).expect("enqueue");
+        store
+            .enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(0))
+            .expect("enqueue");
     }
     let handles: Vec<_> = (0..4)
         .map(|w| {
             let s = store.clone();
             std::thread::spawn(move || {
                 let owner = format!("w{w}");
-                let req = ClaimRequest { global_limit: 1000, ..claim_req(&owner) };
+                let req = ClaimRequest {
+                    global_limit: 1000,
+                    ..claim_req(&owner)
+                };
                 let mut mine = Vec::new();
                 while let Some(job) = s.claim_next_job(&req, t(1)).expect("claim") {
-                    s.complete_job(&job, &owner, &monitor_output(&[]), t(1)).expect("complete");
+                    s.complete_job(&job, &owner, &monitor_output(&[]), t(1))
+                        .expect("complete");
                     mine.push(job.id);
                 }
                 mine
             })
         })
         .collect();
-    let mut all: Vec<JobId> = handles.into_iter().flat_map(|h| h.join().expect("thread")).collect();
+    let mut all: Vec<JobId> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
     assert_eq!(all.len(), 200);
     all.sort();
     all.dedup();

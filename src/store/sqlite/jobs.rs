@@ -3,11 +3,12 @@
 //! retry and cancel. Each is one transaction; every status change is decided
 //! by `lifecycle::job_transition`.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{insert_event, map_err, ms, outputs, stage_col, ts};
 use crate::pipeline::lifecycle::{
-    after_stage, job_transition, Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
+    Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
+    after_stage, job_transition,
 };
 use crate::store::*;
 
@@ -23,9 +24,19 @@ struct JobRow {
 }
 
 /// Policy for transitions where no retry delay is computed.
-const NO_RETRY: RetryPolicy = RetryPolicy { base: std::time::Duration::ZERO, max: std::time::Duration::ZERO };
+const NO_RETRY: RetryPolicy = RetryPolicy {
+    base: std::time::Duration::ZERO,
+    max: std::time::Duration::ZERO,
+};
 
-pub(super) fn insert_job(tx: &Transaction<'_>, run: RunId, site: SiteId, stage: Stage, max_attempts: u32, now: Timestamp) -> StoreResult<JobId> {
+pub(super) fn insert_job(
+    tx: &Transaction<'_>,
+    run: RunId,
+    site: SiteId,
+    stage: Stage,
+    max_attempts: u32,
+    now: Timestamp,
+) -> StoreResult<JobId> {
     tx.execute(
         "INSERT INTO jobs (run_id, site_id, stage, status, attempts, max_attempts, not_before, created_at, updated_at)
          VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5, ?5)",
@@ -65,14 +76,22 @@ fn load(tx: &Transaction<'_>, id: JobId) -> StoreResult<JobRow> {
 fn load_owned(tx: &Transaction<'_>, id: JobId, owner: &str) -> StoreResult<JobRow> {
     let row = load(tx, id)?;
     if row.state.status != JobStatus::Running || row.owner.as_deref() != Some(owner) {
-        return Err(StoreError::LeaseLost { job: id, owner: owner.to_string() });
+        return Err(StoreError::LeaseLost {
+            job: id,
+            owner: owner.to_string(),
+        });
     }
     Ok(row)
 }
 
 /// Writes the transition's job state; running jobs keep their lease, others
 /// drop it.
-fn write_state(tx: &Transaction<'_>, id: JobId, tr: &Transition, now: Timestamp) -> StoreResult<()> {
+fn write_state(
+    tx: &Transaction<'_>,
+    id: JobId,
+    tr: &Transition,
+    now: Timestamp,
+) -> StoreResult<()> {
     let s = &tr.state;
     let finished = s.status.is_terminal().then(|| ms(now));
     tx.execute(
@@ -87,11 +106,25 @@ fn write_state(tx: &Transaction<'_>, id: JobId, tr: &Transition, now: Timestamp)
 }
 
 /// Carries out the transition's effects on the run.
-fn apply_effects(tx: &Transaction<'_>, row: &JobRow, tr: &Transition, outcome: Option<&str>, error: Option<&str>, now: Timestamp) -> StoreResult<()> {
+fn apply_effects(
+    tx: &Transaction<'_>,
+    row: &JobRow,
+    tr: &Transition,
+    outcome: Option<&str>,
+    error: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<()> {
     for effect in &tr.effects {
         match effect {
             Effect::EnqueueStage(stage) => {
-                super::jobs::insert_job(tx, row.run_id, row.site_id, *stage, row.state.max_attempts, now)?;
+                super::jobs::insert_job(
+                    tx,
+                    row.run_id,
+                    row.site_id,
+                    *stage,
+                    row.state.max_attempts,
+                    now,
+                )?;
             }
             Effect::FinishRun(status) => {
                 tx.execute(
@@ -107,7 +140,10 @@ fn apply_effects(tx: &Transaction<'_>, row: &JobRow, tr: &Transition, outcome: O
                 };
                 let message = match (outcome, error) {
                     (Some(o), _) => format!("run {} of {}: {o}", row.run_id, row.site),
-                    (None, Some(e)) => format!("run {} of {} failed at {}: {e}", row.run_id, row.site, row.stage),
+                    (None, Some(e)) => format!(
+                        "run {} of {} failed at {}: {e}",
+                        row.run_id, row.site, row.stage
+                    ),
                     (None, None) => format!("run {} of {}: {status}", row.run_id, row.site),
                 };
                 event(tx, row, kind, "engine", message, now)?;
@@ -124,7 +160,14 @@ fn apply_effects(tx: &Transaction<'_>, row: &JobRow, tr: &Transition, outcome: O
     Ok(())
 }
 
-fn event(tx: &Transaction<'_>, row: &JobRow, kind: &str, actor: &str, message: String, now: Timestamp) -> StoreResult<()> {
+fn event(
+    tx: &Transaction<'_>,
+    row: &JobRow,
+    kind: &str,
+    actor: &str,
+    message: String,
+    now: Timestamp,
+) -> StoreResult<()> {
     insert_event(
         tx,
         &NewEvent {
@@ -139,9 +182,17 @@ fn event(tx: &Transaction<'_>, row: &JobRow, kind: &str, actor: &str, message: S
     )
 }
 
-pub(super) fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timestamp) -> StoreResult<Option<ClaimedJob>> {
+pub(super) fn claim(
+    tx: &Transaction<'_>,
+    req: &ClaimRequest,
+    now: Timestamp,
+) -> StoreResult<Option<ClaimedJob>> {
     let running: u32 = tx
-        .query_row("SELECT COUNT(*) FROM jobs WHERE status = 'running'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'running'",
+            [],
+            |r| r.get(0),
+        )
         .map_err(map_err)?;
     if running >= req.global_limit {
         return Ok(None);
@@ -174,7 +225,10 @@ pub(super) fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timestamp) ->
         sql.push_str(&format!(" AND j.run_id IN ({})", join_ids(&ids)));
     }
     sql.push_str(" ORDER BY j.not_before, j.id LIMIT 1");
-    let id: Option<i64> = tx.query_row(&sql, [ms(now)], |r| r.get(0)).optional().map_err(map_err)?;
+    let id: Option<i64> = tx
+        .query_row(&sql, [ms(now)], |r| r.get(0))
+        .optional()
+        .map_err(map_err)?;
     let Some(id) = id else { return Ok(None) };
 
     let row = load(tx, JobId(id))?;
@@ -189,7 +243,11 @@ pub(super) fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timestamp) ->
     )
     .map_err(map_err)?;
     let until: Option<String> = tx
-        .query_row("SELECT until_stage FROM runs WHERE id = ?1", [row.run_id.0], |r| r.get(0))
+        .query_row(
+            "SELECT until_stage FROM runs WHERE id = ?1",
+            [row.run_id.0],
+            |r| r.get(0),
+        )
         .map_err(map_err)?;
     Ok(Some(ClaimedJob {
         id: row.id,
@@ -208,7 +266,13 @@ fn join_ids(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-pub(super) fn complete(tx: &Transaction<'_>, job: &ClaimedJob, owner: &str, output: &StageOutput, now: Timestamp) -> StoreResult<()> {
+pub(super) fn complete(
+    tx: &Transaction<'_>,
+    job: &ClaimedJob,
+    owner: &str,
+    output: &StageOutput,
+    now: Timestamp,
+) -> StoreResult<()> {
     let row = load_owned(tx, job.id, owner)?;
     if output.stage() != row.stage {
         return Err(StoreError::Conflict(format!(
@@ -235,43 +299,97 @@ pub(super) fn complete(tx: &Transaction<'_>, job: &ClaimedJob, owner: &str, outp
 }
 
 fn row_context(row: &JobRow) -> outputs::Context {
-    outputs::Context { site_id: row.site_id, run_id: row.run_id }
+    outputs::Context {
+        site_id: row.site_id,
+        run_id: row.run_id,
+    }
 }
 
-pub(super) fn fail(tx: &Transaction<'_>, job: &ClaimedJob, owner: &str, failure: &JobFailure, policy: &RetryPolicy, now: Timestamp) -> StoreResult<JobStatus> {
+pub(super) fn fail(
+    tx: &Transaction<'_>,
+    job: &ClaimedJob,
+    owner: &str,
+    failure: &JobFailure,
+    policy: &RetryPolicy,
+    now: Timestamp,
+) -> StoreResult<JobStatus> {
     let row = load_owned(tx, job.id, owner)?;
     let event = match failure {
-        JobFailure::Retryable { jitter, .. } => JobEvent::Fail { retryable: true, now, jitter: *jitter },
-        JobFailure::Permanent { .. } => JobEvent::Fail { retryable: false, now, jitter: 0.0 },
+        JobFailure::Retryable { jitter, .. } => JobEvent::Fail {
+            retryable: true,
+            now,
+            jitter: *jitter,
+        },
+        JobFailure::Permanent { .. } => JobEvent::Fail {
+            retryable: false,
+            now,
+            jitter: 0.0,
+        },
         JobFailure::Deferred { until, .. } => JobEvent::Defer { until: *until },
     };
     let tr = job_transition(&row.state, &event, policy)?;
     write_state(tx, row.id, &tr, now)?;
     match failure {
         JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
-            tx.execute("UPDATE jobs SET last_error = ?2, wait_reason = NULL WHERE id = ?1", params![row.id.0, error])
-                .map_err(map_err)?;
+            tx.execute(
+                "UPDATE jobs SET last_error = ?2, wait_reason = NULL WHERE id = ?1",
+                params![row.id.0, error],
+            )
+            .map_err(map_err)?;
             let (kind, message) = if tr.state.status == JobStatus::Dead {
-                ("job.dead", format!("{} job {} is dead after {} attempt(s): {error}", row.stage, row.id, tr.state.attempts))
+                (
+                    "job.dead",
+                    format!(
+                        "{} job {} is dead after {} attempt(s): {error}",
+                        row.stage, row.id, tr.state.attempts
+                    ),
+                )
             } else {
-                ("job.retry", format!("{} job {} failed (attempt {}), retrying: {error}", row.stage, row.id, tr.state.attempts))
+                (
+                    "job.retry",
+                    format!(
+                        "{} job {} failed (attempt {}), retrying: {error}",
+                        row.stage, row.id, tr.state.attempts
+                    ),
+                )
             };
             event_row(tx, &row, kind, message, now)?;
             apply_effects(tx, &row, &tr, None, Some(error), now)?;
         }
         JobFailure::Deferred { reason, .. } => {
-            tx.execute("UPDATE jobs SET wait_reason = ?2 WHERE id = ?1", params![row.id.0, reason]).map_err(map_err)?;
-            event_row(tx, &row, "job.waiting", format!("{} job {} waits: {reason}", row.stage, row.id), now)?;
+            tx.execute(
+                "UPDATE jobs SET wait_reason = ?2 WHERE id = ?1",
+                params![row.id.0, reason],
+            )
+            .map_err(map_err)?;
+            event_row(
+                tx,
+                &row,
+                "job.waiting",
+                format!("{} job {} waits: {reason}", row.stage, row.id),
+                now,
+            )?;
         }
     }
     Ok(tr.state.status)
 }
 
-fn event_row(tx: &Transaction<'_>, row: &JobRow, kind: &str, message: String, now: Timestamp) -> StoreResult<()> {
+fn event_row(
+    tx: &Transaction<'_>,
+    row: &JobRow,
+    kind: &str,
+    message: String,
+    now: Timestamp,
+) -> StoreResult<()> {
     event(tx, row, kind, "engine", message, now)
 }
 
-pub(super) fn release(tx: &Transaction<'_>, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
+pub(super) fn release(
+    tx: &Transaction<'_>,
+    job: JobId,
+    owner: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     let row = load_owned(tx, job, owner)?;
     let tr = job_transition(&row.state, &JobEvent::Release { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)
@@ -293,23 +411,50 @@ pub(super) fn reclaim(tx: &Transaction<'_>, all_running: bool, now: Timestamp) -
         let owner = row.owner.clone().unwrap_or_default();
         let error = format!("the worker {owner} holding it stopped (lease expired)");
         if tr.state.status == JobStatus::Dead {
-            tx.execute("UPDATE jobs SET last_error = ?2 WHERE id = ?1", params![row.id.0, error]).map_err(map_err)?;
+            tx.execute(
+                "UPDATE jobs SET last_error = ?2 WHERE id = ?1",
+                params![row.id.0, error],
+            )
+            .map_err(map_err)?;
         }
-        event_row(tx, &row, "job.reclaimed", format!("{} job {} reclaimed from {owner}", row.stage, row.id), now)?;
+        event_row(
+            tx,
+            &row,
+            "job.reclaimed",
+            format!("{} job {} reclaimed from {owner}", row.stage, row.id),
+            now,
+        )?;
         apply_effects(tx, &row, &tr, None, Some(&error), now)?;
     }
     Ok(ids.len() as u64)
 }
 
-pub(super) fn operator_retry(tx: &Transaction<'_>, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()> {
+pub(super) fn operator_retry(
+    tx: &Transaction<'_>,
+    job: JobId,
+    actor: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     let row = load(tx, job)?;
     let tr = job_transition(&row.state, &JobEvent::OperatorRetry { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
     apply_effects(tx, &row, &tr, None, None, now)?;
-    event(tx, &row, "job.retried", actor, format!("{} job {} queued again by {actor}", row.stage, row.id), now)
+    event(
+        tx,
+        &row,
+        "job.retried",
+        actor,
+        format!("{} job {} queued again by {actor}", row.stage, row.id),
+        now,
+    )
 }
 
-pub(super) fn operator_cancel(tx: &Transaction<'_>, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()> {
+pub(super) fn operator_cancel(
+    tx: &Transaction<'_>,
+    job: JobId,
+    actor: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     let row = load(tx, job)?;
     let tr = job_transition(&row.state, &JobEvent::OperatorCancel, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;

@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::migrate::{self, Migration};
 use super::*;
@@ -25,7 +25,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -37,11 +39,15 @@ impl SqliteStore {
     pub fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create the database folder {}: {e}", dir.display()))
+                StoreError::Backend(format!(
+                    "cannot create the database folder {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Backend(format!("cannot open the database {}: {e}", path.display())))?;
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Backend(format!("cannot open the database {}: {e}", path.display()))
+        })?;
         conn.busy_timeout(busy_timeout).map_err(map_err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -61,7 +67,10 @@ impl SqliteStore {
             )),
             _ => map_err(e),
         })?;
-        let store = SqliteStore { path: path.to_path_buf(), conn: Mutex::new(conn) };
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        };
         migrate::plan(&store.applied()?, Self::migrations())?;
         Ok(store)
     }
@@ -84,7 +93,9 @@ impl SqliteStore {
     /// so two writers never deadlock upgrading a read lock).
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
         let out = f(&tx)?;
         tx.commit().map_err(map_err)?;
         Ok(out)
@@ -123,14 +134,18 @@ impl SqliteStore {
 
 pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Unavailable(e.to_string()),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => StoreError::Backend(e.to_string()),
     }
 }
 
 /// Milliseconds since the epoch → timestamp.
 pub(crate) fn ts(ms: i64) -> Timestamp {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 pub(crate) fn ms(t: Timestamp) -> i64 {
@@ -139,7 +154,11 @@ pub(crate) fn ms(t: Timestamp) -> i64 {
 
 fn parse_col<T>(value: String, parse: fn(&str) -> Option<T>, what: &str) -> rusqlite::Result<T> {
     parse(&value).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unknown {what} \"{value}\"").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown {what} \"{value}\"").into(),
+        )
     })
 }
 
@@ -160,7 +179,9 @@ fn site_id(tx: &Connection, name: &str) -> StoreResult<SiteId> {
         .optional()
         .map_err(map_err)?
         .map(SiteId)
-        .ok_or_else(|| StoreError::Conflict(format!("unknown site \"{name}\": it is not in the config")))
+        .ok_or_else(|| {
+            StoreError::Conflict(format!("unknown site \"{name}\": it is not in the config"))
+        })
 }
 
 fn insert_event(tx: &Connection, e: &NewEvent, now: Timestamp) -> StoreResult<()> {
@@ -183,7 +204,9 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun, now: Timestamp) -> StoreResult
     let site = site_id(tx, &run.site)?;
     if let Some(slot) = &run.slot_key {
         let existing: Option<i64> = tx
-            .query_row("SELECT id FROM runs WHERE slot_key = ?1", [slot], |r| r.get(0))
+            .query_row("SELECT id FROM runs WHERE slot_key = ?1", [slot], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(map_err)?;
         if let Some(id) = existing {
@@ -219,8 +242,15 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun, now: Timestamp) -> StoreResult
 impl Store for SqliteStore {
     fn schema_status(&self) -> StoreResult<SchemaStatus> {
         let applied = self.applied()?;
-        let pending = migrate::plan(&applied, Self::migrations())?.iter().map(|m| m.file_stem()).collect();
-        Ok(SchemaStatus { applied, pending, latest_known: Self::migrations().last().map_or(0, |m| m.version) })
+        let pending = migrate::plan(&applied, Self::migrations())?
+            .iter()
+            .map(|m| m.file_stem())
+            .collect();
+        Ok(SchemaStatus {
+            applied,
+            pending,
+            latest_known: Self::migrations().last().map_or(0, |m| m.version),
+        })
     }
 
     fn migrate(&self, now: Timestamp) -> StoreResult<Vec<AppliedMigration>> {
@@ -237,7 +267,12 @@ impl Store for SqliteStore {
                 .map_err(map_err)?;
                 Ok(())
             })?;
-            done.push(AppliedMigration { version: m.version, name: m.name.to_string(), checksum: m.checksum(), applied_at: now });
+            done.push(AppliedMigration {
+                version: m.version,
+                name: m.name.to_string(),
+                checksum: m.checksum(),
+                applied_at: now,
+            });
         }
         Ok(done)
     }
@@ -271,7 +306,13 @@ impl Store for SqliteStore {
         self.read(reads::list_sites)
     }
 
-    fn set_site_paused(&self, site: &str, paused: bool, reason: Option<&str>, now: Timestamp) -> StoreResult<()> {
+    fn set_site_paused(
+        &self,
+        site: &str,
+        paused: bool,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         self.write(|tx| {
             site_id(tx, site)?;
             tx.execute(
@@ -290,7 +331,11 @@ impl Store for SqliteStore {
     fn advance_schedule(&self, a: &SlotAdvance, now: Timestamp) -> StoreResult<Option<Enqueued>> {
         self.write(|tx| {
             let current: Option<i64> = tx
-                .query_row("SELECT next_run_at FROM sites WHERE name = ?1", [&a.site], |r| r.get(0))
+                .query_row(
+                    "SELECT next_run_at FROM sites WHERE name = ?1",
+                    [&a.site],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(map_err)?
                 .ok_or_else(|| StoreError::Conflict(format!("unknown site \"{}\"", a.site)))?;
@@ -305,7 +350,13 @@ impl Store for SqliteStore {
                 "UPDATE sites SET next_run_at = ?2, schedule_key = ?3, updated_at = ?4,
                      last_run_at = CASE WHEN ?5 THEN ?4 ELSE last_run_at END
                  WHERE name = ?1",
-                params![a.site, a.new_next.map(ms), a.schedule_key, ms(now), enqueued.is_some()],
+                params![
+                    a.site,
+                    a.new_next.map(ms),
+                    a.schedule_key,
+                    ms(now),
+                    enqueued.is_some()
+                ],
             )
             .map_err(map_err)?;
             Ok(enqueued)
@@ -316,11 +367,20 @@ impl Store for SqliteStore {
         self.read(|c| reads::get_run(c, id))
     }
 
-    fn list_runs(&self, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>> {
+    fn list_runs(
+        &self,
+        site: Option<&str>,
+        limit: u32,
+        before: Option<RunId>,
+    ) -> StoreResult<Vec<RunRecord>> {
         self.read(|c| reads::list_runs(c, site, limit, before))
     }
 
-    fn claim_next_job(&self, req: &ClaimRequest, now: Timestamp) -> StoreResult<Option<ClaimedJob>> {
+    fn claim_next_job(
+        &self,
+        req: &ClaimRequest,
+        now: Timestamp,
+    ) -> StoreResult<Option<ClaimedJob>> {
         self.write(|tx| jobs::claim(tx, req, now))
     }
 
@@ -336,11 +396,24 @@ impl Store for SqliteStore {
         })
     }
 
-    fn complete_job(&self, job: &ClaimedJob, owner: &str, output: &StageOutput, now: Timestamp) -> StoreResult<()> {
+    fn complete_job(
+        &self,
+        job: &ClaimedJob,
+        owner: &str,
+        output: &StageOutput,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         self.write(|tx| jobs::complete(tx, job, owner, output, now))
     }
 
-    fn fail_job(&self, job: &ClaimedJob, owner: &str, failure: &JobFailure, policy: &RetryPolicy, now: Timestamp) -> StoreResult<JobStatus> {
+    fn fail_job(
+        &self,
+        job: &ClaimedJob,
+        owner: &str,
+        failure: &JobFailure,
+        policy: &RetryPolicy,
+        now: Timestamp,
+    ) -> StoreResult<JobStatus> {
         self.write(|tx| jobs::fail(tx, job, owner, failure, policy, now))
     }
 
@@ -364,7 +437,12 @@ impl Store for SqliteStore {
         self.read(|c| reads::get_job(c, job))
     }
 
-    fn list_jobs(&self, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>> {
+    fn list_jobs(
+        &self,
+        run: Option<RunId>,
+        status: Option<JobStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<JobRecord>> {
         self.read(|c| reads::list_jobs(c, run, status, limit))
     }
 
@@ -376,7 +454,12 @@ impl Store for SqliteStore {
         self.read(|c| reads::list_sources(c, site))
     }
 
-    fn list_source_items(&self, site: &str, since: Option<Timestamp>, limit: u32) -> StoreResult<Vec<SourceItemRecord>> {
+    fn list_source_items(
+        &self,
+        site: &str,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> StoreResult<Vec<SourceItemRecord>> {
         self.read(|c| reads::list_source_items(c, site, since.map(ms), limit))
     }
 
@@ -386,7 +469,9 @@ impl Store for SqliteStore {
 
     fn get_article(&self, id: ArticleId) -> StoreResult<ArticleRecord> {
         self.read(|c| reads::article_where(c, "a.id = ?1", id.0))?
-            .ok_or_else(|| StoreError::NotFound { what: format!("article {id}") })
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("article {id}"),
+            })
     }
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {

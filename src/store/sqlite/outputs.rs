@@ -2,10 +2,10 @@
 //! state and items (stored once per site), topic candidates, the article,
 //! its check report and its publication.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{map_err, ms};
-use crate::pipeline::lifecycle::{article_transition, ArticleEvent, ArticleStatus, Timestamp};
+use crate::pipeline::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
 use crate::store::*;
 
 pub(super) struct Context {
@@ -13,7 +13,12 @@ pub(super) struct Context {
     pub run_id: RunId,
 }
 
-pub(super) fn persist(tx: &Transaction<'_>, ctx: &Context, output: &StageOutput, now: Timestamp) -> StoreResult<()> {
+pub(super) fn persist(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    output: &StageOutput,
+    now: Timestamp,
+) -> StoreResult<()> {
     match output {
         StageOutput::Monitor(m) => monitor(tx, ctx, m, now),
         StageOutput::Topics(t) => topics(tx, ctx, t, now),
@@ -29,11 +34,20 @@ fn source_id(tx: &Transaction<'_>, ctx: &Context, url: &str, now: Timestamp) -> 
         params![ctx.site_id.0, url, ms(now)],
     )
     .map_err(map_err)?;
-    tx.query_row("SELECT id FROM sources WHERE site_id = ?1 AND url = ?2", params![ctx.site_id.0, url], |r| r.get(0))
-        .map_err(map_err)
+    tx.query_row(
+        "SELECT id FROM sources WHERE site_id = ?1 AND url = ?2",
+        params![ctx.site_id.0, url],
+        |r| r.get(0),
+    )
+    .map_err(map_err)
 }
 
-fn monitor(tx: &Transaction<'_>, ctx: &Context, m: &MonitorOutput, now: Timestamp) -> StoreResult<()> {
+fn monitor(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    m: &MonitorOutput,
+    now: Timestamp,
+) -> StoreResult<()> {
     for s in &m.sources {
         let id = source_id(tx, ctx, &s.url, now)?;
         match &s.error {
@@ -73,7 +87,12 @@ fn monitor(tx: &Transaction<'_>, ctx: &Context, m: &MonitorOutput, now: Timestam
     Ok(())
 }
 
-fn topics(tx: &Transaction<'_>, ctx: &Context, t: &TopicsOutput, now: Timestamp) -> StoreResult<()> {
+fn topics(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    t: &TopicsOutput,
+    now: Timestamp,
+) -> StoreResult<()> {
     let selected = t.selected().map(|c| c.keyword.clone());
     for c in &t.candidates {
         let status = match (c.kept, selected.as_deref() == Some(c.keyword.as_str())) {
@@ -90,7 +109,12 @@ fn topics(tx: &Transaction<'_>, ctx: &Context, t: &TopicsOutput, now: Timestamp)
     Ok(())
 }
 
-fn generate(tx: &Transaction<'_>, ctx: &Context, a: &NewArticle, now: Timestamp) -> StoreResult<()> {
+fn generate(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    a: &NewArticle,
+    now: Timestamp,
+) -> StoreResult<()> {
     let tags = serde_json::to_string(&a.tags).map_err(|e| StoreError::Backend(e.to_string()))?;
     tx.execute(
         "INSERT INTO articles (site_id, run_id, topic, status, title, slug, meta_description, focus_keyword, excerpt,
@@ -124,11 +148,16 @@ fn generate(tx: &Transaction<'_>, ctx: &Context, a: &NewArticle, now: Timestamp)
 
 fn article_status(tx: &Transaction<'_>, id: ArticleId) -> StoreResult<ArticleStatus> {
     let s: Option<String> = tx
-        .query_row("SELECT status FROM articles WHERE id = ?1", [id.0], |r| r.get(0))
+        .query_row("SELECT status FROM articles WHERE id = ?1", [id.0], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(map_err)?;
-    let s = s.ok_or_else(|| StoreError::NotFound { what: format!("article {id}") })?;
-    ArticleStatus::parse(&s).ok_or_else(|| StoreError::Backend(format!("article {id} has unknown status \"{s}\"")))
+    let s = s.ok_or_else(|| StoreError::NotFound {
+        what: format!("article {id}"),
+    })?;
+    ArticleStatus::parse(&s)
+        .ok_or_else(|| StoreError::Backend(format!("article {id} has unknown status \"{s}\"")))
 }
 
 fn check(tx: &Transaction<'_>, _ctx: &Context, c: &CheckOutput, now: Timestamp) -> StoreResult<()> {
@@ -139,7 +168,8 @@ fn check(tx: &Transaction<'_>, _ctx: &Context, c: &CheckOutput, now: Timestamp) 
         CheckDecision::Reject { reason } => (ArticleEvent::Reject, Some(reason.as_str())),
     };
     let next = article_transition(current, event)?;
-    let report = serde_json::to_string(&c.report).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let report =
+        serde_json::to_string(&c.report).map_err(|e| StoreError::Backend(e.to_string()))?;
     tx.execute(
         "UPDATE articles SET status = ?2, check_score = ?3, check_report = ?4, review_reason = ?5, updated_at = ?6 WHERE id = ?1",
         params![c.article_id.0, next.as_str(), c.score, report, reason, ms(now)],
@@ -148,7 +178,12 @@ fn check(tx: &Transaction<'_>, _ctx: &Context, c: &CheckOutput, now: Timestamp) 
     Ok(())
 }
 
-fn publish(tx: &Transaction<'_>, _ctx: &Context, p: &PublishOutput, now: Timestamp) -> StoreResult<()> {
+fn publish(
+    tx: &Transaction<'_>,
+    _ctx: &Context,
+    p: &PublishOutput,
+    now: Timestamp,
+) -> StoreResult<()> {
     let current = article_status(tx, p.article_id)?;
     let next = article_transition(current, ArticleEvent::Published)?;
     tx.execute(

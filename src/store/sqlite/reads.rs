@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{job_status_col, map_err, run_status_col, stage_col, ts};
 use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
@@ -43,7 +43,10 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
         site: r.get(1)?,
         trigger: RunTrigger::parse(&trigger).unwrap_or(RunTrigger::Manual),
         slot_key: r.get(3)?,
-        until: r.get::<_, Option<String>>(4)?.as_deref().and_then(Stage::parse),
+        until: r
+            .get::<_, Option<String>>(4)?
+            .as_deref()
+            .and_then(Stage::parse),
         status: run_status_col(r.get(5)?)?,
         outcome: r.get(6)?,
         error: r.get(7)?,
@@ -56,13 +59,24 @@ pub(super) fn get_run(c: &Connection, id: RunId) -> StoreResult<RunRecord> {
     c.query_row(&format!("{RUN_COLS} WHERE r.id = ?1"), [id.0], run_row)
         .optional()
         .map_err(map_err)?
-        .ok_or_else(|| StoreError::NotFound { what: format!("run {id}") })
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("run {id}"),
+        })
 }
 
-pub(super) fn list_runs(c: &Connection, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>> {
-    let sql = format!("{RUN_COLS} WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR r.id < ?2) ORDER BY r.id DESC LIMIT ?3");
+pub(super) fn list_runs(
+    c: &Connection,
+    site: Option<&str>,
+    limit: u32,
+    before: Option<RunId>,
+) -> StoreResult<Vec<RunRecord>> {
+    let sql = format!(
+        "{RUN_COLS} WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR r.id < ?2) ORDER BY r.id DESC LIMIT ?3"
+    );
     let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt.query_map(params![site, before.map(|b| b.0), limit], run_row).map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![site, before.map(|b| b.0), limit], run_row)
+        .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
@@ -95,22 +109,38 @@ pub(super) fn get_job(c: &Connection, id: JobId) -> StoreResult<JobRecord> {
     c.query_row(&format!("{JOB_COLS} WHERE j.id = ?1"), [id.0], job_row)
         .optional()
         .map_err(map_err)?
-        .ok_or_else(|| StoreError::NotFound { what: format!("job {id}") })
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("job {id}"),
+        })
 }
 
-pub(super) fn list_jobs(c: &Connection, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>> {
-    let sql = format!("{JOB_COLS} WHERE (?1 IS NULL OR j.run_id = ?1) AND (?2 IS NULL OR j.status = ?2) ORDER BY j.id DESC LIMIT ?3");
+pub(super) fn list_jobs(
+    c: &Connection,
+    run: Option<RunId>,
+    status: Option<JobStatus>,
+    limit: u32,
+) -> StoreResult<Vec<JobRecord>> {
+    let sql = format!(
+        "{JOB_COLS} WHERE (?1 IS NULL OR j.run_id = ?1) AND (?2 IS NULL OR j.status = ?2) ORDER BY j.id DESC LIMIT ?3"
+    );
     let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt
-        .query_map(params![run.map(|r| r.0), status.map(JobStatus::as_str), limit], job_row)
+        .query_map(
+            params![run.map(|r| r.0), status.map(JobStatus::as_str), limit],
+            job_row,
+        )
         .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
 pub(super) fn job_counts(c: &Connection) -> StoreResult<BTreeMap<JobStatus, u64>> {
-    let mut stmt = c.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status").map_err(map_err)?;
+    let mut stmt = c
+        .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        .map_err(map_err)?;
     let rows = stmt
-        .query_map([], |r| Ok((job_status_col(r.get(0)?)?, r.get::<_, i64>(1)?)))
+        .query_map([], |r| {
+            Ok((job_status_col(r.get(0)?)?, r.get::<_, i64>(1)?))
+        })
         .map_err(map_err)?;
     let mut out = BTreeMap::new();
     for row in rows {
@@ -120,7 +150,11 @@ pub(super) fn job_counts(c: &Connection) -> StoreResult<BTreeMap<JobStatus, u64>
     Ok(out)
 }
 
-pub(super) fn article_where(c: &Connection, condition: &str, value: i64) -> StoreResult<Option<ArticleRecord>> {
+pub(super) fn article_where(
+    c: &Connection,
+    condition: &str,
+    value: i64,
+) -> StoreResult<Option<ArticleRecord>> {
     let sql = format!(
         "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.title, a.slug, a.meta_description, a.focus_keyword, a.excerpt,
                 a.tags, a.category, a.body_markdown, a.check_score, a.check_report, a.review_reason, a.published_url,
@@ -159,7 +193,11 @@ pub(super) fn article_where(c: &Connection, condition: &str, value: i64) -> Stor
     .map_err(map_err)
 }
 
-pub(super) fn list_events(c: &Connection, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>> {
+pub(super) fn list_events(
+    c: &Connection,
+    limit: u32,
+    before: Option<i64>,
+) -> StoreResult<Vec<EventRecord>> {
     let mut stmt = c
         .prepare_cached(
             "SELECT e.id, e.at, s.name, e.run_id, e.job_id, e.kind, e.actor, e.message
@@ -212,7 +250,12 @@ pub(super) fn list_sources(c: &Connection, site: &str) -> StoreResult<Vec<Source
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
-pub(super) fn list_source_items(c: &Connection, site: &str, since: Option<i64>, limit: u32) -> StoreResult<Vec<SourceItemRecord>> {
+pub(super) fn list_source_items(
+    c: &Connection,
+    site: &str,
+    since: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<SourceItemRecord>> {
     let mut stmt = c
         .prepare_cached(
             "SELECT i.id, s.name, o.url, i.key_hash, i.guid, i.url, i.title, i.summary, i.published_at, i.fetched_at, i.run_id
