@@ -86,9 +86,10 @@ CREATE TABLE jobs (
 );
 -- Claiming scans only pending jobs, in due order.
 CREATE INDEX jobs_pending ON jobs (not_before, id) WHERE status IN ('queued', 'waiting');
+-- Running jobs: per-site and global counts, expired leases.
 CREATE INDEX jobs_running ON jobs (site_id, lease_expires_at) WHERE status = 'running';
-CREATE INDEX jobs_run ON jobs (run_id);
-CREATE INDEX jobs_status ON jobs (status);
+-- Jobs of a run use the UNIQUE (run_id, stage) index. Every index costs
+-- pages written per transaction; add one only for a query that needs it.
 
 CREATE TABLE topics (
     id         INTEGER PRIMARY KEY,
@@ -221,4 +222,3 @@ CREATE TABLE events (
     message TEXT NOT NULL,
     data    TEXT
 );
-CREATE INDEX events_at ON events (at);

@@ -5,7 +5,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{insert_event, map_err, ms, outputs, stage_col, ts};
+use super::{CachedExt, insert_event, map_err, ms, outputs, stage_col, ts};
 use crate::pipeline::lifecycle::{
     Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
     after_stage, job_transition,
@@ -37,7 +37,7 @@ pub(super) fn insert_job(
     max_attempts: u32,
     now: Timestamp,
 ) -> StoreResult<JobId> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO jobs (run_id, site_id, stage, status, attempts, max_attempts, not_before, created_at, updated_at)
          VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5, ?5)",
         params![run.0, site.0, stage.as_str(), max_attempts, ms(now)],
@@ -47,7 +47,7 @@ pub(super) fn insert_job(
 }
 
 fn load(tx: &Transaction<'_>, id: JobId) -> StoreResult<JobRow> {
-    tx.query_row(
+    tx.query_row_cached(
         "SELECT j.id, j.run_id, j.site_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before, j.lease_owner
          FROM jobs j JOIN sites s ON s.id = j.site_id WHERE j.id = ?1",
         [id.0],
@@ -94,7 +94,7 @@ fn write_state(
 ) -> StoreResult<()> {
     let s = &tr.state;
     let finished = s.status.is_terminal().then(|| ms(now));
-    tx.execute(
+    tx.exec_cached(
         "UPDATE jobs SET status = ?2, attempts = ?3, not_before = ?4, updated_at = ?5, finished_at = ?6,
              lease_owner = CASE WHEN ?2 = 'running' THEN lease_owner ELSE NULL END,
              lease_expires_at = CASE WHEN ?2 = 'running' THEN lease_expires_at ELSE NULL END
@@ -127,7 +127,7 @@ fn apply_effects(
                 )?;
             }
             Effect::FinishRun(status) => {
-                tx.execute(
+                tx.exec_cached(
                     "UPDATE runs SET status = ?2, outcome = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
                     params![row.run_id.0, status.as_str(), outcome, error, ms(now)],
                 )
@@ -149,7 +149,7 @@ fn apply_effects(
                 event(tx, row, kind, "engine", message, now)?;
             }
             Effect::ReopenRun => {
-                tx.execute(
+                tx.exec_cached(
                     "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = ?1",
                     [row.run_id.0],
                 )
@@ -188,7 +188,7 @@ pub(super) fn claim(
     now: Timestamp,
 ) -> StoreResult<Option<ClaimedJob>> {
     let running: u32 = tx
-        .query_row(
+        .query_row_cached(
             "SELECT COUNT(*) FROM jobs WHERE status = 'running'",
             [],
             |r| r.get(0),
@@ -197,36 +197,25 @@ pub(super) fn claim(
     if running >= req.global_limit {
         return Ok(None);
     }
-    // Sites that may take one more job: not paused, enabled, below their limit.
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT s.id FROM sites s
-             WHERE s.paused = 0 AND s.enabled = 1
-               AND (SELECT COUNT(*) FROM jobs r WHERE r.site_id = s.id AND r.status = 'running') < s.max_concurrency",
-        )
-        .map_err(map_err)?;
-    let eligible: Vec<i64> = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(map_err)?
-        .collect::<Result<_, _>>()
-        .map_err(map_err)?;
-    if eligible.is_empty() {
-        return Ok(None);
-    }
-    let mut sql = format!(
-        "SELECT j.id FROM jobs j WHERE j.status IN ('queued', 'waiting') AND j.not_before <= ?1 AND j.site_id IN ({})",
-        join_ids(&eligible)
-    );
-    if let Some(runs) = &req.only_runs {
-        if runs.is_empty() {
-            return Ok(None);
-        }
-        let ids: Vec<i64> = runs.iter().map(|r| r.0).collect();
-        sql.push_str(&format!(" AND j.run_id IN ({})", join_ids(&ids)));
-    }
-    sql.push_str(" ORDER BY j.not_before, j.id LIMIT 1");
+    // The oldest due job of a site that is enabled, not paused and below its
+    // own limit; `only_runs` (a JSON array) narrows it to some runs. The
+    // partial index on pending jobs keeps this a short scan.
+    let only_runs = match &req.only_runs {
+        Some(runs) if runs.is_empty() => return Ok(None),
+        Some(runs) => Some(serde_json::to_string(&runs.iter().map(|r| r.0).collect::<Vec<_>>()).map_err(|e| StoreError::Backend(e.to_string()))?),
+        None => None,
+    };
     let id: Option<i64> = tx
-        .query_row(&sql, [ms(now)], |r| r.get(0))
+        .query_row_cached(
+            "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id
+             WHERE j.status IN ('queued', 'waiting') AND j.not_before <= ?1
+               AND s.paused = 0 AND s.enabled = 1
+               AND (SELECT COUNT(*) FROM jobs r WHERE r.site_id = j.site_id AND r.status = 'running') < s.max_concurrency
+               AND (?2 IS NULL OR j.run_id IN (SELECT value FROM json_each(?2)))
+             ORDER BY j.not_before, j.id LIMIT 1",
+            params![ms(now), only_runs],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(map_err)?;
     let Some(id) = id else { return Ok(None) };
@@ -235,7 +224,7 @@ pub(super) fn claim(
     let tr = job_transition(&row.state, &JobEvent::Claim { now }, &NO_RETRY)?;
     let lease_until = now + chrono::Duration::from_std(req.lease).unwrap_or(chrono::Duration::MAX);
     write_state(tx, row.id, &tr, now)?;
-    tx.execute(
+    tx.exec_cached(
         "UPDATE jobs SET lease_owner = ?2, lease_expires_at = ?3, wait_reason = NULL,
              started_at = COALESCE(started_at, ?4)
          WHERE id = ?1",
@@ -243,7 +232,7 @@ pub(super) fn claim(
     )
     .map_err(map_err)?;
     let until: Option<String> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT until_stage FROM runs WHERE id = ?1",
             [row.run_id.0],
             |r| r.get(0),
@@ -260,10 +249,6 @@ pub(super) fn claim(
         until: until.as_deref().and_then(Stage::parse),
         lease_expires_at: lease_until,
     }))
-}
-
-fn join_ids(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
 pub(super) fn complete(
@@ -290,7 +275,7 @@ pub(super) fn complete(
     };
     let tr = job_transition(&row.state, &JobEvent::Succeed { next }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
-    tx.execute(
+    tx.exec_cached(
         "UPDATE jobs SET result_summary = ?2, last_error = NULL, wait_reason = NULL WHERE id = ?1",
         params![row.id.0, output.summary()],
     )
@@ -331,7 +316,7 @@ pub(super) fn fail(
     write_state(tx, row.id, &tr, now)?;
     match failure {
         JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE jobs SET last_error = ?2, wait_reason = NULL WHERE id = ?1",
                 params![row.id.0, error],
             )
@@ -357,7 +342,7 @@ pub(super) fn fail(
             apply_effects(tx, &row, &tr, None, Some(error), now)?;
         }
         JobFailure::Deferred { reason, .. } => {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE jobs SET wait_reason = ?2 WHERE id = ?1",
                 params![row.id.0, reason],
             )
@@ -397,7 +382,7 @@ pub(super) fn release(
 
 pub(super) fn reclaim(tx: &Transaction<'_>, all_running: bool, now: Timestamp) -> StoreResult<u64> {
     let mut stmt = tx
-        .prepare("SELECT id FROM jobs WHERE status = 'running' AND (?1 OR lease_expires_at < ?2)")
+        .prepare_cached("SELECT id FROM jobs WHERE status = 'running' AND (?1 OR lease_expires_at < ?2)")
         .map_err(map_err)?;
     let ids: Vec<i64> = stmt
         .query_map(params![all_running, ms(now)], |r| r.get(0))
@@ -411,7 +396,7 @@ pub(super) fn reclaim(tx: &Transaction<'_>, all_running: bool, now: Timestamp) -
         let owner = row.owner.clone().unwrap_or_default();
         let error = format!("the worker {owner} holding it stopped (lease expired)");
         if tr.state.status == JobStatus::Dead {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE jobs SET last_error = ?2 WHERE id = ?1",
                 params![row.id.0, error],
             )

@@ -49,6 +49,7 @@ impl SqliteStore {
             StoreError::Backend(format!("cannot open the database {}: {e}", path.display()))
         })?;
         conn.busy_timeout(busy_timeout).map_err(map_err)?;
+        conn.set_prepared_statement_cache_capacity(256);
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
@@ -132,6 +133,33 @@ impl SqliteStore {
     }
 }
 
+/// Statement caching for every query: parsing SQL costs more than running
+/// these small statements.
+pub(crate) trait CachedExt {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl CachedExt for Connection {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
@@ -175,7 +203,7 @@ pub(crate) fn run_status_col(v: String) -> rusqlite::Result<RunStatus> {
 }
 
 fn site_id(tx: &Connection, name: &str) -> StoreResult<SiteId> {
-    tx.query_row("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
+    tx.query_row_cached("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
         .optional()
         .map_err(map_err)?
         .map(SiteId)
@@ -187,12 +215,12 @@ fn site_id(tx: &Connection, name: &str) -> StoreResult<SiteId> {
 fn insert_event(tx: &Connection, e: &NewEvent, now: Timestamp) -> StoreResult<()> {
     let site: Option<i64> = match &e.site {
         Some(name) => tx
-            .query_row("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
+            .query_row_cached("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
             .optional()
             .map_err(map_err)?,
         None => None,
     };
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO events (at, site_id, run_id, job_id, kind, actor, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![ms(now), site, e.run_id.map(|r| r.0), e.job_id.map(|j| j.0), e.kind, e.actor, e.message],
     )
@@ -204,7 +232,7 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun, now: Timestamp) -> StoreResult
     let site = site_id(tx, &run.site)?;
     if let Some(slot) = &run.slot_key {
         let existing: Option<i64> = tx
-            .query_row("SELECT id FROM runs WHERE slot_key = ?1", [slot], |r| {
+            .query_row_cached("SELECT id FROM runs WHERE slot_key = ?1", [slot], |r| {
                 r.get(0)
             })
             .optional()
@@ -213,7 +241,7 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun, now: Timestamp) -> StoreResult
             return Ok(Enqueued::Existing(RunId(id)));
         }
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO runs (site_id, trigger, slot_key, until_stage, status, created_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
         params![site.0, run.trigger.as_str(), run.slot_key, run.until.map(Stage::as_str), ms(now)],
     )
@@ -260,7 +288,7 @@ impl Store for SqliteStore {
         for m in plan {
             self.write(|tx| {
                 tx.execute_batch(m.sql).map_err(|e| StoreError::Schema(format!("migration {} failed: {e}", m.file_stem())))?;
-                tx.execute(
+                tx.exec_cached(
                     "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
                     params![m.version, m.name, m.checksum(), ms(now)],
                 )
@@ -279,9 +307,9 @@ impl Store for SqliteStore {
 
     fn sync_sites(&self, sites: &[SiteSpec], now: Timestamp) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("UPDATE sites SET enabled = 0, updated_at = ?1 WHERE enabled = 1", [ms(now)]).map_err(map_err)?;
+            tx.exec_cached("UPDATE sites SET enabled = 0, updated_at = ?1 WHERE enabled = 1", [ms(now)]).map_err(map_err)?;
             for s in sites {
-                tx.execute(
+                tx.exec_cached(
                     "INSERT INTO sites (name, enabled, max_concurrency, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
                      ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled,
                          max_concurrency = excluded.max_concurrency, updated_at = excluded.updated_at",
@@ -290,7 +318,7 @@ impl Store for SqliteStore {
                 .map_err(map_err)?;
                 let id = site_id(tx, &s.name)?;
                 for src in &s.sources {
-                    tx.execute(
+                    tx.exec_cached(
                         "INSERT INTO sources (site_id, url, kind, created_at) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (site_id, url) DO UPDATE SET kind = excluded.kind",
                         params![id.0, src.url, src.kind, ms(now)],
@@ -315,7 +343,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         self.write(|tx| {
             site_id(tx, site)?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE sites SET paused = ?2, pause_reason = ?3, updated_at = ?4 WHERE name = ?1",
                 params![site, paused, if paused { reason } else { None }, ms(now)],
             )
@@ -331,7 +359,7 @@ impl Store for SqliteStore {
     fn advance_schedule(&self, a: &SlotAdvance, now: Timestamp) -> StoreResult<Option<Enqueued>> {
         self.write(|tx| {
             let current: Option<i64> = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT next_run_at FROM sites WHERE name = ?1",
                     [&a.site],
                     |r| r.get(0),
@@ -346,7 +374,7 @@ impl Store for SqliteStore {
                 Some(run) => Some(insert_run(tx, run, now)?),
                 None => None,
             };
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE sites SET next_run_at = ?2, schedule_key = ?3, updated_at = ?4,
                      last_run_at = CASE WHEN ?5 THEN ?4 ELSE last_run_at END
                  WHERE name = ?1",
@@ -387,7 +415,7 @@ impl Store for SqliteStore {
     fn heartbeat_job(&self, job: JobId, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
         self.write(|tx| {
             let n = tx
-                .execute(
+                .exec_cached(
                     "UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
                     params![job.0, owner, ms(lease_until)],
                 )

@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{map_err, ms};
+use super::{CachedExt, map_err, ms};
 use crate::pipeline::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
 use crate::store::*;
 
@@ -29,12 +29,12 @@ pub(super) fn persist(
 }
 
 fn source_id(tx: &Transaction<'_>, ctx: &Context, url: &str, now: Timestamp) -> StoreResult<i64> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO sources (site_id, url, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (site_id, url) DO NOTHING",
         params![ctx.site_id.0, url, ms(now)],
     )
     .map_err(map_err)?;
-    tx.query_row(
+    tx.query_row_cached(
         "SELECT id FROM sources WHERE site_id = ?1 AND url = ?2",
         params![ctx.site_id.0, url],
         |r| r.get(0),
@@ -51,12 +51,12 @@ fn monitor(
     for s in &m.sources {
         let id = source_id(tx, ctx, &s.url, now)?;
         match &s.error {
-            None => tx.execute(
+            None => tx.exec_cached(
                 "UPDATE sources SET etag = ?2, last_modified = ?3, next_check_at = ?4, consecutive_failures = 0,
                      last_error = NULL, last_checked_at = ?5, last_success_at = ?5 WHERE id = ?1",
                 params![id, s.etag, s.last_modified, s.next_check_at.map(ms), ms(now)],
             ),
-            Some(err) => tx.execute(
+            Some(err) => tx.exec_cached(
                 "UPDATE sources SET next_check_at = ?2, consecutive_failures = consecutive_failures + 1,
                      last_error = ?3, last_checked_at = ?4 WHERE id = ?1",
                 params![id, s.next_check_at.map(ms), err, ms(now)],
@@ -66,7 +66,7 @@ fn monitor(
     }
     for item in &m.items {
         let src = source_id(tx, ctx, &item.source_url, now)?;
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO source_items (site_id, source_id, key_hash, guid, url, title, summary, published_at, fetched_at, run_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (site_id, key_hash) DO NOTHING",
             params![
@@ -100,7 +100,7 @@ fn topics(
             (true, false) => "kept",
             (false, _) => "rejected",
         };
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO topics (site_id, run_id, keyword, score, status, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![ctx.site_id.0, ctx.run_id.0, c.keyword, c.score, status, c.reason, ms(now)],
         )
@@ -116,7 +116,7 @@ fn generate(
     now: Timestamp,
 ) -> StoreResult<()> {
     let tags = serde_json::to_string(&a.tags).map_err(|e| StoreError::Backend(e.to_string()))?;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO articles (site_id, run_id, topic, status, title, slug, meta_description, focus_keyword, excerpt,
              tags, category, body_markdown, created_at, updated_at)
          VALUES (?1, ?2, ?3, 'draft', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
@@ -137,7 +137,7 @@ fn generate(
     )
     .map_err(map_err)?;
     let id = tx.last_insert_rowid();
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO article_revisions (article_id, revision, title, body_markdown, reason, created_at)
          VALUES (?1, 1, ?2, ?3, 'generated', ?4)",
         params![id, a.title, a.body_markdown, ms(now)],
@@ -148,7 +148,7 @@ fn generate(
 
 fn article_status(tx: &Transaction<'_>, id: ArticleId) -> StoreResult<ArticleStatus> {
     let s: Option<String> = tx
-        .query_row("SELECT status FROM articles WHERE id = ?1", [id.0], |r| {
+        .query_row_cached("SELECT status FROM articles WHERE id = ?1", [id.0], |r| {
             r.get(0)
         })
         .optional()
@@ -170,7 +170,7 @@ fn check(tx: &Transaction<'_>, _ctx: &Context, c: &CheckOutput, now: Timestamp) 
     let next = article_transition(current, event)?;
     let report =
         serde_json::to_string(&c.report).map_err(|e| StoreError::Backend(e.to_string()))?;
-    tx.execute(
+    tx.exec_cached(
         "UPDATE articles SET status = ?2, check_score = ?3, check_report = ?4, review_reason = ?5, updated_at = ?6 WHERE id = ?1",
         params![c.article_id.0, next.as_str(), c.score, report, reason, ms(now)],
     )
@@ -186,7 +186,7 @@ fn publish(
 ) -> StoreResult<()> {
     let current = article_status(tx, p.article_id)?;
     let next = article_transition(current, ArticleEvent::Published)?;
-    tx.execute(
+    tx.exec_cached(
         "UPDATE articles SET status = ?2, published_url = ?3, published_at = ?4, updated_at = ?4 WHERE id = ?1",
         params![p.article_id.0, next.as_str(), p.location, ms(now)],
     )

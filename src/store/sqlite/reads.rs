@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{job_status_col, map_err, run_status_col, stage_col, ts};
+use super::{CachedExt, job_status_col, map_err, run_status_col, stage_col, ts};
 use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
 use crate::store::*;
 
@@ -56,7 +56,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
 }
 
 pub(super) fn get_run(c: &Connection, id: RunId) -> StoreResult<RunRecord> {
-    c.query_row(&format!("{RUN_COLS} WHERE r.id = ?1"), [id.0], run_row)
+    c.query_row_cached(&format!("{RUN_COLS} WHERE r.id = ?1"), [id.0], run_row)
         .optional()
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound {
@@ -64,19 +64,23 @@ pub(super) fn get_run(c: &Connection, id: RunId) -> StoreResult<RunRecord> {
         })
 }
 
-pub(super) fn list_runs(
-    c: &Connection,
-    site: Option<&str>,
-    limit: u32,
-    before: Option<RunId>,
-) -> StoreResult<Vec<RunRecord>> {
-    let sql = format!(
-        "{RUN_COLS} WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR r.id < ?2) ORDER BY r.id DESC LIMIT ?3"
-    );
-    let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt
-        .query_map(params![site, before.map(|b| b.0), limit], run_row)
-        .map_err(map_err)?;
+pub(super) fn list_runs(c: &Connection, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>> {
+    // Plain conditions (no "?1 IS NULL OR …"), so SQLite can use the indexes.
+    let before = before.map_or(i64::MAX, |b| b.0);
+    let mut stmt;
+    let rows = match site {
+        Some(site) => {
+            stmt = c
+                .prepare_cached(&format!("{RUN_COLS} WHERE s.name = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"))
+                .map_err(map_err)?;
+            stmt.query_map(params![site, before, limit], run_row)
+        }
+        None => {
+            stmt = c.prepare_cached(&format!("{RUN_COLS} WHERE r.id < ?1 ORDER BY r.id DESC LIMIT ?2")).map_err(map_err)?;
+            stmt.query_map(params![before, limit], run_row)
+        }
+    }
+    .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
@@ -106,7 +110,7 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
 }
 
 pub(super) fn get_job(c: &Connection, id: JobId) -> StoreResult<JobRecord> {
-    c.query_row(&format!("{JOB_COLS} WHERE j.id = ?1"), [id.0], job_row)
+    c.query_row_cached(&format!("{JOB_COLS} WHERE j.id = ?1"), [id.0], job_row)
         .optional()
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound {
@@ -114,22 +118,22 @@ pub(super) fn get_job(c: &Connection, id: JobId) -> StoreResult<JobRecord> {
         })
 }
 
-pub(super) fn list_jobs(
-    c: &Connection,
-    run: Option<RunId>,
-    status: Option<JobStatus>,
-    limit: u32,
-) -> StoreResult<Vec<JobRecord>> {
-    let sql = format!(
-        "{JOB_COLS} WHERE (?1 IS NULL OR j.run_id = ?1) AND (?2 IS NULL OR j.status = ?2) ORDER BY j.id DESC LIMIT ?3"
-    );
+pub(super) fn list_jobs(c: &Connection, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>> {
+    let mut conditions = Vec::new();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(run) = run {
+        values.push(run.0.into());
+        conditions.push(format!("j.run_id = ?{}", values.len()));
+    }
+    if let Some(status) = status {
+        values.push(status.as_str().to_string().into());
+        conditions.push(format!("j.status = ?{}", values.len()));
+    }
+    values.push(i64::from(limit).into());
+    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let sql = format!("{JOB_COLS} {filter} ORDER BY j.id DESC LIMIT ?{}", values.len());
     let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt
-        .query_map(
-            params![run.map(|r| r.0), status.map(JobStatus::as_str), limit],
-            job_row,
-        )
-        .map_err(map_err)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), job_row).map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
@@ -161,7 +165,7 @@ pub(super) fn article_where(
                 a.created_at, a.published_at
          FROM articles a JOIN sites s ON s.id = a.site_id WHERE {condition}"
     );
-    c.query_row(&sql, [value], |r| {
+    c.query_row_cached(&sql, [value], |r| {
         let status: String = r.get(3)?;
         let tags: String = r.get(10)?;
         let report: Option<String> = r.get(14)?;
@@ -202,11 +206,11 @@ pub(super) fn list_events(
         .prepare_cached(
             "SELECT e.id, e.at, s.name, e.run_id, e.job_id, e.kind, e.actor, e.message
              FROM events e LEFT JOIN sites s ON s.id = e.site_id
-             WHERE (?1 IS NULL OR e.id < ?1) ORDER BY e.id DESC LIMIT ?2",
+             WHERE e.id < ?1 ORDER BY e.id DESC LIMIT ?2",
         )
         .map_err(map_err)?;
     let rows = stmt
-        .query_map(params![before, limit], |r| {
+        .query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
             Ok(EventRecord {
                 id: r.get(0)?,
                 at: ts(r.get(1)?),
@@ -260,12 +264,12 @@ pub(super) fn list_source_items(
         .prepare_cached(
             "SELECT i.id, s.name, o.url, i.key_hash, i.guid, i.url, i.title, i.summary, i.published_at, i.fetched_at, i.run_id
              FROM source_items i JOIN sites s ON s.id = i.site_id LEFT JOIN sources o ON o.id = i.source_id
-             WHERE s.name = ?1 AND (?2 IS NULL OR i.fetched_at >= ?2)
+             WHERE s.name = ?1 AND i.fetched_at >= ?2
              ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?3",
         )
         .map_err(map_err)?;
     let rows = stmt
-        .query_map(params![site, since, limit], |r| {
+        .query_map(params![site, since.unwrap_or(i64::MIN), limit], |r| {
             Ok(SourceItemRecord {
                 id: r.get(0)?,
                 site: r.get(1)?,
