@@ -13,7 +13,9 @@ use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, Environment};
 use blog_poster::pipeline::engine::{Engine, Observer};
 use blog_poster::pipeline::lifecycle::{RunStatus, Stage};
-use blog_poster::pipeline::stage::{BoxFuture, NotBuilt, StageContext, StageError, StageRunner, StageSet};
+use blog_poster::pipeline::stage::{
+    BoxFuture, NotBuilt, StageContext, StageError, StageRunner, StageSet,
+};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 
@@ -24,7 +26,15 @@ fn new_store(dir: &std::path::Path) -> Arc<SqliteStore> {
     let now = chrono::Utc::now();
     store.migrate(now).expect("migrate");
     store
-        .sync_sites(&[SiteSpec { name: "bench".into(), enabled: true, max_concurrency: 64, sources: vec![] }], now)
+        .sync_sites(
+            &[SiteSpec {
+                name: "bench".into(),
+                enabled: true,
+                max_concurrency: 64,
+                sources: vec![],
+            }],
+            now,
+        )
         .expect("sync");
     Arc::new(store)
 }
@@ -47,16 +57,29 @@ fn empty_output() -> StageOutput {
 fn store_level() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = new_store(dir.path());
-    let req = ClaimRequest { owner: "bench".into(), lease: Duration::from_secs(60), global_limit: 64, only_runs: None };
+    let req = ClaimRequest {
+        owner: "bench".into(),
+        lease: Duration::from_secs(60),
+        global_limit: 64,
+        only_runs: None,
+    };
     let start = Instant::now();
     for _ in 0..JOBS {
         let now = chrono::Utc::now();
         store.enqueue_run(&run_request(), now).expect("enqueue");
-        let job = store.claim_next_job(&req, now).expect("claim").expect("job");
-        store.complete_job(&job, "bench", &empty_output(), now).expect("complete");
+        let job = store
+            .claim_next_job(&req, now)
+            .expect("claim")
+            .expect("job");
+        store
+            .complete_job(&job, "bench", &empty_output(), now)
+            .expect("complete");
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("store-level  : {JOBS} jobs (enqueue + claim + complete) in {secs:.2} s = {:.0} jobs/s", JOBS as f64 / secs);
+    println!(
+        "store-level  : {JOBS} jobs (enqueue + claim + complete) in {secs:.2} s = {:.0} jobs/s",
+        JOBS as f64 / secs
+    );
 }
 
 struct Noop;
@@ -77,8 +100,15 @@ fn engine_level(workers: u32) {
         "data_dir = \"{}\"\n[engine]\nworkers = {workers}\nper_site_concurrency = 64\npoll_interval = \"5ms\"\n[sites.bench]\nmax_concurrency = 64\n",
         dir.path().display()
     );
-    let cfg = Arc::new(config::parse(&text, None, &Environment::from_pairs([("HOME", "/tmp")])).expect("config"));
-    let not_built = |stage| -> Arc<dyn StageRunner> { Arc::new(NotBuilt { stage, what: "bench" }) };
+    let cfg = Arc::new(
+        config::parse(&text, None, &Environment::from_pairs([("HOME", "/tmp")])).expect("config"),
+    );
+    let not_built = |stage| -> Arc<dyn StageRunner> {
+        Arc::new(NotBuilt {
+            stage,
+            what: "bench",
+        })
+    };
     let stages = StageSet {
         monitor: Arc::new(Noop),
         topics: not_built(Stage::Topics),
@@ -86,11 +116,18 @@ fn engine_level(workers: u32) {
         check: not_built(Stage::Check),
         publish: not_built(Stage::Publish),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let start = Instant::now();
     let mut last = RunId(0);
     for _ in 0..JOBS {
-        last = store.enqueue_run(&run_request(), chrono::Utc::now()).expect("enqueue").run_id();
+        last = store
+            .enqueue_run(&run_request(), chrono::Utc::now())
+            .expect("enqueue")
+            .run_id();
     }
     let enqueued = start.elapsed();
     let engine = Arc::new(Engine {
@@ -107,7 +144,11 @@ fn engine_level(workers: u32) {
     rt.block_on(async {
         loop {
             let s = check.clone();
-            let done = tokio::task::spawn_blocking(move || s.get_run(last).expect("run").status == RunStatus::Succeeded).await.expect("join");
+            let done = tokio::task::spawn_blocking(move || {
+                s.get_run(last).expect("run").status == RunStatus::Succeeded
+            })
+            .await
+            .expect("join");
             if done {
                 break;
             }
@@ -117,7 +158,11 @@ fn engine_level(workers: u32) {
     let secs = start.elapsed().as_secs_f64();
     let _ = stop.send(true);
     let _ = rt.block_on(worker);
-    let succeeded = store.job_counts().expect("counts").get(&blog_poster::pipeline::lifecycle::JobStatus::Succeeded).copied();
+    let succeeded = store
+        .job_counts()
+        .expect("counts")
+        .get(&blog_poster::pipeline::lifecycle::JobStatus::Succeeded)
+        .copied();
     assert_eq!(succeeded, Some(JOBS as u64), "every job ran exactly once");
     println!(
         "engine-level : {JOBS} jobs through the engine ({workers} workers) in {secs:.2} s = {:.0} jobs/s (enqueue {:.2} s of it)",

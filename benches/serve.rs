@@ -56,7 +56,10 @@ fn start(cfg: &std::path::Path) -> (f64, std::process::Child) {
 }
 
 fn stop(mut child: std::process::Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
 }
 
@@ -78,14 +81,27 @@ fn main() {
         warm.push(ms);
         stop(child);
     }
-    println!("ready, fresh database (migrations run): median {:.1} ms, max {:.1} ms", median(cold.clone()), cold.iter().cloned().fold(0.0, f64::max));
-    println!("ready, existing database:               median {:.1} ms, max {:.1} ms", median(warm.clone()), warm.iter().cloned().fold(0.0, f64::max));
+    println!(
+        "ready, fresh database (migrations run): median {:.1} ms, max {:.1} ms",
+        median(cold.clone()),
+        cold.iter().cloned().fold(0.0, f64::max)
+    );
+    println!(
+        "ready, existing database:               median {:.1} ms, max {:.1} ms",
+        median(warm.clone()),
+        warm.iter().cloned().fold(0.0, f64::max)
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path());
     let (_, child) = start(&cfg);
     std::thread::sleep(Duration::from_secs(10));
     let pid = child.id();
-    println!("idle serve after 10 s: VmRSS {} KiB, VmHWM {} KiB, threads {}", proc_kb(pid, "VmRSS:"), proc_kb(pid, "VmHWM:"), proc_kb(pid, "Threads:"));
+    println!(
+        "idle serve after 10 s: VmRSS {} KiB, VmHWM {} KiB, threads {}",
+        proc_kb(pid, "VmRSS:"),
+        proc_kb(pid, "VmHWM:"),
+        proc_kb(pid, "Threads:")
+    );
     stop(child);
 }

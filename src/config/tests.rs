@@ -85,13 +85,12 @@ fn bad_cron_names_line_key_and_fix() {
     let issue = one_issue("[sites.blog]\n\nschedule = \"0 61 * * *\"\n");
     let text = issue.to_string();
     assert!(
-        text.starts_with("/etc/blog-poster/config.toml:3: invalid cron schedule \"0 61 * * *\""),
+        text.starts_with(
+            "/etc/blog-poster/config.toml:3: key \"schedule\" in [sites.blog]: invalid cron schedule \"0 61 * * *\": hour 61 is out of range 0–23"
+        ),
         "{text}"
     );
-    assert!(
-        text.contains("for key \"schedule\" in [sites.blog]"),
-        "{text}"
-    );
+    assert!(!text.contains("Component error"), "{text}");
     assert!(text.contains("use 5 fields"), "{text}");
 }
 
@@ -108,7 +107,7 @@ fn missing_secret_env_names_the_variable_and_the_fix() {
     let shown = issue.to_string();
     assert!(
         shown.starts_with(
-            "/etc/blog-poster/config.toml:6: environment variable BLOG_WP_PASSWORD is not set"
+            "/etc/blog-poster/config.toml:6: key \"app_password_env\" in [sites.blog.wordpress]: environment variable BLOG_WP_PASSWORD is not set"
         ),
         "{shown}"
     );
@@ -182,9 +181,18 @@ fn several_problems_are_reported_together() {
     let err = parse_at(text).expect_err("bad");
     assert_eq!(err.issues.len(), 3, "{err}");
     let shown = err.to_string();
-    assert!(shown.contains(":2: invalid duration"), "{shown}");
-    assert!(shown.contains(":3: 0 is not allowed"), "{shown}");
-    assert!(shown.contains(":5: unknown time zone"), "{shown}");
+    assert!(
+        shown.contains(":2: key \"lease\" in [engine]: invalid duration"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(":3: key \"workers\" in [engine]: 0 is not allowed"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(":5: key \"timezone\" in [sites.a]: unknown time zone"),
+        "{shown}"
+    );
 }
 
 #[test]

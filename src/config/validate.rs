@@ -53,7 +53,7 @@ impl Validator<'_> {
         let issue = self.map.issue(
             span,
             key,
-            format!("{message} for key \"{key}\"{in_table}"),
+            format!("key \"{key}\"{in_table}: {message}"),
             fix.into(),
         );
         self.issues.push(issue);
@@ -366,7 +366,7 @@ impl Validator<'_> {
         let parsed = if (5..=7).contains(&fields) {
             croner::parser::CronParser::new()
                 .parse(expr)
-                .map_err(|e| e.to_string())
+                .map_err(|e| explain_cron(expr).unwrap_or_else(|| e.to_string()))
         } else {
             Err(format!("{fields} fields"))
         };
@@ -540,4 +540,41 @@ impl Validator<'_> {
         });
         None
     }
+}
+
+/// Names the field of a cron expression that is out of range, which the cron
+/// parser's own message does not.
+fn explain_cron(expr: &str) -> Option<String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let names: &[(&str, u32, u32)] = match fields.len() {
+        5 => &[
+            ("minute", 0, 59),
+            ("hour", 0, 23),
+            ("day of month", 1, 31),
+            ("month", 1, 12),
+            ("weekday", 0, 7),
+        ],
+        6 | 7 => &[
+            ("second", 0, 59),
+            ("minute", 0, 59),
+            ("hour", 0, 23),
+            ("day of month", 1, 31),
+            ("month", 1, 12),
+            ("weekday", 0, 7),
+        ],
+        _ => return None,
+    };
+    for (field, (name, lo, hi)) in fields.iter().zip(names.iter()) {
+        for part in field.split(',') {
+            let range = part.split('/').next().unwrap_or(part);
+            for value in range.split('-') {
+                if let Ok(n) = value.parse::<u32>()
+                    && (n < *lo || n > *hi)
+                {
+                    return Some(format!("{name} {n} is out of range {lo}–{hi}"));
+                }
+            }
+        }
+    }
+    None
 }

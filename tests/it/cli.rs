@@ -40,7 +40,7 @@ fn bad_cron_exits_2_with_file_line_and_fix() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("config.toml:2: invalid cron schedule \"0 25 * * *\""),
+        err.contains("config.toml:2: key \"schedule\" in [sites.blog]: invalid cron schedule \"0 25 * * *\": hour 25 is out of range 0–23"),
         "{err}"
     );
     assert!(err.contains("key \"schedule\" in [sites.blog]"), "{err}");
@@ -60,7 +60,7 @@ fn missing_secret_exits_2_naming_the_variable() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("config.toml:7: environment variable BLOG_WP_APP_PASSWORD is not set"),
+        err.contains("config.toml:7: key \"app_password_env\" in [sites.blog.wordpress]: environment variable BLOG_WP_APP_PASSWORD is not set"),
         "{err}"
     );
     assert!(err.contains("export BLOG_WP_APP_PASSWORD="), "{err}");

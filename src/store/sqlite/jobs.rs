@@ -202,7 +202,10 @@ pub(super) fn claim(
     // partial index on pending jobs keeps this a short scan.
     let only_runs = match &req.only_runs {
         Some(runs) if runs.is_empty() => return Ok(None),
-        Some(runs) => Some(serde_json::to_string(&runs.iter().map(|r| r.0).collect::<Vec<_>>()).map_err(|e| StoreError::Backend(e.to_string()))?),
+        Some(runs) => Some(
+            serde_json::to_string(&runs.iter().map(|r| r.0).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Backend(e.to_string()))?,
+        ),
         None => None,
     };
     let id: Option<i64> = tx
@@ -382,7 +385,9 @@ pub(super) fn release(
 
 pub(super) fn reclaim(tx: &Transaction<'_>, all_running: bool, now: Timestamp) -> StoreResult<u64> {
     let mut stmt = tx
-        .prepare_cached("SELECT id FROM jobs WHERE status = 'running' AND (?1 OR lease_expires_at < ?2)")
+        .prepare_cached(
+            "SELECT id FROM jobs WHERE status = 'running' AND (?1 OR lease_expires_at < ?2)",
+        )
         .map_err(map_err)?;
     let ids: Vec<i64> = stmt
         .query_map(params![all_running, ms(now)], |r| r.get(0))

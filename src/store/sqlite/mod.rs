@@ -137,7 +137,11 @@ impl SqliteStore {
 /// these small statements.
 pub(crate) trait CachedExt {
     fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+    fn query_row_cached<
+        T,
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    >(
         &self,
         sql: &str,
         params: P,
@@ -150,7 +154,11 @@ impl CachedExt for Connection {
         self.prepare_cached(sql)?.execute(params)
     }
 
-    fn query_row_cached<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+    fn query_row_cached<
+        T,
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    >(
         &self,
         sql: &str,
         params: P,

@@ -64,19 +64,30 @@ pub(super) fn get_run(c: &Connection, id: RunId) -> StoreResult<RunRecord> {
         })
 }
 
-pub(super) fn list_runs(c: &Connection, site: Option<&str>, limit: u32, before: Option<RunId>) -> StoreResult<Vec<RunRecord>> {
+pub(super) fn list_runs(
+    c: &Connection,
+    site: Option<&str>,
+    limit: u32,
+    before: Option<RunId>,
+) -> StoreResult<Vec<RunRecord>> {
     // Plain conditions (no "?1 IS NULL OR …"), so SQLite can use the indexes.
     let before = before.map_or(i64::MAX, |b| b.0);
     let mut stmt;
     let rows = match site {
         Some(site) => {
             stmt = c
-                .prepare_cached(&format!("{RUN_COLS} WHERE s.name = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"))
+                .prepare_cached(&format!(
+                    "{RUN_COLS} WHERE s.name = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT ?3"
+                ))
                 .map_err(map_err)?;
             stmt.query_map(params![site, before, limit], run_row)
         }
         None => {
-            stmt = c.prepare_cached(&format!("{RUN_COLS} WHERE r.id < ?1 ORDER BY r.id DESC LIMIT ?2")).map_err(map_err)?;
+            stmt = c
+                .prepare_cached(&format!(
+                    "{RUN_COLS} WHERE r.id < ?1 ORDER BY r.id DESC LIMIT ?2"
+                ))
+                .map_err(map_err)?;
             stmt.query_map(params![before, limit], run_row)
         }
     }
@@ -118,7 +129,12 @@ pub(super) fn get_job(c: &Connection, id: JobId) -> StoreResult<JobRecord> {
         })
 }
 
-pub(super) fn list_jobs(c: &Connection, run: Option<RunId>, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobRecord>> {
+pub(super) fn list_jobs(
+    c: &Connection,
+    run: Option<RunId>,
+    status: Option<JobStatus>,
+    limit: u32,
+) -> StoreResult<Vec<JobRecord>> {
     let mut conditions = Vec::new();
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(run) = run {
@@ -130,10 +146,19 @@ pub(super) fn list_jobs(c: &Connection, run: Option<RunId>, status: Option<JobSt
         conditions.push(format!("j.status = ?{}", values.len()));
     }
     values.push(i64::from(limit).into());
-    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-    let sql = format!("{JOB_COLS} {filter} ORDER BY j.id DESC LIMIT ?{}", values.len());
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "{JOB_COLS} {filter} ORDER BY j.id DESC LIMIT ?{}",
+        values.len()
+    );
     let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), job_row).map_err(map_err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(values), job_row)
+        .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
