@@ -130,10 +130,7 @@ impl StageSet {
     /// and say so; publishing goes to the outbox (WordPress is not built yet).
     pub fn standard() -> StageSet {
         StageSet {
-            monitor: Arc::new(NotBuilt {
-                stage: Stage::Monitor,
-                what: "competitor monitoring arrives with the content pipeline",
-            }),
+            monitor: Arc::new(super::monitor::Monitor),
             topics: Arc::new(NotBuilt {
                 stage: Stage::Topics,
                 what: "topic selection arrives with the content pipeline",

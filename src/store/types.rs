@@ -237,8 +237,9 @@ impl StageOutput {
         match self {
             StageOutput::Monitor(m) => {
                 let failed = m.sources.iter().filter(|s| s.error.is_some()).count();
+                let unchanged = m.sources.iter().filter(|s| s.not_modified).count();
                 format!(
-                    "{} sources checked ({failed} failed), {} items",
+                    "{} sources checked ({failed} failed, {unchanged} unchanged), {} items",
                     m.sources.len(),
                     m.items.len()
                 )
@@ -278,6 +279,8 @@ pub struct SourceOutcome {
     pub last_modified: Option<String>,
     pub next_check_at: Option<Timestamp>,
     pub error: Option<String>,
+    /// The source answered 304 Not Modified: checked and healthy, nothing new.
+    pub not_modified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

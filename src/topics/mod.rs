@@ -1,0 +1,1 @@
+//! Topic selection (placeholder while building).
