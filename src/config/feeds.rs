@@ -83,7 +83,7 @@ impl Default for TopicsConfig {
         TopicsConfig {
             lookback: Duration::from_secs(14 * 86_400),
             recency_half_life: Duration::from_secs(3 * 86_400),
-            similarity_threshold: 0.6,
+            similarity_threshold: 0.7,
             min_mentions: 2,
             max_candidates: 20,
             pinned_keywords: Vec::new(),

@@ -423,6 +423,16 @@ pub struct ArticleRecord {
     pub published_at: Option<Timestamp>,
 }
 
+/// What topic selection needs to know of an article of ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArticleTitle {
+    pub id: ArticleId,
+    pub title: String,
+    pub focus_keyword: String,
+    pub topic: String,
+    pub status: ArticleStatus,
+}
+
 /// Something an operator should be able to see later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
