@@ -268,7 +268,9 @@ fn classify(url: &Url, e: &reqwest::Error) -> FetchError {
     let mut cur = std::error::Error::source(e);
     while let Some(c) = cur {
         let text = c.to_string();
-        if !causes.contains(&text) {
+        // Layers often repeat their cause in their own message.
+        if !causes.iter().any(|earlier: &String| earlier.contains(&text)) {
+            causes.retain(|earlier| !text.contains(earlier.as_str()));
             causes.push(text);
         }
         cur = c.source();

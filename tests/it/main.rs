@@ -5,4 +5,6 @@ mod harness;
 
 mod cli;
 mod crash;
+mod monitor;
+mod stages;
 mod store_contract;
