@@ -8,3 +8,4 @@ mod crash;
 mod monitor;
 mod stages;
 mod store_contract;
+mod topics;

@@ -19,7 +19,8 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
-/// An RSS 2.0 feed of (guid, title) items, each with an HTML description.
+/// An RSS 2.0 feed of (guid, title) items, each with an HTML description,
+/// published an hour before the tests' clock starts.
 pub fn rss(items: &[(&str, &str)]) -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Fake</title><link>https://fake.example/</link><description>d</description>\n",
@@ -27,7 +28,7 @@ pub fn rss(items: &[(&str, &str)]) -> String {
     for (guid, title) in items {
         out.push_str(&format!(
             "<item><title>{title}</title><guid isPermaLink=\"false\">{guid}</guid><link>https://fake.example/{guid}</link>\
-             <pubDate>Mon, 02 Mar 2026 09:00:00 GMT</pubDate>\
+             <pubDate>Fri, 15 Jan 2027 07:00:00 GMT</pubDate>\
              <description><![CDATA[<p>About <em>{title}</em>.</p><script>alert(1)</script>]]></description></item>\n"
         ));
     }
