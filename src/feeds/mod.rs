@@ -126,6 +126,9 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

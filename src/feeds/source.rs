@@ -26,9 +26,9 @@ pub struct Checked {
     pub items: Vec<NewSourceItem>,
 }
 
-/// A parsed body.
+/// A parsed body: what a source turned out to be.
 #[derive(Debug)]
-enum Document {
+pub enum Document {
     Feed(ParsedFeed),
     Sitemap(Sitemap),
     Page(Page),
@@ -227,8 +227,10 @@ async fn parse_body(fetched: &Fetched, kind: SourceKind, limit: u64) -> Result<D
         .map_err(|error| SourceError::Parse { url: url_s, error })
 }
 
-/// Parses a body as `kind` (or as what it looks like, for `auto`).
-fn parse_document(
+/// Parses a body as `kind` (or as what it looks like, for `auto`); gzip is
+/// inflated up to `limit` bytes. Pure: the monitor runs it off the async
+/// workers.
+pub fn parse_document(
     bytes: &[u8],
     content_type: Option<&str>,
     url: &Url,
