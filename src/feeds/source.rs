@@ -277,7 +277,11 @@ async fn sitemap_items(
 ) -> Vec<ParsedItem> {
     entries.sort_by(|a, b| b.lastmod.cmp(&a.lastmod));
     entries.truncate(cfg.max_items_per_source as usize);
-    let since = state.and_then(|s| s.last_success_at);
+    // Many sitemaps give dates without a time: a day's margin keeps a page
+    // changed later on the day of the last check from being missed.
+    let since = state
+        .and_then(|s| s.last_success_at)
+        .map(|t| t - chrono::Duration::days(1));
     let mut fetches_left = cfg.sitemap_page_fetches;
     let mut items = Vec::with_capacity(entries.len());
     for entry in entries {
