@@ -32,7 +32,10 @@ use reqwest::Url;
 const ITEMS_PER_FEED: usize = 20;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     if std::env::var_os("FEEDS_BENCH_SERVE").is_some() {
         serve();
         return;
@@ -50,9 +53,36 @@ fn main() {
 // ---- corpus ---------------------------------------------------------------
 
 const WORDS: &[&str] = &[
-    "wordpress", "backup", "hosting", "droplet", "cache", "nginx", "uptime", "monitoring", "security", "plugin",
-    "theme", "performance", "database", "small", "business", "website", "email", "deliverability", "server",
-    "static", "site", "generator", "cdn", "latency", "restore", "strategy", "update", "php", "tls", "dns",
+    "wordpress",
+    "backup",
+    "hosting",
+    "droplet",
+    "cache",
+    "nginx",
+    "uptime",
+    "monitoring",
+    "security",
+    "plugin",
+    "theme",
+    "performance",
+    "database",
+    "small",
+    "business",
+    "website",
+    "email",
+    "deliverability",
+    "server",
+    "static",
+    "site",
+    "generator",
+    "cdn",
+    "latency",
+    "restore",
+    "strategy",
+    "update",
+    "php",
+    "tls",
+    "dns",
 ];
 
 fn words(seed: usize, n: usize) -> String {
@@ -64,7 +94,14 @@ fn words(seed: usize, n: usize) -> String {
 
 fn html_paragraphs(seed: usize, n: usize) -> String {
     (0..n)
-        .map(|p| format!("<p>{} <a href=\"https://x.example/{p}\">{}</a> <strong>{}</strong>.</p>", words(seed + p, 40), words(p, 3), words(seed, 2)))
+        .map(|p| {
+            format!(
+                "<p>{} <a href=\"https://x.example/{p}\">{}</a> <strong>{}</strong>.</p>",
+                words(seed + p, 40),
+                words(p, 3),
+                words(seed, 2)
+            )
+        })
         .collect()
 }
 
@@ -85,7 +122,9 @@ pub fn rss2(feed: usize, items: usize) -> String {
 }
 
 fn atom(feed: usize, items: usize) -> String {
-    let mut s = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>A{feed}</title><id>urn:a{feed}</id><updated>2026-03-02T10:00:00Z</updated>\n");
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>A{feed}</title><id>urn:a{feed}</id><updated>2026-03-02T10:00:00Z</updated>\n"
+    );
     for i in 0..items {
         s.push_str(&format!(
             "<entry><title>{}</title><link href=\"https://a{feed}.example/{i}\"/><id>urn:a{feed}:{i}</id><updated>2026-03-02T10:00:00Z</updated><content type=\"html\">{}</content></entry>\n",
@@ -98,7 +137,9 @@ fn atom(feed: usize, items: usize) -> String {
 }
 
 fn rss1(feed: usize, items: usize) -> String {
-    let mut s = String::from("<?xml version=\"1.0\"?>\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\"><channel rdf:about=\"https://r.example/\"><title>R</title><link>https://r.example/</link><description>d</description></channel>\n");
+    let mut s = String::from(
+        "<?xml version=\"1.0\"?>\n<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\"><channel rdf:about=\"https://r.example/\"><title>R</title><link>https://r.example/</link><description>d</description></channel>\n",
+    );
     for i in 0..items {
         s.push_str(&format!(
             "<item rdf:about=\"https://r{feed}.example/{i}\"><title>{}</title><link>https://r{feed}.example/{i}</link><description>{}</description></item>\n",
@@ -122,11 +163,14 @@ fn json_feed(feed: usize, items: usize) -> String {
             })
         })
         .collect();
-    serde_json::json!({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": items}).to_string()
+    serde_json::json!({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": items})
+        .to_string()
 }
 
 fn sitemap(urls: usize) -> String {
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
     for i in 0..urls {
         s.push_str(&format!(
             "<url><loc>https://s.example/blog/{}-{i}</loc><lastmod>2026-02-{:02}</lastmod></url>\n",
@@ -143,7 +187,9 @@ fn article_page(seed: usize) -> String {
         "<!doctype html><html><head><title>{}</title><link rel=\"canonical\" href=\"https://p.example/{seed}\"><script>var t = {seed};</script></head>\
          <body><nav>{}</nav><article><h1>{}</h1>{}</article><aside>{}</aside><footer>© p.example</footer></body></html>",
         words(seed, 6),
-        (0..20).map(|i| format!("<a href=\"/{i}\">{}</a>", words(i, 2))).collect::<String>(),
+        (0..20)
+            .map(|i| format!("<a href=\"/{i}\">{}</a>", words(i, 2)))
+            .collect::<String>(),
         words(seed, 6),
         html_paragraphs(seed, 60),
         words(seed + 3, 50)
@@ -169,7 +215,11 @@ fn bench_parse() {
     let corpus = corpus();
     let url = Url::parse("https://bench.example/feed").expect("url");
     let total_bytes: usize = corpus.iter().map(|(_, _, b)| b.len()).sum();
-    println!("parse: corpus of {} documents, {:.1} MB", corpus.len(), total_bytes as f64 / 1e6);
+    println!(
+        "parse: corpus of {} documents, {:.1} MB",
+        corpus.len(),
+        total_bytes as f64 / 1e6
+    );
     let mut per_kind: std::collections::BTreeMap<&str, (usize, Duration)> = Default::default();
     let rounds = 5;
     let started = Instant::now();
@@ -186,7 +236,10 @@ fn bench_parse() {
     }
     let all = started.elapsed();
     for (kind, (bytes, time)) in &per_kind {
-        println!("  {kind:<9} {:>8.1} MB/s", *bytes as f64 / 1e6 / time.as_secs_f64());
+        println!(
+            "  {kind:<9} {:>8.1} MB/s",
+            *bytes as f64 / 1e6 / time.as_secs_f64()
+        );
     }
     println!(
         "  all       {:>8.1} MB/s ({} MB parsed in {:.2} s)",
@@ -213,11 +266,19 @@ fn serve() {
                 .parse()
                 .unwrap_or(0);
             let etag = format!("\"f{n}\"");
-            if req.headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+            if req
+                .headers
+                .get("if-none-match")
+                .and_then(|v| v.to_str().ok())
+                == Some(etag.as_str())
+            {
                 return ResponseTemplate::new(304).insert_header("etag", etag.as_str());
             }
             ResponseTemplate::new(200)
-                .set_body_raw(rss2(n, ITEMS_PER_FEED), "application/rss+xml; charset=utf-8")
+                .set_body_raw(
+                    rss2(n, ITEMS_PER_FEED),
+                    "application/rss+xml; charset=utf-8",
+                )
                 .insert_header("etag", etag.as_str())
                 .insert_header("cache-control", "max-age=600")
         }
@@ -225,7 +286,10 @@ fn serve() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let server = MockServer::start().await;
-        Mock::given(wiremock::matchers::method("GET")).respond_with(Feeds).mount(&server).await;
+        Mock::given(wiremock::matchers::method("GET"))
+            .respond_with(Feeds)
+            .mount(&server)
+            .await;
         println!("{}", server.uri());
         // Serve until the parent closes our stdin.
         let mut line = String::new();
@@ -261,13 +325,20 @@ fn bench_monitor(n: usize) {
     let uri = uri.trim().to_string();
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut text = format!("data_dir = \"{}\"\n[sites.bench]\npublisher = \"outbox\"\n", dir.path().display());
+    let mut text = format!(
+        "data_dir = \"{}\"\n[sites.bench]\npublisher = \"outbox\"\n",
+        dir.path().display()
+    );
     for i in 0..n {
-        text.push_str(&format!("[[sites.bench.sources]]\nurl = \"{uri}/feed/{i}.xml\"\nkind = \"feed\"\n"));
+        text.push_str(&format!(
+            "[[sites.bench.sources]]\nurl = \"{uri}/feed/{i}.xml\"\nkind = \"feed\"\n"
+        ));
     }
     let env = Environment::from_pairs([("HOME", dir.path().to_str().expect("utf8"))]);
     let config = Arc::new(config::parse(&text, None, &env).expect("config"));
-    let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db"), Duration::from_secs(5)).expect("store"));
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("bench.db"), Duration::from_secs(5)).expect("store"),
+    );
     let start = chrono::Utc::now();
     store.migrate(start).expect("migrate");
     store.sync_sites(&site_specs(&config), start).expect("sync");
@@ -277,7 +348,10 @@ fn bench_monitor(n: usize) {
         "monitor: {n} sources on {uri}, {ITEMS_PER_FEED} items each; monitor.concurrency {}, per_host_concurrency {}",
         config.monitor.concurrency, config.monitor.per_host_concurrency
     );
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     for round in ["first run (200s)", "second run (304s)"] {
         let now = clock.now();
         store
@@ -315,9 +389,13 @@ fn bench_monitor(n: usize) {
         let t = Instant::now();
         let output = rt.block_on(Monitor.run(&ctx)).expect("monitor");
         let fetched = t.elapsed();
-        store.complete_job(&job, "bench", &output, clock.now()).expect("commit");
+        store
+            .complete_job(&job, "bench", &output, clock.now())
+            .expect("commit");
         let total = t.elapsed();
-        let StageOutput::Monitor(m) = &output else { unreachable!("monitor output") };
+        let StageOutput::Monitor(m) = &output else {
+            unreachable!("monitor output")
+        };
         let failed = m.sources.iter().filter(|s| s.error.is_some()).count();
         let unchanged = m.sources.iter().filter(|s| s.not_modified).count();
         let (rss, peak) = rss_kib();
@@ -331,10 +409,18 @@ fn bench_monitor(n: usize) {
             peak as f64 / 1024.0,
             rss_before as f64 / 1024.0
         );
-        assert_eq!(failed, 0, "{:?}", m.sources.iter().find(|s| s.error.is_some()));
+        assert_eq!(
+            failed,
+            0,
+            "{:?}",
+            m.sources.iter().find(|s| s.error.is_some())
+        );
         clock.advance(Duration::from_secs(3600));
     }
-    let stored = store.list_source_items("bench", None, u32::MAX).expect("items").len();
+    let stored = store
+        .list_source_items("bench", None, u32::MAX)
+        .expect("items")
+        .len();
     println!("  stored items: {stored}");
     drop(child.stdin.take());
     let _ = child.wait();

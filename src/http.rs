@@ -70,8 +70,7 @@ pub fn client(options: &HttpOptions) -> Result<Client, HttpError> {
             .dns_resolver(std::sync::Arc::new(crate::ssrf::PublicOnlyResolver::new()))
             .no_proxy();
     }
-    builder.build()
-        .map_err(|e| HttpError::Build(e.to_string()))
+    builder.build().map_err(|e| HttpError::Build(e.to_string()))
 }
 
 /// Reads a response body, refusing more than `limit` bytes (checked against

@@ -21,7 +21,9 @@ use tokio::sync::OnceCell;
 
 /// Why an address may not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refused to fetch {host}: it resolves to {addr}, a {class} address (only public addresses are fetched for URLs found in remote content)")]
+#[error(
+    "refused to fetch {host}: it resolves to {addr}, a {class} address (only public addresses are fetched for URLs found in remote content)"
+)]
 pub struct BlockedAddress {
     pub host: String,
     pub addr: IpAddr,
@@ -153,7 +155,8 @@ impl Resolve for PublicOnlyResolver {
                         host,
                         addr: *addr,
                         class,
-                    }) as Box<dyn std::error::Error + Send + Sync>);
+                    })
+                        as Box<dyn std::error::Error + Send + Sync>);
                 }
             }
             let addrs: Addrs = Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
@@ -238,7 +241,10 @@ mod tests {
         assert!(check("https://example.com/feed").is_ok());
         assert!(check("http://8.8.8.8/").is_ok());
         let err = check("http://10.0.0.5/").expect_err("private");
-        assert!(err.to_string().contains("10.0.0.5, a private address"), "{err}");
+        assert!(
+            err.to_string().contains("10.0.0.5, a private address"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

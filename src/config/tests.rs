@@ -305,12 +305,18 @@ fn monitor_values_are_parsed() {
 fn bad_monitor_values_name_line_key_and_fix() {
     let issue = one_issue("[monitor]\nbody_limit = \"10\"\n");
     let shown = issue.to_string();
-    assert!(shown.contains(":2: invalid size \"10\": missing unit"), "{shown}");
+    assert!(
+        shown.contains(":2: invalid size \"10\": missing unit"),
+        "{shown}"
+    );
     assert!(shown.contains("write it like \"10MiB\""), "{shown}");
 
     let issue = one_issue("[monitor]\nbackoff_base = \"1h\"\nbackoff_max = \"5m\"\n");
     let shown = issue.to_string();
-    assert!(shown.contains(":3: backoff_max 5m is shorter than backoff_base 1h"), "{shown}");
+    assert!(
+        shown.contains(":3: backoff_max 5m is shorter than backoff_base 1h"),
+        "{shown}"
+    );
 
     let issue = one_issue("[monitor]\nmin_check_interval = \"2d\"\n");
     assert!(
@@ -319,10 +325,26 @@ fn bad_monitor_values_name_line_key_and_fix() {
             .contains(":2: max_check_interval 1d is shorter than min_check_interval 2d"),
         "{issue}"
     );
-    assert!(one_issue("[monitor]\nper_host_concurrency = 0\n").to_string().contains("0 is not allowed"));
-    assert!(one_issue("[monitor]\nmax_redirects = 50\n").to_string().contains("use 0 to 20"));
-    assert!(one_issue("[monitor]\nbody_limit = \"12B\"\n").to_string().contains("below 1KiB"));
-    assert!(one_issue("[monitor]\ntimout = \"5s\"\n").to_string().contains("did you mean \"timeout\"?"));
+    assert!(
+        one_issue("[monitor]\nper_host_concurrency = 0\n")
+            .to_string()
+            .contains("0 is not allowed")
+    );
+    assert!(
+        one_issue("[monitor]\nmax_redirects = 50\n")
+            .to_string()
+            .contains("use 0 to 20")
+    );
+    assert!(
+        one_issue("[monitor]\nbody_limit = \"12B\"\n")
+            .to_string()
+            .contains("below 1KiB")
+    );
+    assert!(
+        one_issue("[monitor]\ntimout = \"5s\"\n")
+            .to_string()
+            .contains("did you mean \"timeout\"?")
+    );
 }
 
 #[test]
@@ -334,12 +356,19 @@ fn topics_values_are_parsed_and_checked() {
     let t = &c.sites[0].topics;
     assert_eq!(t.lookback, Duration::from_secs(7 * 86_400));
     assert_eq!(t.similarity_threshold, 0.5);
-    assert_eq!(t.pinned_keywords, ["Rust"], "trimmed, empties and repeats dropped");
+    assert_eq!(
+        t.pinned_keywords,
+        ["Rust"],
+        "trimmed, empties and repeats dropped"
+    );
     assert_eq!(t.banned_keywords, ["crypto"]);
 
     let issue = one_issue("[sites.a]\n[sites.a.topics]\nsimilarity_threshold = 1.5\n");
     let shown = issue.to_string();
-    assert!(shown.contains(":3: similarity threshold 1.5 is outside (0, 1]"), "{shown}");
+    assert!(
+        shown.contains(":3: similarity threshold 1.5 is outside (0, 1]"),
+        "{shown}"
+    );
     assert!(shown.contains("in [sites.a.topics]"), "{shown}");
     let issue = one_issue("[sites.a.topics]\nmax_candidates = 0\n");
     assert!(issue.to_string().contains("0 is not allowed"), "{issue}");

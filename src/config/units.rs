@@ -263,7 +263,11 @@ mod tests {
         assert!(parse_size("10").unwrap_err().contains("missing unit"));
         assert!(parse_size("10mb").unwrap_err().contains("unknown unit"));
         assert!(parse_size("MiB").is_err());
-        assert!(parse_size("99999999999GiB").unwrap_err().contains("too large"));
+        assert!(
+            parse_size("99999999999GiB")
+                .unwrap_err()
+                .contains("too large")
+        );
         for text in ["10MiB", "512KiB", "1GiB", "1500B"] {
             assert_eq!(format_size(parse_size(text).expect("valid")), text);
         }

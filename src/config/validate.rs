@@ -59,7 +59,12 @@ impl Validator<'_> {
         self.issues.push(issue);
     }
 
-    pub(super) fn duration(&mut self, value: &Option<S<String>>, key: &str, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        value: &Option<S<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Duration {
         let Some(v) = value else { return default };
         match parse_duration(v.get_ref()) {
             Ok(d) => d,

@@ -20,7 +20,10 @@ impl Validator<'_> {
                         v.span(),
                         "body_limit",
                         format!("body limit \"{}\" is below 1KiB", v.get_ref()),
-                        Some(format!("use at least \"1KiB\" (default {})", format_size(d.body_limit))),
+                        Some(format!(
+                            "use at least \"1KiB\" (default {})",
+                            format_size(d.body_limit)
+                        )),
                     );
                     d.body_limit
                 }
@@ -35,10 +38,16 @@ impl Validator<'_> {
                 }
             },
         };
-        let min_check_interval =
-            self.duration(&raw.min_check_interval, "min_check_interval", d.min_check_interval);
-        let max_check_interval =
-            self.duration(&raw.max_check_interval, "max_check_interval", d.max_check_interval);
+        let min_check_interval = self.duration(
+            &raw.min_check_interval,
+            "min_check_interval",
+            d.min_check_interval,
+        );
+        let max_check_interval = self.duration(
+            &raw.max_check_interval,
+            "max_check_interval",
+            d.max_check_interval,
+        );
         self.ordered(
             (min_check_interval, &raw.min_check_interval),
             (max_check_interval, &raw.max_check_interval),
@@ -56,7 +65,10 @@ impl Validator<'_> {
                 self.push(
                     v.span(),
                     "max_redirects",
-                    format!("{} redirects is more than any real source needs", v.get_ref()),
+                    format!(
+                        "{} redirects is more than any real source needs",
+                        v.get_ref()
+                    ),
                     Some("use 0 to 20 (default 5)".into()),
                 );
                 d.max_redirects
@@ -66,7 +78,11 @@ impl Validator<'_> {
         };
         MonitorConfig {
             body_limit,
-            connect_timeout: self.duration(&raw.connect_timeout, "connect_timeout", d.connect_timeout),
+            connect_timeout: self.duration(
+                &raw.connect_timeout,
+                "connect_timeout",
+                d.connect_timeout,
+            ),
             timeout: self.duration(&raw.timeout, "timeout", d.timeout),
             concurrency: self.positive(&raw.concurrency, "concurrency", d.concurrency),
             per_host_concurrency: self.positive(

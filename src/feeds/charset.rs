@@ -64,11 +64,13 @@ pub fn html_meta(bytes: &[u8]) -> Option<&'static Encoding> {
                     .collect();
                 if let Some(e) = Encoding::for_label(&value) {
                     // A page that says UTF-16 in ASCII bytes is not UTF-16.
-                    return Some(if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE {
-                        UTF_8
-                    } else {
-                        e
-                    });
+                    return Some(
+                        if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE {
+                            UTF_8
+                        } else {
+                            e
+                        },
+                    );
                 }
             }
         }
@@ -106,7 +108,10 @@ fn decode_with(enc: &'static Encoding, bytes: &[u8]) -> String {
     if enc == UTF_8 {
         return match std::str::from_utf8(bytes) {
             Ok(s) => s.to_string(),
-            Err(_) => WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+            Err(_) => WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
         };
     }
     enc.decode_without_bom_handling(bytes).0.into_owned()
@@ -144,7 +149,8 @@ mod tests {
 
     #[test]
     fn xml_declaration_wins_over_a_missing_http_charset() {
-        let bytes = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss><title>caf\xe9</title></rss>";
+        let bytes =
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss><title>caf\xe9</title></rss>";
         let text = decode_xml(bytes, Some("application/rss+xml"));
         assert!(text.contains("café"), "{text}");
         assert_eq!(
@@ -165,7 +171,10 @@ mod tests {
         for c in "<rss>é</rss>".encode_utf16() {
             bytes.extend_from_slice(&c.to_le_bytes());
         }
-        assert_eq!(decode_xml(&bytes, Some("text/xml; charset=utf-8")), "<rss>é</rss>");
+        assert_eq!(
+            decode_xml(&bytes, Some("text/xml; charset=utf-8")),
+            "<rss>é</rss>"
+        );
     }
 
     #[test]
@@ -181,6 +190,9 @@ mod tests {
 
     #[test]
     fn invalid_utf8_without_a_label_falls_back_to_windows_1252() {
-        assert_eq!(decode_html(b"<p>\x93quoted\x94</p>", None), "<p>\u{201c}quoted\u{201d}</p>");
+        assert_eq!(
+            decode_html(b"<p>\x93quoted\x94</p>", None),
+            "<p>\u{201c}quoted\u{201d}</p>"
+        );
     }
 }

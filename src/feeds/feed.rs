@@ -21,7 +21,11 @@ pub struct ParsedFeed {
 }
 
 /// Parses a feed from raw bytes (any declared charset).
-pub fn parse_feed_bytes(bytes: &[u8], content_type: Option<&str>, base: &Url) -> Result<ParsedFeed, ParseError> {
+pub fn parse_feed_bytes(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+) -> Result<ParsedFeed, ParseError> {
     let text = charset::decode_xml(bytes, content_type);
     parse_feed(charset::strip_xml_declaration(&text), base)
 }
@@ -65,10 +69,19 @@ pub fn parse_feed(text: &str, base: &Url) -> Result<ParsedFeed, ParseError> {
                 .as_ref()
                 .map(text_of)
                 .filter(|s| !s.is_empty())
-                .or_else(|| e.content.as_ref().and_then(|c| c.body.as_deref()).map(html_to_text))
+                .or_else(|| {
+                    e.content
+                        .as_ref()
+                        .and_then(|c| c.body.as_deref())
+                        .map(html_to_text)
+                })
                 .unwrap_or_default();
             let title = if title.is_empty() {
-                body.split_terminator(['.', '\n']).next().unwrap_or("").trim().to_string()
+                body.split_terminator(['.', '\n'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
             } else {
                 title
             };
@@ -115,7 +128,9 @@ fn normalize_rss_version(text: &str) -> std::borrow::Cow<'_, str> {
         return Cow::Borrowed(text);
     };
     let tag_rest = &text[start..];
-    if !(tag_rest.starts_with("<rss") && tag_rest[4..].starts_with(|c: char| c.is_whitespace() || c == '>')) {
+    if !(tag_rest.starts_with("<rss")
+        && tag_rest[4..].starts_with(|c: char| c.is_whitespace() || c == '>'))
+    {
         return Cow::Borrowed(text);
     }
     let Some(end) = tag_rest.find('>') else {
@@ -127,7 +142,10 @@ fn normalize_rss_version(text: &str) -> std::borrow::Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let new_tag = match version {
-        Some(v) => tag.replacen(&format!("\"{v}\""), "\"2.0\"", 1).replacen(&format!("'{v}'"), "'2.0'", 1),
+        Some(v) => {
+            tag.replacen(&format!("\"{v}\""), "\"2.0\"", 1)
+                .replacen(&format!("'{v}'"), "'2.0'", 1)
+        }
         None => format!("<rss version=\"2.0\"{}", &tag[4..]),
     };
     Cow::Owned(format!("{}{}{}", &text[..start], new_tag, &tag_rest[end..]))
@@ -146,7 +164,9 @@ fn atom03_to_atom10(text: &str) -> Option<String> {
     use quick_xml::events::{BytesEnd, BytesStart, Event};
     let start = root_tag_start(text)?;
     let root = &text[start..start + text[start..].find('>')?];
-    if !root.starts_with("<feed") || !(root.contains(ATOM03_NS) || attr_value(root, "version") == Some("0.3")) {
+    if !root.starts_with("<feed")
+        || !(root.contains(ATOM03_NS) || attr_value(root, "version") == Some("0.3"))
+    {
         return None;
     }
     let rename = |name: &str| -> String {
@@ -180,7 +200,9 @@ fn atom03_to_atom10(text: &str) -> Option<String> {
                 "version" if name == "feed" => {}
                 "mode" => mode = Some(value),
                 "type" if !matches!(name.as_str(), "link") => mime = Some(value),
-                _ if value == ATOM03_NS => out.push_attribute((key.as_str(), "http://www.w3.org/2005/Atom")),
+                _ if value == ATOM03_NS => {
+                    out.push_attribute((key.as_str(), "http://www.w3.org/2005/Atom"))
+                }
                 _ => out.push_attribute((key.as_str(), value.as_str())),
             }
         }
@@ -202,7 +224,9 @@ fn atom03_to_atom10(text: &str) -> Option<String> {
             Event::Eof => break,
             Event::Start(e) => writer.write_event(Event::Start(convert_start(&e)?)),
             Event::Empty(e) => writer.write_event(Event::Empty(convert_start(&e)?)),
-            Event::End(e) => writer.write_event(Event::End(BytesEnd::new(rename(e.name().as_ref())))),
+            Event::End(e) => {
+                writer.write_event(Event::End(BytesEnd::new(rename(e.name().as_ref()))))
+            }
             other => writer.write_event(other),
         };
         written.ok()?;

@@ -49,7 +49,9 @@ impl Fetched {
     }
 
     pub fn content_type(&self) -> Option<&str> {
-        self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The validators this response carries.
@@ -72,7 +74,10 @@ impl Fetched {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     #[error("{url}: {blocked}")]
-    Blocked { url: String, blocked: BlockedAddress },
+    Blocked {
+        url: String,
+        blocked: BlockedAddress,
+    },
     #[error("{url}: HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {}s)", d.as_secs())).unwrap_or_default())]
     Status {
         url: String,
@@ -178,13 +183,28 @@ impl Fetcher {
                     blocked,
                 })?;
             }
-            let client = if is_trusted { &self.open } else { &self.guarded };
-            let _permit = self.limiter.acquire(url.host_str().unwrap_or_default()).await;
+            let client = if is_trusted {
+                &self.open
+            } else {
+                &self.guarded
+            };
+            let _permit = self
+                .limiter
+                .acquire(url.host_str().unwrap_or_default())
+                .await;
             let mut request = client.get(url.clone()).header(header::ACCEPT, ACCEPT);
-            if let Some(v) = validators.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(v) = validators
+                .etag
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
                 request = request.header(header::IF_NONE_MATCH, v);
             }
-            if let Some(v) = validators.last_modified.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(v) = validators
+                .last_modified
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
                 request = request.header(header::IF_MODIFIED_SINCE, v);
             }
             let response = request.send().await.map_err(|e| classify(&url, &e))?;
@@ -226,17 +246,19 @@ impl Fetcher {
                 });
             }
             let limit = usize::try_from(self.body_limit).unwrap_or(usize::MAX);
-            let body = http::read_capped(response, limit).await.map_err(|e| match e {
-                HttpError::TooLarge { .. } => FetchError::TooLarge {
-                    url: url.to_string(),
-                    limit: self.body_limit,
-                },
-                HttpError::Transport(e) => classify(&url, &e),
-                HttpError::Build(detail) => FetchError::Transport {
-                    url: url.to_string(),
-                    detail,
-                },
-            })?;
+            let body = http::read_capped(response, limit)
+                .await
+                .map_err(|e| match e {
+                    HttpError::TooLarge { .. } => FetchError::TooLarge {
+                        url: url.to_string(),
+                        limit: self.body_limit,
+                    },
+                    HttpError::Transport(e) => classify(&url, &e),
+                    HttpError::Build(detail) => FetchError::Transport {
+                        url: url.to_string(),
+                        detail,
+                    },
+                })?;
             return Ok(Fetched {
                 final_url: url,
                 status,
@@ -269,7 +291,10 @@ fn classify(url: &Url, e: &reqwest::Error) -> FetchError {
     while let Some(c) = cur {
         let text = c.to_string();
         // Layers often repeat their cause in their own message.
-        if !causes.iter().any(|earlier: &String| earlier.contains(&text)) {
+        if !causes
+            .iter()
+            .any(|earlier: &String| earlier.contains(&text))
+        {
             causes.retain(|earlier| !text.contains(earlier.as_str()));
             causes.push(text);
         }

@@ -15,7 +15,11 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 /// Query parameters that only track clicks: dropped from canonical links.
 fn is_tracking_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n.starts_with("utm_") || matches!(n.as_str(), "fbclid" | "gclid" | "mc_cid" | "mc_eid" | "ref_src")
+    n.starts_with("utm_")
+        || matches!(
+            n.as_str(),
+            "fbclid" | "gclid" | "mc_cid" | "mc_eid" | "ref_src"
+        )
 }
 
 /// The form of a link used for dedup: no fragment, no tracking parameters,
@@ -56,7 +60,10 @@ pub fn key_hash(source_url: &str, item: &ParsedItem) -> String {
     if let Some(url) = item.url.as_deref().and_then(|u| Url::parse(u).ok()) {
         return sha256_hex(&["url", &canonical_url(&url)]);
     }
-    let published = item.published.map(|p| p.timestamp().to_string()).unwrap_or_default();
+    let published = item
+        .published
+        .map(|p| p.timestamp().to_string())
+        .unwrap_or_default();
     sha256_hex(&["title", source_url, item.title.trim(), &published])
 }
 
@@ -82,7 +89,13 @@ pub fn title_from_url(url: &Url) -> String {
         .unwrap_or("");
     let decoded = percent_decode(segment);
     let stem = match decoded.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 5 && ext.chars().all(|c| c.is_ascii_alphanumeric()) => stem.to_string(),
+        Some((stem, ext))
+            if !stem.is_empty()
+                && ext.len() <= 5
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            stem.to_string()
+        }
         _ => decoded,
     };
     let words: Vec<&str> = stem
@@ -135,7 +148,8 @@ mod tests {
 
     #[test]
     fn canonical_links_drop_fragments_and_tracking() {
-        let u = Url::parse("HTTPS://Example.COM:443/a/b?utm_source=x&id=3&fbclid=y#top").expect("url");
+        let u =
+            Url::parse("HTTPS://Example.COM:443/a/b?utm_source=x&id=3&fbclid=y#top").expect("url");
         assert_eq!(canonical_url(&u), "https://example.com/a/b?id=3");
         let u = Url::parse("http://example.com/a?utm_medium=rss").expect("url");
         assert_eq!(canonical_url(&u), "http://example.com/a");
@@ -146,8 +160,14 @@ mod tests {
         let a = key_hash("https://a.example/feed", &item(Some("42"), None));
         let b = key_hash("https://b.example/feed", &item(Some("42"), None));
         assert_ne!(a, b, "guid 42 of two feeds are two items");
-        let x = key_hash("https://a.example/feed", &item(None, Some("https://n.example/p?utm_source=a")));
-        let y = key_hash("https://b.example/sitemap.xml", &item(None, Some("https://n.example/p#c")));
+        let x = key_hash(
+            "https://a.example/feed",
+            &item(None, Some("https://n.example/p?utm_source=a")),
+        );
+        let y = key_hash(
+            "https://b.example/sitemap.xml",
+            &item(None, Some("https://n.example/p#c")),
+        );
         assert_eq!(x, y, "one link seen through two sources is one item");
         assert_eq!(a.len(), 64);
     }
@@ -155,7 +175,10 @@ mod tests {
     #[test]
     fn titles_from_urls_are_readable() {
         let t = |u: &str| title_from_url(&Url::parse(u).expect("url"));
-        assert_eq!(t("https://x.example/blog/self-hosting-wordpress.html"), "self hosting wordpress");
+        assert_eq!(
+            t("https://x.example/blog/self-hosting-wordpress.html"),
+            "self hosting wordpress"
+        );
         assert_eq!(t("https://x.example/posts/caf%C3%A9_guide/"), "café guide");
         assert_eq!(t("https://x.example/"), "x.example");
         assert_eq!(t("https://x.example/%zz"), "%zz");

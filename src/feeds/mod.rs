@@ -134,16 +134,37 @@ mod tests {
 
     #[test]
     fn sniffing_uses_the_root_element_first() {
-        assert_eq!(sniff(b"<?xml version=\"1.0\"?>\n<!-- x --><rss version=\"2.0\">", None), DocKind::Feed);
+        assert_eq!(
+            sniff(
+                b"<?xml version=\"1.0\"?>\n<!-- x --><rss version=\"2.0\">",
+                None
+            ),
+            DocKind::Feed
+        );
         assert_eq!(sniff(b"<rdf:RDF xmlns:rdf=\"x\">", None), DocKind::Feed);
-        assert_eq!(sniff(b"<feed xmlns=\"http://www.w3.org/2005/Atom\">", Some("text/html")), DocKind::Feed);
+        assert_eq!(
+            sniff(
+                b"<feed xmlns=\"http://www.w3.org/2005/Atom\">",
+                Some("text/html")
+            ),
+            DocKind::Feed
+        );
         assert_eq!(sniff(b"<urlset>", None), DocKind::Sitemap);
         assert_eq!(sniff(b"<sitemapindex>", None), DocKind::Sitemap);
         assert_eq!(sniff(b"<!DOCTYPE html><html lang=en>", None), DocKind::Html);
-        assert_eq!(sniff(b"  {\"version\": \"https://jsonfeed.org/version/1.1\"}", None), DocKind::Feed);
+        assert_eq!(
+            sniff(
+                b"  {\"version\": \"https://jsonfeed.org/version/1.1\"}",
+                None
+            ),
+            DocKind::Feed
+        );
         assert_eq!(sniff(b"\x1f\x8b\x08\x00", None), DocKind::Gzip);
         assert_eq!(sniff(b"hello", Some("text/plain")), DocKind::Unknown);
-        assert_eq!(sniff(b"<p>hi", Some("text/html; charset=utf-8")), DocKind::Html);
+        assert_eq!(
+            sniff(b"<p>hi", Some("text/html; charset=utf-8")),
+            DocKind::Html
+        );
     }
 
     #[test]

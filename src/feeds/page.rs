@@ -6,7 +6,7 @@
 use dom_query::Document;
 use reqwest::Url;
 
-use super::{ParsedItem, ParseError};
+use super::{ParseError, ParsedItem};
 use crate::pipeline::lifecycle::Timestamp;
 
 /// What a page yields.
@@ -25,7 +25,10 @@ impl Page {
     /// The page as one item, keyed by its canonical link (else its URL).
     pub fn into_item(self, url: &Url) -> Result<ParsedItem, ParseError> {
         if self.title.is_empty() && self.text.is_empty() {
-            return Err(ParseError::new("page", "no title and no text found in the HTML"));
+            return Err(ParseError::new(
+                "page",
+                "no title and no text found in the HTML",
+            ));
         }
         let link = self.canonical.unwrap_or_else(|| url.clone());
         let title = if self.title.is_empty() {
@@ -62,7 +65,9 @@ pub fn parse_page(html: &str, url: &Url) -> Page {
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .collect()
     };
-    let canonical = attr_url("link[rel~=canonical][href]", "href").into_iter().next();
+    let canonical = attr_url("link[rel~=canonical][href]", "href")
+        .into_iter()
+        .next();
     let feed_links = doc
         .select("link[rel~=alternate][href][type]")
         .nodes()
@@ -93,7 +98,8 @@ pub fn parse_page(html: &str, url: &Url) -> Page {
     if title.is_empty() {
         title = squash(&doc.select("h1").first().text());
     }
-    doc.select("script, style, noscript, template, svg").remove();
+    doc.select("script, style, noscript, template, svg")
+        .remove();
     let text = main_text(doc, url);
     Page {
         title,
@@ -113,9 +119,7 @@ fn main_text(doc: Document, url: &Url) -> String {
     };
     match dom_smoothie::Readability::with_document(doc, Some(url.as_str()), Some(config)) {
         Ok(mut r) => match r.parse() {
-            Ok(article) if !article.text_content.trim().is_empty() => {
-                tidy(&article.text_content)
-            }
+            Ok(article) if !article.text_content.trim().is_empty() => tidy(&article.text_content),
             _ => {
                 r.doc.select("nav, header, footer, aside").remove();
                 tidy(&r.doc.select("body").formatted_text())
@@ -132,7 +136,8 @@ pub fn html_to_text(fragment: &str) -> String {
         return tidy(fragment);
     }
     let doc = Document::fragment(fragment);
-    doc.select("script, style, noscript, template, svg").remove();
+    doc.select("script, style, noscript, template, svg")
+        .remove();
     tidy(&doc.formatted_text())
 }
 
@@ -169,11 +174,18 @@ pub(crate) fn parse_datetime(s: &str) -> Option<Timestamp> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc2822(s) {
         return Some(t.with_timezone(&chrono::Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M%:z", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%MZ"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M%:z",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%MZ",
+    ] {
         if let Ok(t) = chrono::DateTime::parse_from_str(s, fmt) {
             return Some(t.with_timezone(&chrono::Utc));
         }
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), fmt.trim_end_matches('Z')) {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(
+            s.trim_end_matches('Z'),
+            fmt.trim_end_matches('Z'),
+        ) {
             return Some(t.and_utc());
         }
     }
@@ -194,7 +206,9 @@ mod tests {
 
     #[test]
     fn fragments_become_paragraphs_of_text() {
-        let t = html_to_text("<p>First <b>bold</b>&amp;more</p><p>Second</p><script>evil()</script><ul><li>a</li><li>b</li></ul>");
+        let t = html_to_text(
+            "<p>First <b>bold</b>&amp;more</p><p>Second</p><script>evil()</script><ul><li>a</li><li>b</li></ul>",
+        );
         assert!(t.starts_with("First bold&more"), "{t}");
         assert!(t.contains("Second"), "{t}");
         assert!(!t.contains("evil"), "{t}");
@@ -204,7 +218,9 @@ mod tests {
 
     #[test]
     fn page_yields_title_canonical_feed_links_and_main_text() {
-        let body = "<p>Self-hosting WordPress on a small droplet is cheaper than managed hosting. </p>".repeat(20);
+        let body =
+            "<p>Self-hosting WordPress on a small droplet is cheaper than managed hosting. </p>"
+                .repeat(20);
         let html = format!(
             "<!doctype html><html><head><title> Self-hosting  guide </title>\
              <link rel=\"canonical\" href=\"/blog/self-hosting?utm_source=x\">\
@@ -216,17 +232,27 @@ mod tests {
         );
         let p = parse_page(&html, &url());
         assert_eq!(p.title, "Self-hosting guide");
-        assert_eq!(p.canonical.as_ref().map(Url::as_str), Some("https://comp.example/blog/self-hosting?utm_source=x"));
+        assert_eq!(
+            p.canonical.as_ref().map(Url::as_str),
+            Some("https://comp.example/blog/self-hosting?utm_source=x")
+        );
         assert_eq!(p.feed_links.len(), 1);
         assert_eq!(p.feed_links[0].as_str(), "https://comp.example/feed.xml");
-        assert!(p.text.contains("cheaper than managed hosting"), "{}", p.text);
+        assert!(
+            p.text.contains("cheaper than managed hosting"),
+            "{}",
+            p.text
+        );
         assert!(!p.text.contains("var x"), "{}", p.text);
         assert_eq!(p.published, parse_datetime("2026-03-01T10:00:00Z"));
     }
 
     #[test]
     fn short_pages_fall_back_to_the_body() {
-        let p = parse_page("<html><body><h1>Pricing</h1><p>Ten dollars.</p></body></html>", &url());
+        let p = parse_page(
+            "<html><body><h1>Pricing</h1><p>Ten dollars.</p></body></html>",
+            &url(),
+        );
         assert_eq!(p.title, "Pricing");
         assert!(p.text.contains("Ten dollars."), "{}", p.text);
     }
@@ -239,10 +265,18 @@ mod tests {
 
     #[test]
     fn dates_in_common_forms_parse() {
-        for s in ["2026-03-01T10:00:00Z", "2026-03-01T10:00:00+00:00", "Sun, 01 Mar 2026 10:00:00 GMT", "2026-03-01T10:00+00:00"] {
+        for s in [
+            "2026-03-01T10:00:00Z",
+            "2026-03-01T10:00:00+00:00",
+            "Sun, 01 Mar 2026 10:00:00 GMT",
+            "2026-03-01T10:00+00:00",
+        ] {
             assert!(parse_datetime(s).is_some(), "{s}");
         }
-        assert_eq!(parse_datetime("2026-03-01").map(|t| t.to_rfc3339()), Some("2026-03-01T00:00:00+00:00".into()));
+        assert_eq!(
+            parse_datetime("2026-03-01").map(|t| t.to_rfc3339()),
+            Some("2026-03-01T00:00:00+00:00".into())
+        );
         assert!(parse_datetime("yesterday").is_none());
     }
 }

@@ -24,13 +24,63 @@ const FIXTURES: &[&[u8]] = &[
 ];
 
 const PIECES: &[&str] = &[
-    "<?xml version=\"1.0\" encoding=\"", "ISO-8859-1", "utf-16", "\"?>", "<rss", " version=\"0.94\"", ">", "</rss>",
-    "<channel>", "<item>", "</item>", "<title>", "</title>", "<link>", "<guid>", "<ttl>", "99999999999", "<feed",
-    " xmlns=\"http://purl.org/atom/ns#\"", " version=\"0.3\"", "<entry>", "<content mode=\"escaped\">", "</feed>",
-    "<urlset>", "<sitemapindex>", "<url>", "<sitemap>", "<loc>", "</loc>", "<lastmod>", "<news:title>", "&amp;",
-    "&#x1F600;", "&#xD800;", "&bogus;", "&", "<![CDATA[", "]]>", "<!--", "-->", "<!DOCTYPE html>", "<html>",
-    "<meta charset=", "<link rel=canonical href=", "javascript:alert(1)", "\u{feff}", "\0", "é", "{", "\"items\":[",
-    "\"version\":\"https://jsonfeed.org/version/1.1\"", "}", " ", "\n", "/", "http://", "%zz",
+    "<?xml version=\"1.0\" encoding=\"",
+    "ISO-8859-1",
+    "utf-16",
+    "\"?>",
+    "<rss",
+    " version=\"0.94\"",
+    ">",
+    "</rss>",
+    "<channel>",
+    "<item>",
+    "</item>",
+    "<title>",
+    "</title>",
+    "<link>",
+    "<guid>",
+    "<ttl>",
+    "99999999999",
+    "<feed",
+    " xmlns=\"http://purl.org/atom/ns#\"",
+    " version=\"0.3\"",
+    "<entry>",
+    "<content mode=\"escaped\">",
+    "</feed>",
+    "<urlset>",
+    "<sitemapindex>",
+    "<url>",
+    "<sitemap>",
+    "<loc>",
+    "</loc>",
+    "<lastmod>",
+    "<news:title>",
+    "&amp;",
+    "&#x1F600;",
+    "&#xD800;",
+    "&bogus;",
+    "&",
+    "<![CDATA[",
+    "]]>",
+    "<!--",
+    "-->",
+    "<!DOCTYPE html>",
+    "<html>",
+    "<meta charset=",
+    "<link rel=canonical href=",
+    "javascript:alert(1)",
+    "\u{feff}",
+    "\0",
+    "é",
+    "{",
+    "\"items\":[",
+    "\"version\":\"https://jsonfeed.org/version/1.1\"",
+    "}",
+    " ",
+    "\n",
+    "/",
+    "http://",
+    "%zz",
 ];
 
 fn url() -> Url {
@@ -40,13 +90,22 @@ fn url() -> Url {
 fn all_parsers(bytes: &[u8]) {
     let _ = sniff(bytes, Some("text/xml"));
     let _ = charset::decode_html(bytes, Some("text/html; charset=x-unknown"));
-    let _ = feed::parse_feed_bytes(bytes, Some("application/rss+xml; charset=windows-1252"), &url());
+    let _ = feed::parse_feed_bytes(
+        bytes,
+        Some("application/rss+xml; charset=windows-1252"),
+        &url(),
+    );
     let _ = sitemap::parse_sitemap_bytes(bytes, None, &url());
     let _ = sitemap::gunzip(bytes, 1 << 16);
     let html = charset::decode_html(bytes, None);
     let _ = page::parse_page(&html, &url()).into_item(&url());
     let _ = page::html_to_text(&html);
-    for kind in [SourceKind::Auto, SourceKind::Feed, SourceKind::Sitemap, SourceKind::Page] {
+    for kind in [
+        SourceKind::Auto,
+        SourceKind::Feed,
+        SourceKind::Sitemap,
+        SourceKind::Page,
+    ] {
         let _ = parse_document(bytes, None, &url(), kind, 1 << 16);
     }
 }

@@ -57,7 +57,11 @@ pub fn max_age(value: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if let Some(n) = d.strip_prefix("max-age=") {
-            found = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            found = n
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     found
@@ -84,25 +88,41 @@ fn add(now: Timestamp, d: Duration) -> Timestamp {
 }
 
 /// The next check after a successful fetch (a 304 included).
-pub fn after_success(now: Timestamp, hints: &CacheHints, feed_ttl: Option<Duration>, cfg: &MonitorConfig) -> Timestamp {
+pub fn after_success(
+    now: Timestamp,
+    hints: &CacheHints,
+    feed_ttl: Option<Duration>,
+    cfg: &MonitorConfig,
+) -> Timestamp {
     let http = hints.max_age.or(hints.expires_in);
     let wait = match (http, feed_ttl) {
         (Some(a), Some(b)) => a.max(b),
         (Some(a), None) | (None, Some(a)) => a,
         (None, None) => cfg.check_interval,
     };
-    add(now, wait.clamp(cfg.min_check_interval, cfg.max_check_interval))
+    add(
+        now,
+        wait.clamp(cfg.min_check_interval, cfg.max_check_interval),
+    )
 }
 
 /// The backoff after `failures` consecutive failures (this one included).
 pub fn backoff(failures: u32, cfg: &MonitorConfig) -> Duration {
     let exp = failures.saturating_sub(1).min(30);
-    cfg.backoff_base.saturating_mul(1u32 << exp).min(cfg.backoff_max)
+    cfg.backoff_base
+        .saturating_mul(1u32 << exp)
+        .min(cfg.backoff_max)
 }
 
 /// The next check after a failed fetch; `failures` counts this one.
-pub fn after_failure(now: Timestamp, failures: u32, retry_after: Option<Duration>, cfg: &MonitorConfig) -> Timestamp {
-    let wait = backoff(failures, cfg).max(retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER));
+pub fn after_failure(
+    now: Timestamp,
+    failures: u32,
+    retry_after: Option<Duration>,
+    cfg: &MonitorConfig,
+) -> Timestamp {
+    let wait =
+        backoff(failures, cfg).max(retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER));
     add(now, wait)
 }
 
@@ -113,7 +133,10 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     fn now() -> Timestamp {
-        chrono::Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).single().expect("time")
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, 2, 12, 0, 0)
+            .single()
+            .expect("time")
     }
 
     fn cfg() -> MonitorConfig {
@@ -136,7 +159,10 @@ mod tests {
     fn cache_control_max_age_sets_the_next_check() {
         let h = hints(&[("cache-control", "public, max-age=7200")]);
         assert_eq!(h.max_age, Some(mins(120)));
-        assert_eq!(after_success(now(), &h, None, &cfg()), add(now(), mins(120)));
+        assert_eq!(
+            after_success(now(), &h, None, &cfg()),
+            add(now(), mins(120))
+        );
     }
 
     #[test]
@@ -151,27 +177,51 @@ mod tests {
 
     #[test]
     fn expires_is_measured_from_the_server_date() {
-        let h = hints(&[("date", "Mon, 02 Mar 2026 11:00:00 GMT"), ("expires", "Mon, 02 Mar 2026 14:00:00 GMT")]);
+        let h = hints(&[
+            ("date", "Mon, 02 Mar 2026 11:00:00 GMT"),
+            ("expires", "Mon, 02 Mar 2026 14:00:00 GMT"),
+        ]);
         assert_eq!(h.expires_in, Some(mins(180)));
-        assert_eq!(after_success(now(), &h, None, &cfg()), add(now(), mins(180)));
+        assert_eq!(
+            after_success(now(), &h, None, &cfg()),
+            add(now(), mins(180))
+        );
     }
 
     #[test]
     fn rss_ttl_counts_when_longer_and_no_hint_means_the_default() {
         let h = hints(&[("cache-control", "max-age=600")]);
-        assert_eq!(after_success(now(), &h, Some(mins(90)), &cfg()), add(now(), mins(90)));
-        assert_eq!(after_success(now(), &CacheHints::default(), Some(mins(45)), &cfg()), add(now(), mins(45)));
-        assert_eq!(after_success(now(), &CacheHints::default(), None, &cfg()), add(now(), cfg().check_interval));
+        assert_eq!(
+            after_success(now(), &h, Some(mins(90)), &cfg()),
+            add(now(), mins(90))
+        );
+        assert_eq!(
+            after_success(now(), &CacheHints::default(), Some(mins(45)), &cfg()),
+            add(now(), mins(45))
+        );
+        assert_eq!(
+            after_success(now(), &CacheHints::default(), None, &cfg()),
+            add(now(), cfg().check_interval)
+        );
     }
 
     #[test]
     fn hints_are_clamped_to_the_configured_bounds() {
         let h = hints(&[("cache-control", "no-cache")]);
-        assert_eq!(after_success(now(), &h, None, &cfg()), add(now(), cfg().min_check_interval));
+        assert_eq!(
+            after_success(now(), &h, None, &cfg()),
+            add(now(), cfg().min_check_interval)
+        );
         let h = hints(&[("cache-control", "max-age=31536000")]);
-        assert_eq!(after_success(now(), &h, None, &cfg()), add(now(), cfg().max_check_interval));
+        assert_eq!(
+            after_success(now(), &h, None, &cfg()),
+            add(now(), cfg().max_check_interval)
+        );
         let h = hints(&[("expires", "0")]);
-        assert_eq!(after_success(now(), &h, None, &cfg()), add(now(), cfg().min_check_interval));
+        assert_eq!(
+            after_success(now(), &h, None, &cfg()),
+            add(now(), cfg().min_check_interval)
+        );
     }
 
     #[test]
@@ -183,18 +233,33 @@ mod tests {
         assert_eq!(backoff(7, &c), mins(320));
         assert_eq!(backoff(8, &c), Duration::from_secs(6 * 3600));
         assert_eq!(backoff(10_000, &c), Duration::from_secs(6 * 3600));
-        assert_eq!(after_failure(now(), 500, None, &c), add(now(), c.backoff_max));
+        assert_eq!(
+            after_failure(now(), 500, None, &c),
+            add(now(), c.backoff_max)
+        );
     }
 
     #[test]
     fn retry_after_seconds_or_date_is_honoured_when_longer() {
         let c = cfg();
         assert_eq!(retry_after("120", now()), Some(mins(2)));
-        assert_eq!(retry_after("Mon, 02 Mar 2026 13:00:00 GMT", now()), Some(mins(60)));
+        assert_eq!(
+            retry_after("Mon, 02 Mar 2026 13:00:00 GMT", now()),
+            Some(mins(60))
+        );
         assert_eq!(retry_after("soon", now()), None);
-        assert_eq!(after_failure(now(), 1, Some(mins(60)), &c), add(now(), mins(60)));
-        assert_eq!(after_failure(now(), 1, Some(mins(1)), &c), add(now(), mins(5)));
-        assert_eq!(after_failure(now(), 1, Some(Duration::from_secs(365 * 86_400)), &c), add(now(), MAX_RETRY_AFTER));
+        assert_eq!(
+            after_failure(now(), 1, Some(mins(60)), &c),
+            add(now(), mins(60))
+        );
+        assert_eq!(
+            after_failure(now(), 1, Some(mins(1)), &c),
+            add(now(), mins(5))
+        );
+        assert_eq!(
+            after_failure(now(), 1, Some(Duration::from_secs(365 * 86_400)), &c),
+            add(now(), MAX_RETRY_AFTER)
+        );
         let h = hints(&[("retry-after", "3600")]);
         assert_eq!(h.retry_after, Some(mins(60)));
     }

@@ -52,7 +52,11 @@ pub fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, ParseError> {
 }
 
 /// Parses a sitemap from raw bytes (XML in any declared charset, or text).
-pub fn parse_sitemap_bytes(bytes: &[u8], content_type: Option<&str>, base: &Url) -> Result<Sitemap, ParseError> {
+pub fn parse_sitemap_bytes(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+) -> Result<Sitemap, ParseError> {
     let text = charset::decode_xml(bytes, content_type);
     parse_sitemap(charset::strip_xml_declaration(&text), base)
 }
@@ -71,7 +75,10 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
     let mut text_buf = String::new();
     loop {
         let event = reader.read_event().map_err(|e| {
-            ParseError::new("sitemap", format!("XML error at byte {}: {e}", reader.error_position()))
+            ParseError::new(
+                "sitemap",
+                format!("XML error at byte {}: {e}", reader.error_position()),
+            )
         })?;
         match event {
             Event::Start(e) => {
@@ -97,11 +104,14 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
                     match name.as_str() {
                         "loc" if stack.len() == 2 => *loc = text_buf.trim().to_string(),
                         "lastmod" if stack.len() == 2 => *lastmod = text_buf.trim().to_string(),
-                        "title" if stack.iter().any(|s| s == "news") => *title = text_buf.trim().to_string(),
+                        "title" if stack.iter().any(|s| s == "news") => {
+                            *title = text_buf.trim().to_string()
+                        }
                         _ => {}
                     }
                 }
-                if stack.len() == 1 && (name == "url" || name == "sitemap")
+                if stack.len() == 1
+                    && (name == "url" || name == "sitemap")
                     && let Some((loc, lastmod, title)) = cur.take()
                     && let Ok(u) = base.join(&loc)
                     && matches!(u.scheme(), "http" | "https")
@@ -115,11 +125,12 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
                 }
                 text_buf.clear();
             }
-            Event::Empty(e) => {
-                if root.is_none() {
-                    let name = local(e.name().as_ref());
-                    return Err(ParseError::new("sitemap", format!("root element is an empty <{name}/>")));
-                }
+            Event::Empty(e) if root.is_none() => {
+                let name = local(e.name().as_ref());
+                return Err(ParseError::new(
+                    "sitemap",
+                    format!("root element is an empty <{name}/>"),
+                ));
             }
             Event::Text(t) => text_buf.push_str(&t.xml10_content()),
             Event::CData(t) => text_buf.push_str(&t.xml10_content()),
@@ -141,7 +152,10 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
     match root.as_deref() {
         Some("urlset") => Ok(Sitemap::Urls(entries)),
         Some(_) => Ok(Sitemap::Index(entries)),
-        None => Err(ParseError::new("sitemap", "no <urlset> or <sitemapindex> element")),
+        None => Err(ParseError::new(
+            "sitemap",
+            "no <urlset> or <sitemapindex> element",
+        )),
     }
 }
 
@@ -192,15 +206,22 @@ mod tests {
   <url><loc>ftp://comp.example/x</loc></url>
   <url><loc><![CDATA[/relative/c]]></loc></url>
 </urlset>"#;
-        let Sitemap::Urls(u) = parse_sitemap_bytes(xml.as_bytes(), None, &base()).expect("parse") else {
+        let Sitemap::Urls(u) = parse_sitemap_bytes(xml.as_bytes(), None, &base()).expect("parse")
+        else {
             panic!("expected urls")
         };
         assert_eq!(u.len(), 3, "{u:?}");
         assert_eq!(u[0].loc.as_str(), "https://comp.example/blog/a?x=1&y=2");
-        assert_eq!(u[0].lastmod.map(|t| t.to_rfc3339()).as_deref(), Some("2026-03-01T00:00:00+00:00"));
+        assert_eq!(
+            u[0].lastmod.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-03-01T00:00:00+00:00")
+        );
         assert_eq!(u[1].loc.as_str(), "https://comp.example/blog/b");
         assert_eq!(u[1].title.as_deref(), Some("Breaking & news"));
-        assert_eq!(u[1].lastmod.map(|t| t.to_rfc3339()).as_deref(), Some("2026-03-02T09:00:00+00:00"));
+        assert_eq!(
+            u[1].lastmod.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-03-02T09:00:00+00:00")
+        );
         assert_eq!(u[2].loc.as_str(), "https://comp.example/relative/c");
     }
 
@@ -212,7 +233,13 @@ mod tests {
         let Sitemap::Index(c) = parse_sitemap(xml, &base()).expect("parse") else {
             panic!("expected index")
         };
-        assert_eq!(c.iter().map(|e| e.loc.as_str()).collect::<Vec<_>>(), ["https://comp.example/s1.xml.gz", "https://comp.example/s2.xml"]);
+        assert_eq!(
+            c.iter().map(|e| e.loc.as_str()).collect::<Vec<_>>(),
+            [
+                "https://comp.example/s1.xml.gz",
+                "https://comp.example/s2.xml"
+            ]
+        );
     }
 
     #[test]
@@ -231,14 +258,19 @@ mod tests {
 
     #[test]
     fn text_sitemaps_and_errors() {
-        let Sitemap::Urls(u) = parse_sitemap("https://comp.example/a\n\nhttps://comp.example/b\n", &base()).expect("text") else {
+        let Sitemap::Urls(u) = parse_sitemap(
+            "https://comp.example/a\n\nhttps://comp.example/b\n",
+            &base(),
+        )
+        .expect("text") else {
             panic!("urls")
         };
         assert_eq!(u.len(), 2);
         assert!(parse_sitemap("not a url", &base()).is_err());
         let err = parse_sitemap("<rss><channel/></rss>", &base()).expect_err("rss");
         assert!(err.to_string().contains("root element is <rss>"), "{err}");
-        let err = parse_sitemap("<urlset><url><loc>x</url></urlset>", &base()).expect_err("mismatch");
+        let err =
+            parse_sitemap("<urlset><url><loc>x</url></urlset>", &base()).expect_err("mismatch");
         assert!(err.to_string().contains("XML error"), "{err}");
     }
 }

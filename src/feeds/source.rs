@@ -124,7 +124,12 @@ pub async fn check_source(
             Checked {
                 outcome: SourceOutcome {
                     url,
-                    next_check_at: Some(schedule::after_failure(now, failures, e.retry_after(), cfg)),
+                    next_check_at: Some(schedule::after_failure(
+                        now,
+                        failures,
+                        e.retry_after(),
+                        cfg,
+                    )),
                     error: Some(e.to_string()),
                     ..Default::default()
                 },
@@ -136,7 +141,7 @@ pub async fn check_source(
 
 /// Newest first; undated entries keep their order after the dated ones.
 fn newest_first(items: &mut [ParsedItem]) {
-    items.sort_by(|a, b| b.published.cmp(&a.published));
+    items.sort_by_key(|i| std::cmp::Reverse(i.published));
 }
 
 async fn read(
@@ -161,7 +166,9 @@ async fn read(
             if matches!(source.kind, SourceKind::Auto | SourceKind::Feed)
                 && let Some(link) = page.feed_links.first()
             {
-                let fetched = fetcher.get(link, Some(&trusted), &Validators::default(), now).await?;
+                let fetched = fetcher
+                    .get(link, Some(&trusted), &Validators::default(), now)
+                    .await?;
                 return match parse_body(&fetched, SourceKind::Feed, fetcher.body_limit()).await? {
                     Document::Feed(feed) => Ok(Found {
                         items: feed.items,
@@ -177,19 +184,27 @@ async fn read(
             if source.kind == SourceKind::Feed {
                 return Err(SourceError::Parse {
                     url: top.final_url.to_string(),
-                    error: ParseError::new("feed", "the response is an HTML page that advertises no feed"),
+                    error: ParseError::new(
+                        "feed",
+                        "the response is an HTML page that advertises no feed",
+                    ),
                 });
             }
             if source.kind == SourceKind::Sitemap {
                 return Err(SourceError::Parse {
                     url: top.final_url.to_string(),
-                    error: ParseError::new("sitemap", "the response is an HTML page, not a sitemap"),
+                    error: ParseError::new(
+                        "sitemap",
+                        "the response is an HTML page, not a sitemap",
+                    ),
                 });
             }
-            let item = page.into_item(&top.final_url).map_err(|error| SourceError::Parse {
-                url: top.final_url.to_string(),
-                error,
-            })?;
+            let item = page
+                .into_item(&top.final_url)
+                .map_err(|error| SourceError::Parse {
+                    url: top.final_url.to_string(),
+                    error,
+                })?;
             Ok(Found {
                 items: vec![item],
                 keep_validators: true,
@@ -213,18 +228,24 @@ async fn read(
 }
 
 /// Parses a body off the async workers (large pages take milliseconds).
-async fn parse_body(fetched: &Fetched, kind: SourceKind, limit: u64) -> Result<Document, SourceError> {
+async fn parse_body(
+    fetched: &Fetched,
+    kind: SourceKind,
+    limit: u64,
+) -> Result<Document, SourceError> {
     let bytes = fetched.body.clone();
     let content_type = fetched.content_type().map(str::to_string);
     let url = fetched.final_url.clone();
     let url_s = url.to_string();
-    tokio::task::spawn_blocking(move || parse_document(&bytes, content_type.as_deref(), &url, kind, limit))
-        .await
-        .map_err(|e| SourceError::Parse {
-            url: url_s.clone(),
-            error: ParseError::new("document", format!("parser task failed: {e}")),
-        })?
-        .map_err(|error| SourceError::Parse { url: url_s, error })
+    tokio::task::spawn_blocking(move || {
+        parse_document(&bytes, content_type.as_deref(), &url, kind, limit)
+    })
+    .await
+    .map_err(|e| SourceError::Parse {
+        url: url_s.clone(),
+        error: ParseError::new("document", format!("parser task failed: {e}")),
+    })?
+    .map_err(|error| SourceError::Parse { url: url_s, error })
 }
 
 /// Parses a body as `kind` (or as what it looks like, for `auto`); gzip is
@@ -246,8 +267,14 @@ pub fn parse_document(
         return parse_document(&inflated, None, url, kind, limit);
     }
     match (kind, sniffed) {
-        (_, DocKind::Html) => Ok(Document::Page(parse_page(&charset::decode_html(bytes, content_type), url))),
-        (SourceKind::Page, _) => Ok(Document::Page(parse_page(&charset::decode_html(bytes, content_type), url))),
+        (_, DocKind::Html) => Ok(Document::Page(parse_page(
+            &charset::decode_html(bytes, content_type),
+            url,
+        ))),
+        (SourceKind::Page, _) => Ok(Document::Page(parse_page(
+            &charset::decode_html(bytes, content_type),
+            url,
+        ))),
         (SourceKind::Sitemap, _) | (SourceKind::Auto, DocKind::Sitemap) => {
             parse_sitemap_bytes(bytes, content_type, url).map(Document::Sitemap)
         }
@@ -275,7 +302,7 @@ async fn sitemap_items(
     state: Option<&SourceRecord>,
     now: Timestamp,
 ) -> Vec<ParsedItem> {
-    entries.sort_by(|a, b| b.lastmod.cmp(&a.lastmod));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.lastmod));
     entries.truncate(cfg.max_items_per_source as usize);
     // Many sitemaps give dates without a time: a day's margin keeps a page
     // changed later on the day of the last check from being missed.
@@ -292,7 +319,10 @@ async fn sitemap_items(
         let mut item = ParsedItem {
             guid: None,
             url: Some(entry.loc.to_string()),
-            title: entry.title.clone().unwrap_or_else(|| title_from_url(&entry.loc)),
+            title: entry
+                .title
+                .clone()
+                .unwrap_or_else(|| title_from_url(&entry.loc)),
             text: String::new(),
             published: entry.lastmod,
         };
@@ -306,7 +336,9 @@ async fn sitemap_items(
                     item.text = page.text;
                     item.published = item.published.or(page.published);
                 }
-                Err(e) => tracing::warn!(entry = %entry.loc, error = %e, "sitemap entry not read; its URL is kept"),
+                Err(e) => {
+                    tracing::warn!(entry = %entry.loc, error = %e, "sitemap entry not read; its URL is kept")
+                }
             }
         }
         items.push(item);
@@ -314,8 +346,15 @@ async fn sitemap_items(
     items
 }
 
-async fn fetch_page(fetcher: &Fetcher, trusted: &url::Origin, url: &Url, now: Timestamp) -> Result<Page, SourceError> {
-    let fetched = fetcher.get(url, Some(trusted), &Validators::default(), now).await?;
+async fn fetch_page(
+    fetcher: &Fetcher,
+    trusted: &url::Origin,
+    url: &Url,
+    now: Timestamp,
+) -> Result<Page, SourceError> {
+    let fetched = fetcher
+        .get(url, Some(trusted), &Validators::default(), now)
+        .await?;
     match parse_body(&fetched, SourceKind::Page, fetcher.body_limit()).await? {
         Document::Page(p) => Ok(p),
         _ => Err(SourceError::Parse {
@@ -335,13 +374,16 @@ async fn sitemap_index(
     state: Option<&SourceRecord>,
     now: Timestamp,
 ) -> Result<Vec<ParsedItem>, SourceError> {
-    children.sort_by(|a, b| b.lastmod.cmp(&a.lastmod));
+    children.sort_by_key(|c| std::cmp::Reverse(c.lastmod));
     children.truncate(cfg.max_child_sitemaps as usize);
     let mut entries = Vec::new();
     let mut first_error: Option<SourceError> = None;
     let mut failed = 0;
     for child in &children {
-        let result = match fetcher.get(&child.loc, Some(trusted), &Validators::default(), now).await {
+        let result = match fetcher
+            .get(&child.loc, Some(trusted), &Validators::default(), now)
+            .await
+        {
             Ok(f) => parse_body(&f, SourceKind::Sitemap, fetcher.body_limit()).await,
             Err(e) => Err(e.into()),
         };
@@ -363,8 +405,14 @@ async fn sitemap_index(
         }
         let detail = first_error.map(|e| e.to_string()).unwrap_or_default();
         return Err(SourceError::Parse {
-            url: children.first().map(|c| c.loc.to_string()).unwrap_or_default(),
-            error: ParseError::new("sitemap", format!("all {failed} child sitemaps failed; first: {detail}")),
+            url: children
+                .first()
+                .map(|c| c.loc.to_string())
+                .unwrap_or_default(),
+            error: ParseError::new(
+                "sitemap",
+                format!("all {failed} child sitemaps failed; first: {detail}"),
+            ),
         });
     }
     Ok(sitemap_items(fetcher, cfg, trusted, entries, state, now).await)
@@ -381,14 +429,31 @@ mod tests {
     #[test]
     fn explicit_kinds_and_sniffing_pick_the_parser() {
         let rss = b"<rss version=\"2.0\"><channel><title>t</title><item><title>A</title></item></channel></rss>";
-        assert!(matches!(parse_document(rss, None, &url(), SourceKind::Auto, 1 << 20), Ok(Document::Feed(_))));
+        assert!(matches!(
+            parse_document(rss, None, &url(), SourceKind::Auto, 1 << 20),
+            Ok(Document::Feed(_))
+        ));
         let sm = b"<urlset><url><loc>https://c.example/a</loc></url></urlset>";
-        assert!(matches!(parse_document(sm, None, &url(), SourceKind::Auto, 1 << 20), Ok(Document::Sitemap(_))));
+        assert!(matches!(
+            parse_document(sm, None, &url(), SourceKind::Auto, 1 << 20),
+            Ok(Document::Sitemap(_))
+        ));
         let html = b"<html><head><title>T</title></head><body>x</body></html>";
-        assert!(matches!(parse_document(html, None, &url(), SourceKind::Feed, 1 << 20), Ok(Document::Page(_))));
-        let err = parse_document(b"just text", Some("text/plain"), &url(), SourceKind::Auto, 1 << 20).expect_err("unknown");
+        assert!(matches!(
+            parse_document(html, None, &url(), SourceKind::Feed, 1 << 20),
+            Ok(Document::Page(_))
+        ));
+        let err = parse_document(
+            b"just text",
+            Some("text/plain"),
+            &url(),
+            SourceKind::Auto,
+            1 << 20,
+        )
+        .expect_err("unknown");
         assert!(err.to_string().contains("set kind"), "{err}");
-        let err = parse_document(sm, None, &url(), SourceKind::Feed, 1 << 20).expect_err("sitemap as feed");
+        let err = parse_document(sm, None, &url(), SourceKind::Feed, 1 << 20)
+            .expect_err("sitemap as feed");
         assert!(err.to_string().starts_with("cannot parse feed"), "{err}");
     }
 }

@@ -36,7 +36,8 @@ async fn monitor(ctx: &StageContext) -> Result<MonitorOutput, StageError> {
         .collect();
     let cfg = Arc::new(ctx.config.monitor.clone());
     let fetcher = Arc::new(
-        Fetcher::new(&cfg).map_err(|e| StageError::Retryable(format!("cannot start monitoring: {e}")))?,
+        Fetcher::new(&cfg)
+            .map_err(|e| StageError::Retryable(format!("cannot start monitoring: {e}")))?,
     );
     let start = ctx.now();
     let limit = Arc::new(Semaphore::new(cfg.concurrency.max(1) as usize));
@@ -52,8 +53,13 @@ async fn monitor(ctx: &StageContext) -> Result<MonitorOutput, StageError> {
             skipped += 1;
             continue;
         }
-        let (fetcher, cfg, source, limit, clock) =
-            (fetcher.clone(), cfg.clone(), source.clone(), limit.clone(), ctx.clock.clone());
+        let (fetcher, cfg, source, limit, clock) = (
+            fetcher.clone(),
+            cfg.clone(),
+            source.clone(),
+            limit.clone(),
+            ctx.clock.clone(),
+        );
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.ok();
             let checked = check_source(&fetcher, &cfg, &source, state.as_ref(), clock.now()).await;

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
 use crate::store::{StageOutput, TopicsOutput};
-use crate::topics::{Covered, ExistingPosts, ExistingPostsError, Mention, SelectInput, select_topics};
+use crate::topics::{
+    Covered, ExistingPosts, ExistingPostsError, Mention, SelectInput, select_topics,
+};
 
 /// Competitor items read per run (newest first).
 const ITEM_LIMIT: u32 = 5000;
@@ -32,11 +34,16 @@ impl StageRunner for Topics {
         Box::pin(async move {
             let cfg = &ctx.site.topics;
             let now = ctx.now();
-            let since = now - chrono::Duration::from_std(cfg.lookback).unwrap_or(chrono::Duration::MAX / 2);
+            let since =
+                now - chrono::Duration::from_std(cfg.lookback).unwrap_or(chrono::Duration::MAX / 2);
             let site = ctx.site.name.clone();
-            let items = ctx.db(move |s| s.list_source_items(&site, Some(since), ITEM_LIMIT)).await?;
+            let items = ctx
+                .db(move |s| s.list_source_items(&site, Some(since), ITEM_LIMIT))
+                .await?;
             let site = ctx.site.name.clone();
-            let articles = ctx.db(move |s| s.list_article_titles(&site, ARTICLE_LIMIT)).await?;
+            let articles = ctx
+                .db(move |s| s.list_article_titles(&site, ARTICLE_LIMIT))
+                .await?;
             let posts = self.existing.titles(&ctx.site).await.map_err(|e| match e {
                 ExistingPostsError::Retryable(m) => StageError::Retryable(m),
                 ExistingPostsError::Permanent(m) => StageError::Permanent(m),
@@ -46,7 +53,10 @@ impl StageRunner for Topics {
                 .into_iter()
                 .map(|i| Mention {
                     source: i.source_url.unwrap_or_default(),
-                    when: i.published_at.filter(|p| *p <= plausible_until).unwrap_or(i.fetched_at),
+                    when: i
+                        .published_at
+                        .filter(|p| *p <= plausible_until)
+                        .unwrap_or(i.fetched_at),
                     title: i.title,
                     text: i.summary,
                 })

@@ -18,7 +18,10 @@ pub enum ExistingPostsError {
 
 /// Titles of the posts already published (or scheduled) on a site.
 pub trait ExistingPosts: Send + Sync {
-    fn titles<'a>(&'a self, site: &'a SiteConfig) -> BoxFuture<'a, Result<Vec<String>, ExistingPostsError>>;
+    fn titles<'a>(
+        &'a self,
+        site: &'a SiteConfig,
+    ) -> BoxFuture<'a, Result<Vec<String>, ExistingPostsError>>;
 }
 
 /// What this version knows without a WordPress client: an outbox site has
@@ -29,7 +32,10 @@ pub trait ExistingPosts: Send + Sync {
 pub struct PublisherPosts;
 
 impl ExistingPosts for PublisherPosts {
-    fn titles<'a>(&'a self, site: &'a SiteConfig) -> BoxFuture<'a, Result<Vec<String>, ExistingPostsError>> {
+    fn titles<'a>(
+        &'a self,
+        site: &'a SiteConfig,
+    ) -> BoxFuture<'a, Result<Vec<String>, ExistingPostsError>> {
         Box::pin(async move {
             match &site.publisher {
                 PublisherConfig::Outbox => Ok(Vec::new()),

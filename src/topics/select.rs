@@ -65,7 +65,11 @@ struct Agg {
 }
 
 fn key_of(text: &str) -> Option<(String, usize)> {
-    let stems: Vec<String> = tokenize(text).into_iter().filter(|t| !t.breaks).map(|t| t.stem).collect();
+    let stems: Vec<String> = tokenize(text)
+        .into_iter()
+        .filter(|t| !t.breaks)
+        .map(|t| t.stem)
+        .collect();
     (!stems.is_empty()).then(|| (stems.join(" "), stems.len()))
 }
 
@@ -114,7 +118,9 @@ pub fn select_topics(input: &SelectInput<'_>) -> Vec<TopicCandidate> {
     }
     for (list, pinned) in [(input.seeds, false), (&cfg.pinned_keywords[..], true)] {
         for k in list {
-            let Some((key, words)) = key_of(k) else { continue };
+            let Some((key, words)) = key_of(k) else {
+                continue;
+            };
             let a = aggs.entry(key).or_default();
             a.words = words;
             a.configured = Some(k.trim().to_string());
@@ -126,7 +132,13 @@ pub fn select_topics(input: &SelectInput<'_>) -> Vec<TopicCandidate> {
         }
     }
     let seed_stems: BTreeSet<String> = input.seeds.iter().flat_map(|s| stems(s)).collect();
-    let total_sources = input.mentions.iter().map(|m| &m.source).collect::<BTreeSet<_>>().len().max(1);
+    let total_sources = input
+        .mentions
+        .iter()
+        .map(|m| &m.source)
+        .collect::<BTreeSet<_>>()
+        .len()
+        .max(1);
 
     let eligible = |a: &Agg| a.seed || a.pinned || a.items >= cfg.min_mentions;
     let dominated = dominated_keys(&aggs, &eligible);
@@ -156,11 +168,24 @@ pub fn select_topics(input: &SelectInput<'_>) -> Vec<TopicCandidate> {
         let share = a.sources.len() as f64 / total_sources as f64;
         let length = [1.0, 1.3, 1.5][a.words.clamp(1, 3) - 1];
         let seed_overlap = !a.seed && !a.pinned && cand.iter().any(|s| seed_stems.contains(s));
-        let raw = (1.0 + a.weight + bonus).ln() * (1.0 + share) * length * if seed_overlap { 1.5 } else { 1.0 };
+        let raw = (1.0 + a.weight + bonus).ln()
+            * (1.0 + share)
+            * length
+            * if seed_overlap { 1.5 } else { 1.0 };
         let (closest, sim) = covered
             .iter()
-            .map(|(label, texts)| (label, texts.iter().map(|t| similarity(&cand, t)).fold(0.0, f64::max)))
-            .fold((None, 0.0), |best, (label, s)| if s > best.1 { (Some(label), s) } else { best });
+            .map(|(label, texts)| {
+                (
+                    label,
+                    texts
+                        .iter()
+                        .map(|t| similarity(&cand, t))
+                        .fold(0.0, f64::max),
+                )
+            })
+            .fold((None, 0.0), |best, (label, s)| {
+                if s > best.1 { (Some(label), s) } else { best }
+            });
         let score = raw * (1.0 - sim) + if a.pinned { PINNED_BONUS } else { 0.0 };
         let keyword = a.configured.clone().unwrap_or_else(|| {
             a.surfaces
@@ -171,12 +196,18 @@ pub fn select_topics(input: &SelectInput<'_>) -> Vec<TopicCandidate> {
         });
         let ban = banned.iter().find(|(_, b)| b.is_subset(&cand));
         let (kept, reason) = if let Some((word, _)) = ban {
-            (false, format!("rejected: contains the banned keyword \"{word}\""))
+            (
+                false,
+                format!("rejected: contains the banned keyword \"{word}\""),
+            )
         } else if sim >= cfg.similarity_threshold {
             let label = closest.map_or("", String::as_str);
             (
                 false,
-                format!("rejected: too close to {label} (similarity {sim:.2} ≥ {:.2})", cfg.similarity_threshold),
+                format!(
+                    "rejected: too close to {label} (similarity {sim:.2} ≥ {:.2})",
+                    cfg.similarity_threshold
+                ),
             )
         } else {
             let mut parts = Vec::new();
@@ -201,7 +232,9 @@ pub fn select_topics(input: &SelectInput<'_>) -> Vec<TopicCandidate> {
                 parts.push("shares words with the seed keywords".to_string());
             }
             match closest {
-                Some(label) => parts.push(format!("closest coverage: {label} (similarity {sim:.2})")),
+                Some(label) => {
+                    parts.push(format!("closest coverage: {label} (similarity {sim:.2})"))
+                }
                 None => parts.push("nothing similar covered yet".to_string()),
             }
             (true, format!("kept: {}", parts.join("; ")))
@@ -216,12 +249,21 @@ pub fn select_topics(input: &SelectInput<'_>) -> Vec<TopicCandidate> {
             },
         });
     }
-    scored.sort_by(|a, b| b.raw.total_cmp(&a.raw).then_with(|| a.candidate.keyword.cmp(&b.candidate.keyword)));
+    scored.sort_by(|a, b| {
+        b.raw
+            .total_cmp(&a.raw)
+            .then_with(|| a.candidate.keyword.cmp(&b.candidate.keyword))
+    });
     let best_kept = scored
         .iter()
         .enumerate()
         .filter(|(_, s)| s.candidate.kept)
-        .max_by(|(ia, a), (ib, b)| a.candidate.score.total_cmp(&b.candidate.score).then(ib.cmp(ia)))
+        .max_by(|(ia, a), (ib, b)| {
+            a.candidate
+                .score
+                .total_cmp(&b.candidate.score)
+                .then(ib.cmp(ia))
+        })
         .map(|(i, _)| i);
     let limit = cfg.max_candidates as usize;
     let mut out: Vec<TopicCandidate> = Vec::with_capacity(limit + 1);
@@ -236,7 +278,10 @@ pub fn select_topics(input: &SelectInput<'_>) -> Vec<TopicCandidate> {
 /// Shorter phrases that a longer eligible phrase containing them explains:
 /// the longer one has at least 80 % of their mentions ("self" and "hosting"
 /// inside "self hosting"). Seeds and pinned keywords are never dropped.
-fn dominated_keys(aggs: &BTreeMap<String, Agg>, eligible: &dyn Fn(&Agg) -> bool) -> BTreeSet<String> {
+fn dominated_keys(
+    aggs: &BTreeMap<String, Agg>,
+    eligible: &dyn Fn(&Agg) -> bool,
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (key, a) in aggs {
         if a.words < 2 || !eligible(a) || a.items == 0 {

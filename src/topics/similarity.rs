@@ -38,7 +38,14 @@ mod tests {
 
     #[test]
     fn a_long_title_covers_a_short_phrase_it_contains() {
-        assert!((sim("backup strategies", "Ten backup strategies for small business websites") - 1.0).abs() < 1e-9);
+        assert!(
+            (sim(
+                "backup strategies",
+                "Ten backup strategies for small business websites"
+            ) - 1.0)
+                .abs()
+                < 1e-9
+        );
         let partial = sim("wordpress backup plugins", "WordPress backup strategies");
         assert!((partial - 2.0 / 3.0).abs() < 1e-9, "{partial}");
     }

@@ -39,7 +39,9 @@ pub fn rss(items: &[(&str, &str)]) -> String {
 pub fn site_config(sources: &[(String, &str)]) -> String {
     let mut c = String::from("[sites.blog]\npublisher = \"outbox\"\n");
     for (url, kind) in sources {
-        c.push_str(&format!("[[sites.blog.sources]]\nurl = \"{url}\"\nkind = \"{kind}\"\n"));
+        c.push_str(&format!(
+            "[[sites.blog.sources]]\nurl = \"{url}\"\nkind = \"{kind}\"\n"
+        ));
     }
     c
 }
@@ -52,7 +54,11 @@ fn output(o: StageOutput) -> MonitorOutput {
 }
 
 async fn monitor(s: &Stages) -> MonitorOutput {
-    output(s.run("blog", Stage::Monitor, &Monitor).await.expect("monitor stage"))
+    output(
+        s.run("blog", Stage::Monitor, &Monitor)
+            .await
+            .expect("monitor stage"),
+    )
 }
 
 fn source(s: &Stages, url: &str) -> SourceRecord {
@@ -77,7 +83,10 @@ async fn items_are_stored_once_across_runs_with_html_reduced_to_text() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/feed.xml"))
-        .respond_with(xml(rss(&[("g1", "Uptime monitoring"), ("g2", "Edge caching")])))
+        .respond_with(xml(rss(&[
+            ("g1", "Uptime monitoring"),
+            ("g2", "Edge caching"),
+        ])))
         .mount(&server)
         .await;
     let url = format!("{}/feed.xml", server.uri());
@@ -91,7 +100,11 @@ async fn items_are_stored_once_across_runs_with_html_reduced_to_text() {
     server.reset().await;
     Mock::given(method("GET"))
         .and(path("/feed.xml"))
-        .respond_with(xml(rss(&[("g3", "Log rotation"), ("g1", "Uptime monitoring"), ("g2", "Edge caching")])))
+        .respond_with(xml(rss(&[
+            ("g3", "Log rotation"),
+            ("g1", "Uptime monitoring"),
+            ("g2", "Edge caching"),
+        ])))
         .mount(&server)
         .await;
     s.advance(Duration::from_secs(2 * 3600));
@@ -101,12 +114,25 @@ async fn items_are_stored_once_across_runs_with_html_reduced_to_text() {
     let stored = s.store.list_source_items("blog", None, 100).expect("items");
     let mut titles: Vec<&str> = stored.iter().map(|i| i.title.as_str()).collect();
     titles.sort();
-    assert_eq!(titles, ["Edge caching", "Log rotation", "Uptime monitoring"], "stored once each");
-    let new = s.store.list_source_items("blog", Some(t(3600)), 100).expect("new items");
+    assert_eq!(
+        titles,
+        ["Edge caching", "Log rotation", "Uptime monitoring"],
+        "stored once each"
+    );
+    let new = s
+        .store
+        .list_source_items("blog", Some(t(3600)), 100)
+        .expect("new items");
     assert_eq!(new.len(), 1, "only g3 is new in run 2");
     assert_eq!(new[0].title, "Log rotation");
-    let g1 = stored.iter().find(|i| i.title == "Uptime monitoring").expect("g1");
-    assert_eq!(g1.summary, "About Uptime monitoring.", "HTML reduced to text, script dropped");
+    let g1 = stored
+        .iter()
+        .find(|i| i.title == "Uptime monitoring")
+        .expect("g1");
+    assert_eq!(
+        g1.summary, "About Uptime monitoring.",
+        "HTML reduced to text, script dropped"
+    );
     assert_eq!(g1.url.as_deref(), Some("https://fake.example/g1"));
     assert_eq!(g1.source_url.as_deref(), Some(url.as_str()));
 }
@@ -120,7 +146,10 @@ async fn a_304_is_honoured_with_validators_sent_and_nothing_restored() {
         .and(header("if-none-match", "\"v1\""))
         // (wiremock's header() splits on commas, which HTTP dates contain)
         .and(move |r: &wiremock::Request| {
-            r.headers.get("if-modified-since").and_then(|v| v.to_str().ok()) == Some(last_modified)
+            r.headers
+                .get("if-modified-since")
+                .and_then(|v| v.to_str().ok())
+                == Some(last_modified)
         })
         .respond_with(
             ResponseTemplate::new(304)
@@ -154,22 +183,46 @@ async fn a_304_is_honoured_with_validators_sent_and_nothing_restored() {
     let requests = server.received_requests().await.expect("recorded");
     assert_eq!(requests.len(), 2);
     assert_eq!(
-        requests[1].headers.get("if-none-match").and_then(|v| v.to_str().ok()),
+        requests[1]
+            .headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok()),
         Some("\"v1\"")
     );
-    assert!(requests[0].headers.get("if-none-match").is_none(), "nothing to validate on the first fetch");
-    let user_agent = requests[0].headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(
+        requests[0].headers.get("if-none-match").is_none(),
+        "nothing to validate on the first fetch"
+    );
+    let user_agent = requests[0]
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     assert!(user_agent.starts_with("blog-poster/"), "{user_agent}");
-    let encodings = requests[0].headers.get("accept-encoding").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let encodings = requests[0]
+        .headers
+        .get("accept-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     for e in ["gzip", "deflate", "br"] {
         assert!(encodings.contains(e), "{encodings}");
     }
 
-    assert_eq!(s.store.list_source_items("blog", None, 100).expect("items").len(), 2);
+    assert_eq!(
+        s.store
+            .list_source_items("blog", None, 100)
+            .expect("items")
+            .len(),
+        2
+    );
     let src = source(&s, &url);
     assert_eq!(src.etag.as_deref(), Some("\"v1\""), "validators kept");
     assert_eq!(src.last_success_at, Some(t(7200)));
-    assert_eq!(src.next_check_at, Some(t(7200 + 1800)), "Cache-Control of the 304");
+    assert_eq!(
+        src.next_check_at,
+        Some(t(7200 + 1800)),
+        "Cache-Control of the 304"
+    );
 }
 
 #[tokio::test]
@@ -197,9 +250,15 @@ async fn a_malformed_feed_marks_its_source_and_the_others_are_stored() {
     assert_eq!(out.sources.len(), 3);
     let broken = source(&s, &u("/broken.xml"));
     let err = broken.last_error.as_deref().unwrap_or("");
-    assert!(err.starts_with(&format!("{}: cannot parse feed: ", u("/broken.xml"))), "{err}");
+    assert!(
+        err.starts_with(&format!("{}: cannot parse feed: ", u("/broken.xml"))),
+        "{err}"
+    );
     assert_eq!(broken.consecutive_failures, 1);
-    assert_eq!(broken.etag, None, "validators are saved only after a successful parse");
+    assert_eq!(
+        broken.etag, None,
+        "validators are saved only after a successful parse"
+    );
     assert_eq!(broken.next_check_at, Some(t(300)), "first backoff step");
     assert_eq!(source(&s, &u("/good.xml")).last_error, None);
     assert_eq!(source(&s, &u("/good.xml")).etag.as_deref(), Some("\"g\""));
@@ -220,25 +279,53 @@ async fn retry_after_and_cache_control_decide_the_next_check() {
     let server = MockServer::start().await;
     let retry_at = chrono::Utc::now() + chrono::Duration::hours(2);
     for (p, response) in [
-        ("/a.xml", xml(rss(&[("a1", "Static sites")])).insert_header("cache-control", "public, max-age=7200")),
-        ("/b.xml", ResponseTemplate::new(429).insert_header("retry-after", "3600")),
+        (
+            "/a.xml",
+            xml(rss(&[("a1", "Static sites")]))
+                .insert_header("cache-control", "public, max-age=7200"),
+        ),
+        (
+            "/b.xml",
+            ResponseTemplate::new(429).insert_header("retry-after", "3600"),
+        ),
         (
             "/c.xml",
-            ResponseTemplate::new(503).insert_header("retry-after", retry_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+            ResponseTemplate::new(503).insert_header(
+                "retry-after",
+                retry_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ),
         ),
     ] {
-        Mock::given(method("GET")).and(path(p)).respond_with(response).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(response)
+            .mount(&server)
+            .await;
     }
     let u = |p: &str| format!("{}{p}", server.uri());
-    let s = Stages::new(&site_config(&[(u("/a.xml"), "feed"), (u("/b.xml"), "feed"), (u("/c.xml"), "feed")]));
+    let s = Stages::new(&site_config(&[
+        (u("/a.xml"), "feed"),
+        (u("/b.xml"), "feed"),
+        (u("/c.xml"), "feed"),
+    ]));
 
     monitor(&s).await;
     assert_eq!(source(&s, &u("/a.xml")).next_check_at, Some(t(7200)));
     let b = source(&s, &u("/b.xml"));
-    assert_eq!(b.next_check_at, Some(t(3600)), "Retry-After beats the 5m backoff");
-    assert_eq!(b.last_error.as_deref(), Some(format!("{}: HTTP 429 (Retry-After 3600s)", u("/b.xml")).as_str()));
+    assert_eq!(
+        b.next_check_at,
+        Some(t(3600)),
+        "Retry-After beats the 5m backoff"
+    );
+    assert_eq!(
+        b.last_error.as_deref(),
+        Some(format!("{}: HTTP 429 (Retry-After 3600s)", u("/b.xml")).as_str())
+    );
     let c = source(&s, &u("/c.xml")).next_check_at.expect("next check");
-    assert!((c - t(7200)).num_seconds().abs() <= 2, "HTTP-date Retry-After: {c}");
+    assert!(
+        (c - t(7200)).num_seconds().abs() <= 2,
+        "HTTP-date Retry-After: {c}"
+    );
 
     // Half an hour later nothing is due: no request at all.
     s.advance(Duration::from_secs(1800));
@@ -249,9 +336,21 @@ async fn retry_after_and_cache_control_decide_the_next_check() {
     // After an hour only b is due.
     s.advance(Duration::from_secs(1801));
     let out = monitor(&s).await;
-    assert_eq!(out.sources.iter().map(|o| o.url.as_str()).collect::<Vec<_>>(), [u("/b.xml")]);
+    assert_eq!(
+        out.sources
+            .iter()
+            .map(|o| o.url.as_str())
+            .collect::<Vec<_>>(),
+        [u("/b.xml")]
+    );
     let requests = server.received_requests().await.expect("recorded");
-    assert_eq!((count_path(&requests, "/a.xml"), count_path(&requests, "/b.xml")), (1, 2));
+    assert_eq!(
+        (
+            count_path(&requests, "/a.xml"),
+            count_path(&requests, "/b.xml")
+        ),
+        (1, 2)
+    );
     assert_eq!(source(&s, &u("/b.xml")).consecutive_failures, 2);
 }
 
@@ -279,7 +378,9 @@ async fn gzip_bodies_charsets_and_gzipped_sitemaps_are_decoded() {
     );
     Mock::given(method("GET"))
         .and(path("/sitemap.xml.gz"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(gz(sitemap.as_bytes()), "application/x-gzip"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(gz(sitemap.as_bytes()), "application/x-gzip"),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -298,8 +399,14 @@ async fn gzip_bodies_charsets_and_gzipped_sitemaps_are_decoded() {
     assert!(out.sources.iter().all(|o| o.error.is_none()), "{out:?}");
     let items = s.store.list_source_items("blog", None, 100).expect("items");
     let titles: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
-    assert!(titles.contains(&"Café culture and website uptime"), "{titles:?}");
-    assert!(titles.contains(&"Zero-downtime deploys for PHP apps"), "{titles:?}");
+    assert!(
+        titles.contains(&"Café culture and website uptime"),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"Zero-downtime deploys for PHP apps"),
+        "{titles:?}"
+    );
 }
 
 #[tokio::test]
@@ -311,7 +418,10 @@ async fn a_body_over_the_limit_is_the_sources_error() {
         .mount(&server)
         .await;
     let url = format!("{}/huge.xml", server.uri());
-    let s = Stages::new(&format!("[monitor]\nbody_limit = \"2KiB\"\n{}", site_config(&[(url.clone(), "feed")])));
+    let s = Stages::new(&format!(
+        "[monitor]\nbody_limit = \"2KiB\"\n{}",
+        site_config(&[(url.clone(), "feed")])
+    ));
     monitor(&s).await;
     let err = source(&s, &url).last_error.unwrap_or_default();
     assert!(err.contains("larger than the 2048-byte limit"), "{err}");

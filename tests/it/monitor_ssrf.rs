@@ -10,11 +10,14 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::{fixture, monitor, rss, site_config, source, xml};
 
 #[tokio::test]
-async fn remote_urls_to_private_addresses_are_refused_while_configured_loopback_sources_are_fetched() {
+async fn remote_urls_to_private_addresses_are_refused_while_configured_loopback_sources_are_fetched()
+ {
     let outer = MockServer::start().await;
     let inner = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(fixture("rss2.xml"), "application/rss+xml"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture("rss2.xml"), "application/rss+xml"),
+        )
         .mount(&inner)
         .await;
     let o = outer.uri();
@@ -75,14 +78,23 @@ async fn remote_urls_to_private_addresses_are_refused_while_configured_loopback_
     let out = monitor(&s).await;
 
     assert!(
-        inner.received_requests().await.expect("recorded").is_empty(),
+        inner
+            .received_requests()
+            .await
+            .expect("recorded")
+            .is_empty(),
         "nothing found in remote content reached the inner service"
     );
 
     // Redirects off the configured origin to private addresses: refused.
     let e = source(&s, &u("/to-inner")).last_error.unwrap_or_default();
-    assert!(e.contains("refused to fetch 127.0.0.1") && e.contains("a loopback address"), "{e}");
-    let e = source(&s, &u("/to-metadata")).last_error.unwrap_or_default();
+    assert!(
+        e.contains("refused to fetch 127.0.0.1") && e.contains("a loopback address"),
+        "{e}"
+    );
+    let e = source(&s, &u("/to-metadata"))
+        .last_error
+        .unwrap_or_default();
     assert!(e.contains("169.254.169.254, a link-local address"), "{e}");
     // A feed link on a page pointing inside: refused.
     let e = source(&s, &u("/discover")).last_error.unwrap_or_default();
@@ -99,14 +111,28 @@ async fn remote_urls_to_private_addresses_are_refused_while_configured_loopback_
     assert!(paths.contains(&"/sitemap-posts.xml"), "{paths:?}");
     assert!(paths.contains(&"/posts/wordpress-hardening"), "{paths:?}");
     let items = s.store.list_source_items("blog", None, 100).expect("items");
-    let by_url = |needle: &str| items.iter().find(|i| i.url.as_deref().is_some_and(|u| u.contains(needle)));
+    let by_url = |needle: &str| {
+        items
+            .iter()
+            .find(|i| i.url.as_deref().is_some_and(|u| u.contains(needle)))
+    };
     assert_eq!(
         by_url("/posts/wordpress-hardening").map(|i| i.title.as_str()),
         Some("WordPress hardening in ten minutes")
     );
     // Entries pointing inside are recorded as URLs (titles from the path)
     // but never fetched.
-    assert_eq!(by_url("/admin/secret-report").map(|i| i.title.as_str()), Some("secret report"));
-    assert_eq!(by_url("/admin/secret-report").map(|i| i.summary.as_str()), Some(""));
-    assert!(items.iter().any(|i| i.title == "Redirected but same origin"));
+    assert_eq!(
+        by_url("/admin/secret-report").map(|i| i.title.as_str()),
+        Some("secret report")
+    );
+    assert_eq!(
+        by_url("/admin/secret-report").map(|i| i.summary.as_str()),
+        Some("")
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.title == "Redirected but same origin")
+    );
 }

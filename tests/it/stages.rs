@@ -33,7 +33,8 @@ impl Stages {
         let env = Environment::from_pairs([("HOME", dir.path().to_str().expect("utf8"))]);
         let config = config::parse(&text, Some(&dir.path().join("config.toml")), &env)
             .unwrap_or_else(|e| panic!("config: {e}\n{text}"));
-        let store = SqliteStore::open(&dir.path().join("stages.db"), Duration::from_secs(5)).expect("open");
+        let store =
+            SqliteStore::open(&dir.path().join("stages.db"), Duration::from_secs(5)).expect("open");
         store.migrate(t(0)).expect("migrate");
         store.sync_sites(&site_specs(&config), t(0)).expect("sync");
         Stages {
@@ -83,12 +84,19 @@ impl Stages {
             )
             .expect("claim")
             .expect("a due job");
-        self.store.complete_job(&job, "setup", &output, now).expect("commit");
+        self.store
+            .complete_job(&job, "setup", &output, now)
+            .expect("commit");
     }
 
     /// Runs `stage` of a new run of `site` through `runner`; on success
     /// commits the output with the job, as the engine does.
-    pub async fn run(&self, site: &str, stage: Stage, runner: &dyn StageRunner) -> Result<StageOutput, StageError> {
+    pub async fn run(
+        &self,
+        site: &str,
+        stage: Stage,
+        runner: &dyn StageRunner,
+    ) -> Result<StageOutput, StageError> {
         let now = self.clock.now();
         self.store
             .enqueue_run(

@@ -52,13 +52,35 @@ impl ExistingPosts for KnownPosts {
 async fn competitors() -> MockServer {
     let server = MockServer::start().await;
     for (p, items) in [
-        ("/a.xml", vec![("a1", "WordPress backup strategies explained"), ("a2", "Uptime monitoring for small shops"), ("a3", "Crypto payments on WordPress")]),
-        ("/b.xml", vec![("b1", "Backup strategies for busy people"), ("b2", "Uptime monitoring with free tools"), ("b3", "Crypto payments explained")]),
-        ("/c.xml", vec![("c1", "Uptime monitoring checklists"), ("c2", "Image optimisation")]),
+        (
+            "/a.xml",
+            vec![
+                ("a1", "WordPress backup strategies explained"),
+                ("a2", "Uptime monitoring for small shops"),
+                ("a3", "Crypto payments on WordPress"),
+            ],
+        ),
+        (
+            "/b.xml",
+            vec![
+                ("b1", "Backup strategies for busy people"),
+                ("b2", "Uptime monitoring with free tools"),
+                ("b3", "Crypto payments explained"),
+            ],
+        ),
+        (
+            "/c.xml",
+            vec![
+                ("c1", "Uptime monitoring checklists"),
+                ("c2", "Image optimisation"),
+            ],
+        ),
     ] {
         Mock::given(method("GET"))
             .and(path(p))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(rss(&items), "application/rss+xml"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(rss(&items), "application/rss+xml"),
+            )
             .mount(&server)
             .await;
     }
@@ -66,9 +88,14 @@ async fn competitors() -> MockServer {
 }
 
 fn config(server: &MockServer, topics: &str) -> String {
-    let mut c = String::from("[sites.blog]\npublisher = \"outbox\"\nseed_keywords = [\"small business websites\"]\n");
+    let mut c = String::from(
+        "[sites.blog]\npublisher = \"outbox\"\nseed_keywords = [\"small business websites\"]\n",
+    );
     for p in ["/a.xml", "/b.xml", "/c.xml"] {
-        c.push_str(&format!("[[sites.blog.sources]]\nurl = \"{}{p}\"\nkind = \"feed\"\n", server.uri()));
+        c.push_str(&format!(
+            "[[sites.blog.sources]]\nurl = \"{}{p}\"\nkind = \"feed\"\n",
+            server.uri()
+        ));
     }
     c.push_str("[sites.blog.topics]\n");
     c.push_str(topics);
@@ -86,16 +113,39 @@ fn candidates(o: StageOutput) -> TopicsOutput {
 async fn the_most_shared_uncovered_phrase_is_selected_and_every_decision_is_recorded() {
     let server = competitors().await;
     let s = Stages::new(&config(&server, "banned_keywords = [\"crypto\"]\n"));
-    s.run("blog", Stage::Monitor, &Monitor).await.expect("monitor");
-    s.commit("blog", our_article("Ten backup strategies that actually restore", "backup strategies"));
+    s.run("blog", Stage::Monitor, &Monitor)
+        .await
+        .expect("monitor");
+    s.commit(
+        "blog",
+        our_article(
+            "Ten backup strategies that actually restore",
+            "backup strategies",
+        ),
+    );
     s.advance(Duration::from_secs(60));
 
-    let out = candidates(s.run("blog", Stage::Topics, &topics_stage()).await.expect("topics"));
+    let out = candidates(
+        s.run("blog", Stage::Topics, &topics_stage())
+            .await
+            .expect("topics"),
+    );
     let selected = out.selected().expect("a topic");
     assert_eq!(selected.keyword, "uptime monitoring");
-    assert!(selected.reason.starts_with("kept: in 3 competitor items from 3 of 3 sources"), "{}", selected.reason);
+    assert!(
+        selected
+            .reason
+            .starts_with("kept: in 3 competitor items from 3 of 3 sources"),
+        "{}",
+        selected.reason
+    );
 
-    let find = |k: &str| out.candidates.iter().find(|c| c.keyword == k).unwrap_or_else(|| panic!("{k}: {out:#?}"));
+    let find = |k: &str| {
+        out.candidates
+            .iter()
+            .find(|c| c.keyword == k)
+            .unwrap_or_else(|| panic!("{k}: {out:#?}"))
+    };
     let backup = find("backup strategies");
     assert!(!backup.kept);
     assert!(
@@ -104,8 +154,15 @@ async fn the_most_shared_uncovered_phrase_is_selected_and_every_decision_is_reco
         backup.reason
     );
     let crypto = find("crypto payments");
-    assert_eq!((crypto.kept, crypto.reason.as_str()), (false, "rejected: contains the banned keyword \"crypto\""));
-    assert!(find("small business websites").reason.starts_with("kept: seed keyword"));
+    assert_eq!(
+        (crypto.kept, crypto.reason.as_str()),
+        (false, "rejected: contains the banned keyword \"crypto\"")
+    );
+    assert!(
+        find("small business websites")
+            .reason
+            .starts_with("kept: seed keyword")
+    );
 
     // Persisted: one row per candidate, the chosen one "selected".
     let db = rusqlite::Connection::open(s.path().join("stages.db")).expect("open db");
@@ -117,31 +174,65 @@ async fn the_most_shared_uncovered_phrase_is_selected_and_every_decision_is_reco
         .collect::<Result<_, _>>()
         .expect("rows");
     assert_eq!(rows.len(), out.candidates.len());
-    let statuses = |status: &str| rows.iter().filter(|r| r.1 == status).map(|r| r.0.as_str()).collect::<Vec<_>>();
+    let statuses = |status: &str| {
+        rows.iter()
+            .filter(|r| r.1 == status)
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(statuses("selected"), ["uptime monitoring"]);
     assert!(statuses("rejected").contains(&"backup strategies"));
     let job_summary: String = db
-        .query_row("SELECT result_summary FROM jobs WHERE stage = 'topics'", [], |r| r.get(0))
+        .query_row(
+            "SELECT result_summary FROM jobs WHERE stage = 'topics'",
+            [],
+            |r| r.get(0),
+        )
         .expect("job");
-    assert!(job_summary.starts_with("topic \"uptime monitoring\""), "{job_summary}");
+    assert!(
+        job_summary.starts_with("topic \"uptime monitoring\""),
+        "{job_summary}"
+    );
 }
 
 #[tokio::test]
 async fn pinned_keywords_win_and_existing_posts_count_as_covered() {
     let server = competitors().await;
-    let s = Stages::new(&config(&server, "pinned_keywords = [\"Static site generators\"]\n"));
-    s.run("blog", Stage::Monitor, &Monitor).await.expect("monitor");
-    let out = candidates(s.run("blog", Stage::Topics, &topics_stage()).await.expect("topics"));
-    assert_eq!(out.selected().map(|c| c.keyword.as_str()), Some("Static site generators"));
+    let s = Stages::new(&config(
+        &server,
+        "pinned_keywords = [\"Static site generators\"]\n",
+    ));
+    s.run("blog", Stage::Monitor, &Monitor)
+        .await
+        .expect("monitor");
+    let out = candidates(
+        s.run("blog", Stage::Topics, &topics_stage())
+            .await
+            .expect("topics"),
+    );
+    assert_eq!(
+        out.selected().map(|c| c.keyword.as_str()),
+        Some("Static site generators")
+    );
 
     let live = Topics::new(std::sync::Arc::new(KnownPosts(vec![
         "Static site generators compared".into(),
         "Uptime monitoring on a budget".into(),
     ])));
     let out = candidates(s.run("blog", Stage::Topics, &live).await.expect("topics"));
-    let pinned = out.candidates.iter().find(|c| c.keyword == "Static site generators").expect("pinned");
+    let pinned = out
+        .candidates
+        .iter()
+        .find(|c| c.keyword == "Static site generators")
+        .expect("pinned");
     assert!(!pinned.kept);
-    assert!(pinned.reason.contains("existing post \"Static site generators compared\""), "{}", pinned.reason);
+    assert!(
+        pinned
+            .reason
+            .contains("existing post \"Static site generators compared\""),
+        "{}",
+        pinned.reason
+    );
     let selected = out.selected().expect("a topic");
     assert_ne!(selected.keyword, "uptime monitoring");
 }
@@ -149,7 +240,11 @@ async fn pinned_keywords_win_and_existing_posts_count_as_covered() {
 #[tokio::test]
 async fn nothing_new_to_say_ends_the_run_without_a_topic() {
     let s = Stages::new("[sites.blog]\npublisher = \"outbox\"\n");
-    let out = candidates(s.run("blog", Stage::Topics, &topics_stage()).await.expect("topics"));
+    let out = candidates(
+        s.run("blog", Stage::Topics, &topics_stage())
+            .await
+            .expect("topics"),
+    );
     assert!(out.candidates.is_empty());
     let run = &s.store.list_runs(Some("blog"), 1, None).expect("runs")[0];
     assert_eq!(run.outcome.as_deref(), Some("no new topic to write about"));
@@ -164,7 +259,14 @@ async fn a_wordpress_site_says_its_post_listing_is_not_built_yet() {
         &env,
     )
     .expect("config");
-    let err = PublisherPosts.titles(&c.sites[0]).await.expect_err("not built");
+    let err = PublisherPosts
+        .titles(&c.sites[0])
+        .await
+        .expect_err("not built");
     assert!(matches!(err, ExistingPostsError::Permanent(_)));
-    assert!(err.to_string().contains("cannot list the existing posts of https://blog.example/"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot list the existing posts of https://blog.example/"),
+        "{err}"
+    );
 }

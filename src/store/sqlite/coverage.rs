@@ -7,7 +7,11 @@ use super::map_err;
 use crate::pipeline::lifecycle::ArticleStatus;
 use crate::store::*;
 
-pub(super) fn list_article_titles(c: &Connection, site: &str, limit: u32) -> StoreResult<Vec<ArticleTitle>> {
+pub(super) fn list_article_titles(
+    c: &Connection,
+    site: &str,
+    limit: u32,
+) -> StoreResult<Vec<ArticleTitle>> {
     let mut stmt = c
         .prepare_cached(
             "SELECT a.id, a.title, a.focus_keyword, a.topic, a.status

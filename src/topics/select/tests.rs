@@ -5,7 +5,10 @@ use chrono::TimeZone;
 use super::*;
 
 fn now() -> Timestamp {
-    chrono::Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).single().expect("time")
+    chrono::Utc
+        .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+        .single()
+        .expect("time")
 }
 
 fn days_ago(d: i64) -> Timestamp {
@@ -25,7 +28,12 @@ fn cfg() -> TopicsConfig {
     TopicsConfig::default()
 }
 
-fn run(mentions: &[Mention], seeds: &[&str], covered: &[Covered], cfg: &TopicsConfig) -> Vec<TopicCandidate> {
+fn run(
+    mentions: &[Mention],
+    seeds: &[&str],
+    covered: &[Covered],
+    cfg: &TopicsConfig,
+) -> Vec<TopicCandidate> {
     let seeds: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
     select_topics(&SelectInput {
         now: now(),
@@ -43,7 +51,9 @@ fn find<'a>(c: &'a [TopicCandidate], keyword: &str) -> &'a TopicCandidate {
 }
 
 fn selected(c: &[TopicCandidate]) -> Option<&TopicCandidate> {
-    c.iter().filter(|c| c.kept).max_by(|a, b| a.score.total_cmp(&b.score))
+    c.iter()
+        .filter(|c| c.kept)
+        .max_by(|a, b| a.score.total_cmp(&b.score))
 }
 
 fn article(id: i64, title: &str, keyword: &str) -> Covered {
@@ -65,10 +75,23 @@ fn a_phrase_many_competitors_use_wins_and_says_why() {
     let c = run(&mentions, &[], &[], &cfg());
     let best = selected(&c).expect("a topic");
     assert_eq!(best.keyword, "wordpress backup plugins");
-    assert!(best.reason.starts_with("kept: in 3 competitor items from 3 of 3 sources, newest 1d ago"), "{}", best.reason);
-    assert!(best.reason.contains("nothing similar covered yet"), "{}", best.reason);
+    assert!(
+        best.reason
+            .starts_with("kept: in 3 competitor items from 3 of 3 sources, newest 1d ago"),
+        "{}",
+        best.reason
+    );
+    assert!(
+        best.reason.contains("nothing similar covered yet"),
+        "{}",
+        best.reason
+    );
     // Its parts are explained by it and not listed on their own.
-    assert!(c.iter().all(|x| x.keyword != "backup plugins" && x.keyword != "plugins"), "{c:#?}");
+    assert!(
+        c.iter()
+            .all(|x| x.keyword != "backup plugins" && x.keyword != "plugins"),
+        "{c:#?}"
+    );
     // Mentioned once: below min_mentions.
     assert!(c.iter().all(|x| !x.keyword.contains("hardening")), "{c:#?}");
 }
@@ -81,7 +104,11 @@ fn candidates_close_to_our_articles_are_rejected_with_the_article_named() {
         m("a", "Caching WordPress with nginx", 2),
         m("b", "Caching WordPress the easy way", 2),
     ];
-    let covered = [article(12, "Ten backup strategies every site needs", "backup strategies")];
+    let covered = [article(
+        12,
+        "Ten backup strategies every site needs",
+        "backup strategies",
+    )];
     let c = run(&mentions, &[], &covered, &cfg());
     let backup = find(&c, "backup strategies");
     assert!(!backup.kept);
@@ -94,10 +121,20 @@ fn candidates_close_to_our_articles_are_rejected_with_the_article_named() {
 
 #[test]
 fn the_threshold_is_configurable() {
-    let mentions = [m("a", "WordPress backup plugins", 1), m("b", "WordPress backup plugins", 1)];
-    let covered = [article(3, "WordPress backup strategies", "backup strategies")];
+    let mentions = [
+        m("a", "WordPress backup plugins", 1),
+        m("b", "WordPress backup plugins", 1),
+    ];
+    let covered = [article(
+        3,
+        "WordPress backup strategies",
+        "backup strategies",
+    )];
     let kept = run(&mentions, &[], &covered, &cfg());
-    assert!(find(&kept, "wordpress backup plugins").kept, "2 of 3 words (0.67) is below 0.7");
+    assert!(
+        find(&kept, "wordpress backup plugins").kept,
+        "2 of 3 words (0.67) is below 0.7"
+    );
     let strict = TopicsConfig {
         similarity_threshold: 0.6,
         ..cfg()
@@ -125,22 +162,41 @@ fn banned_keywords_reject_every_candidate_containing_them() {
     );
     let crypto = find(&c, "crypto mining");
     assert!(!crypto.kept);
-    assert_eq!(crypto.reason, "rejected: contains the banned keyword \"Crypto\"");
+    assert_eq!(
+        crypto.reason,
+        "rejected: contains the banned keyword \"Crypto\""
+    );
     assert_eq!(selected(&c).expect("topic").keyword, "uptime monitoring");
 }
 
 #[test]
 fn pinned_keywords_rank_first_but_are_rejected_once_covered() {
-    let mentions = [m("a", "Uptime monitoring", 1), m("b", "Uptime monitoring", 1), m("c", "Uptime monitoring", 1)];
+    let mentions = [
+        m("a", "Uptime monitoring", 1),
+        m("b", "Uptime monitoring", 1),
+        m("c", "Uptime monitoring", 1),
+    ];
     let pinned = TopicsConfig {
         pinned_keywords: vec!["Static site generators".into()],
         ..cfg()
     };
     let c = run(&mentions, &[], &[], &pinned);
     assert_eq!(c[0].keyword, "Static site generators");
-    assert_eq!(selected(&c).expect("topic").keyword, "Static site generators");
-    assert!(c[0].reason.starts_with("kept: pinned keyword; not in recent competitor items"), "{}", c[0].reason);
-    let covered = [article(4, "Static site generators for small businesses", "static site generators")];
+    assert_eq!(
+        selected(&c).expect("topic").keyword,
+        "Static site generators"
+    );
+    assert!(
+        c[0].reason
+            .starts_with("kept: pinned keyword; not in recent competitor items"),
+        "{}",
+        c[0].reason
+    );
+    let covered = [article(
+        4,
+        "Static site generators for small businesses",
+        "static site generators",
+    )];
     let c = run(&mentions, &[], &covered, &pinned);
     assert!(!find(&c, "Static site generators").kept);
     assert_eq!(selected(&c).expect("topic").keyword, "uptime monitoring");
@@ -160,15 +216,29 @@ fn seeds_are_candidates_and_lift_related_phrases() {
     ];
     let c = run(&mentions, &["email"], &[], &cfg());
     let hosting = find(&c, "hosting email");
-    assert!(hosting.reason.contains("shares words with the seed keywords"), "{}", hosting.reason);
+    assert!(
+        hosting
+            .reason
+            .contains("shares words with the seed keywords"),
+        "{}",
+        hosting.reason
+    );
     assert!(hosting.score > find(&c, "static sites").score);
 }
 
 #[test]
 fn older_items_count_less() {
-    let fresh = [m("a", "Edge caching", 0), m("b", "Edge caching", 0), m("a", "Log rotation", 20), m("b", "Log rotation", 20)];
+    let fresh = [
+        m("a", "Edge caching", 0),
+        m("b", "Edge caching", 0),
+        m("a", "Log rotation", 20),
+        m("b", "Log rotation", 20),
+    ];
     let c = run(&fresh, &[], &[], &cfg());
-    assert!(find(&c, "edge caching").score > find(&c, "log rotation").score, "{c:#?}");
+    assert!(
+        find(&c, "edge caching").score > find(&c, "log rotation").score,
+        "{c:#?}"
+    );
 }
 
 #[test]
@@ -179,8 +249,18 @@ fn the_record_is_capped_but_keeps_the_chosen_topic() {
         mentions.push(m("a", &title, 1));
         mentions.push(m("b", &title, 1));
     }
-    let covered: Vec<Covered> = (0..30).map(|i| article(i, &format!("Topic{i} details"), "")).collect();
-    let mut c = run(&mentions, &["zebra farming"], &covered, &TopicsConfig { max_candidates: 5, ..cfg() });
+    let covered: Vec<Covered> = (0..30)
+        .map(|i| article(i, &format!("Topic{i} details"), ""))
+        .collect();
+    let mut c = run(
+        &mentions,
+        &["zebra farming"],
+        &covered,
+        &TopicsConfig {
+            max_candidates: 5,
+            ..cfg()
+        },
+    );
     assert_eq!(c.len(), 6, "5 best plus the chosen one: {c:#?}");
     assert!(c[..5].iter().all(|x| !x.kept));
     assert_eq!(c.pop().map(|x| x.keyword), Some("zebra farming".into()));
