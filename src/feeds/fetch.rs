@@ -316,3 +316,55 @@ fn classify(url: &Url, e: &reqwest::Error) -> FetchError {
         FetchError::Transport { url: url_s, detail }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_host_gets_at_most_per_host_requests_at_once() {
+        let limiter = HostLimiter {
+            per_host: 2,
+            hosts: Mutex::new(HashMap::new()),
+        };
+        let a1 = limiter.acquire("A.example").await;
+        let a2 = limiter.acquire("a.example").await;
+        assert!(a1.is_some() && a2.is_some());
+        // A third request to the same host (any case) waits…
+        let third =
+            tokio::time::timeout(Duration::from_millis(50), limiter.acquire("a.example")).await;
+        assert!(third.is_err(), "a third permit for one host must wait");
+        // …while another host is not held up.
+        let b = tokio::time::timeout(Duration::from_millis(50), limiter.acquire("b.example")).await;
+        assert!(matches!(b, Ok(Some(_))));
+        drop(a1);
+        let third =
+            tokio::time::timeout(Duration::from_millis(50), limiter.acquire("a.example")).await;
+        assert!(
+            matches!(third, Ok(Some(_))),
+            "a released permit lets the next one in"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_url_and_the_setting_to_change() {
+        let e = FetchError::TooLarge {
+            url: "https://c.example/f".into(),
+            limit: 10,
+        };
+        assert_eq!(
+            e.to_string(),
+            "https://c.example/f: response body is larger than the 10-byte limit (monitor.body_limit)"
+        );
+        let e = FetchError::Status {
+            url: "https://c.example/f".into(),
+            status: 503,
+            retry_after: Some(Duration::from_secs(120)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "https://c.example/f: HTTP 503 (Retry-After 120s)"
+        );
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    }
+}

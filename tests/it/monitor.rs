@@ -427,5 +427,40 @@ async fn a_body_over_the_limit_is_the_sources_error() {
     assert!(err.contains("larger than the 2048-byte limit"), "{err}");
 }
 
+#[tokio::test]
+async fn a_slow_source_times_out_and_the_others_are_not_held_up() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/slow.xml"))
+        .respond_with(xml(rss(&[("s1", "Slow")])).set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fast.xml"))
+        .respond_with(xml(rss(&[("f1", "Fast")])))
+        .mount(&server)
+        .await;
+    let u = |p: &str| format!("{}{p}", server.uri());
+    let s = Stages::new(&format!(
+        "[monitor]\ntimeout = \"1s\"\n{}",
+        site_config(&[(u("/slow.xml"), "feed"), (u("/fast.xml"), "feed")])
+    ));
+    monitor(&s).await;
+    let err = source(&s, &u("/slow.xml")).last_error.unwrap_or_default();
+    assert_eq!(
+        err,
+        format!(
+            "{}: timed out (monitor.timeout / monitor.connect_timeout)",
+            u("/slow.xml")
+        )
+    );
+    assert_eq!(source(&s, &u("/fast.xml")).last_error, None);
+    let items = s.store.list_source_items("blog", None, 10).expect("items");
+    assert_eq!(
+        items.iter().map(|i| i.title.as_str()).collect::<Vec<_>>(),
+        ["Fast"]
+    );
+}
+
 #[path = "monitor_ssrf.rs"]
 mod ssrf;
