@@ -362,6 +362,20 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
         format_duration(e.retry_base),
         format_duration(e.retry_max)
     ));
+    let m = &c.monitor;
+    out.push_str(&format!(
+        "monitor: body limit {}, timeouts {}/{}, {} at once ({} per host), next check {} ({}..{}), backoff {}..{}\n",
+        config::units::format_size(m.body_limit),
+        format_duration(m.connect_timeout),
+        format_duration(m.timeout),
+        m.concurrency,
+        m.per_host_concurrency,
+        format_duration(m.check_interval),
+        format_duration(m.min_check_interval),
+        format_duration(m.max_check_interval),
+        format_duration(m.backoff_base),
+        format_duration(m.backoff_max)
+    ));
     out.push_str(&format!("sites: {}\n", c.sites.len()));
     for s in &c.sites {
         let schedule = s.schedule.as_ref().map_or_else(
@@ -374,6 +388,14 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
             if s.enabled { "" } else { " (disabled)" },
             s.sources.len(),
             s.publisher.name()
+        ));
+        let t = &s.topics;
+        out.push_str(&format!(
+            ", topics from the last {} (rejected at similarity ≥ {}, {} pinned, {} banned)",
+            format_duration(t.lookback),
+            t.similarity_threshold,
+            t.pinned_keywords.len(),
+            t.banned_keywords.len()
         ));
         if let PublisherConfig::Wordpress(wp) = &s.publisher {
             out.push_str(&format!(

@@ -1,8 +1,10 @@
 //! The one outbound HTTP client builder: every request this program makes
 //! (feeds, LLM providers, WordPress, webhooks, S3) goes through a client
 //! built here, with timeouts, an honest User-Agent, rustls and hickory DNS
-//! (never glibc's resolver, which is unsafe in a static binary), and body
-//! reads capped by size.
+//! (never glibc's resolver, which is unsafe in a static binary), gzip,
+//! deflate and brotli decoding, and body reads capped by size (after
+//! decompression). A `public_only` client refuses non-public addresses
+//! (see [`crate::ssrf`]).
 
 use std::time::Duration;
 
@@ -23,6 +25,10 @@ pub struct HttpOptions {
     pub timeout: Duration,
     /// Redirects followed at most (0 = none; the caller then sees the 3xx).
     pub max_redirects: usize,
+    /// Connect only to public addresses (URLs from remote content): names
+    /// are resolved by [`crate::ssrf::PublicOnlyResolver`], and no proxy
+    /// from the environment is used (it would resolve names for us).
+    pub public_only: bool,
 }
 
 impl Default for HttpOptions {
@@ -31,6 +37,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             max_redirects: 5,
+            public_only: false,
         }
     }
 }
@@ -45,7 +52,7 @@ pub enum HttpError {
     Transport(#[from] reqwest::Error),
 }
 
-/// Builds a client with our settings. Compression (gzip) is decoded
+/// Builds a client with our settings. Compression (gzip, deflate, brotli) is decoded
 /// transparently; the User-Agent is [`USER_AGENT`].
 pub fn client(options: &HttpOptions) -> Result<Client, HttpError> {
     let redirect = if options.max_redirects == 0 {
@@ -53,13 +60,17 @@ pub fn client(options: &HttpOptions) -> Result<Client, HttpError> {
     } else {
         reqwest::redirect::Policy::limited(options.max_redirects)
     };
-    Client::builder()
+    let mut builder = Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(options.connect_timeout)
         .timeout(options.timeout)
-        .redirect(redirect)
-        .build()
-        .map_err(|e| HttpError::Build(e.to_string()))
+        .redirect(redirect);
+    if options.public_only {
+        builder = builder
+            .dns_resolver(std::sync::Arc::new(crate::ssrf::PublicOnlyResolver::new()))
+            .no_proxy();
+    }
+    builder.build().map_err(|e| HttpError::Build(e.to_string()))
 }
 
 /// Reads a response body, refusing more than `limit` bytes (checked against

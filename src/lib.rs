@@ -14,6 +14,10 @@
 //!   the [`pipeline::stage::StageRunner`] plug-in point, and commits the
 //!   stage output together with the next job: monitor → topics → generate →
 //!   check → publish. [`pipeline::outbox`] is the built-in publisher.
+//! - [`pipeline::monitor`] checks a site's due sources with [`feeds`]
+//!   (conditional fetches, parsers, next-check schedule), guarded by
+//!   [`ssrf`] for URLs that come from remote content;
+//!   [`pipeline::topics`] picks the run's topic with [`topics`].
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -25,10 +29,13 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod feeds;
 pub mod http;
 pub mod instance;
 pub mod logging;
 pub mod pipeline;
 pub mod run_once;
 pub mod scheduler;
+pub mod ssrf;
 pub mod store;
+pub mod topics;

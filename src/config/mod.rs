@@ -8,15 +8,18 @@
 
 mod diagnostics;
 mod environment;
+mod feeds;
 mod raw;
 pub mod units;
 mod validate;
+mod validate_feeds;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::Environment;
+pub use feeds::{MonitorConfig, TopicsConfig};
 pub use units::{Money, Secret};
 
 /// The annotated example config; also the embedded defaults.
@@ -33,6 +36,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub scheduler: SchedulerConfig,
     pub outbox: OutboxConfig,
+    pub monitor: MonitorConfig,
     /// Sorted by name.
     pub sites: Vec<SiteConfig>,
 }
@@ -131,6 +135,7 @@ pub struct SiteConfig {
     pub max_concurrency: u32,
     pub seed_keywords: Vec<String>,
     pub sources: Vec<SourceConfig>,
+    pub topics: TopicsConfig,
 }
 
 /// A parsed cron schedule in a time zone.

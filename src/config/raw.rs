@@ -24,6 +24,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub outbox: RawOutbox,
     #[serde(default)]
+    pub monitor: RawMonitor,
+    #[serde(default)]
     pub sites: BTreeMap<String, S<RawSite>>,
 }
 
@@ -70,6 +72,39 @@ pub struct RawOutbox {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub body_limit: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub concurrency: Option<S<u32>>,
+    pub per_host_concurrency: Option<S<u32>>,
+    pub max_redirects: Option<S<u32>>,
+    pub check_interval: Option<S<String>>,
+    pub min_check_interval: Option<S<String>>,
+    pub max_check_interval: Option<S<String>>,
+    pub backoff_base: Option<S<String>>,
+    pub backoff_max: Option<S<String>>,
+    pub max_items_per_source: Option<S<u32>>,
+    pub max_child_sitemaps: Option<S<u32>>,
+    pub sitemap_page_fetches: Option<S<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopics {
+    pub lookback: Option<S<String>>,
+    pub recency_half_life: Option<S<String>>,
+    pub similarity_threshold: Option<S<f64>>,
+    pub min_mentions: Option<S<u32>>,
+    pub max_candidates: Option<S<u32>>,
+    #[serde(default)]
+    pub pinned_keywords: Vec<String>,
+    #[serde(default)]
+    pub banned_keywords: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawSite {
     pub enabled: Option<bool>,
     pub schedule: Option<S<String>>,
@@ -80,6 +115,7 @@ pub struct RawSite {
     pub seed_keywords: Vec<String>,
     #[serde(default)]
     pub sources: Vec<S<RawSource>>,
+    pub topics: Option<S<RawTopics>>,
     pub wordpress: Option<S<RawWordpress>>,
 }
 

@@ -286,3 +286,100 @@ fn every_example_key_is_documented_and_every_documented_key_is_in_the_example() 
         );
     }
 }
+
+#[test]
+fn monitor_and_topics_defaults_match_the_example() {
+    let c = parse(DEFAULT_CONFIG, None, &env()).expect("defaults valid");
+    assert_eq!(c.monitor, MonitorConfig::default());
+    assert_eq!(c.sites[0].topics, TopicsConfig::default());
+    let bare = parse_at("[sites.a]\n").expect("valid");
+    assert_eq!(bare.monitor, MonitorConfig::default());
+    assert_eq!(bare.sites[0].topics, TopicsConfig::default());
+}
+
+#[test]
+fn monitor_values_are_parsed() {
+    let c = parse_at(
+        "[monitor]\nbody_limit = \"512KiB\"\nper_host_concurrency = 1\nbackoff_base = \"1m\"\nbackoff_max = \"1h\"\nsitemap_page_fetches = 0\n",
+    )
+    .expect("valid");
+    assert_eq!(c.monitor.body_limit, 512 * 1024);
+    assert_eq!(c.monitor.per_host_concurrency, 1);
+    assert_eq!(c.monitor.backoff_max, Duration::from_secs(3600));
+    assert_eq!(c.monitor.sitemap_page_fetches, 0);
+}
+
+#[test]
+fn bad_monitor_values_name_line_key_and_fix() {
+    let issue = one_issue("[monitor]\nbody_limit = \"10\"\n");
+    let shown = issue.to_string();
+    assert!(
+        shown.contains(":2: key \"body_limit\" in [monitor]: invalid size \"10\": missing unit"),
+        "{shown}"
+    );
+    assert!(shown.contains("write it like \"10MiB\""), "{shown}");
+
+    let issue = one_issue("[monitor]\nbackoff_base = \"1h\"\nbackoff_max = \"5m\"\n");
+    let shown = issue.to_string();
+    assert!(
+        shown.contains(
+            ":3: key \"backoff_max\" in [monitor]: backoff_max 5m is shorter than backoff_base 1h"
+        ),
+        "{shown}"
+    );
+
+    let issue = one_issue("[monitor]\nmin_check_interval = \"2d\"\n");
+    assert!(
+        issue
+            .to_string()
+            .contains(":2: key \"min_check_interval\" in [monitor]: max_check_interval 1d is shorter than min_check_interval 2d"),
+        "{issue}"
+    );
+    assert!(
+        one_issue("[monitor]\nper_host_concurrency = 0\n")
+            .to_string()
+            .contains("0 is not allowed")
+    );
+    assert!(
+        one_issue("[monitor]\nmax_redirects = 50\n")
+            .to_string()
+            .contains("use 0 to 20")
+    );
+    assert!(
+        one_issue("[monitor]\nbody_limit = \"12B\"\n")
+            .to_string()
+            .contains("below 1KiB")
+    );
+    assert!(
+        one_issue("[monitor]\ntimout = \"5s\"\n")
+            .to_string()
+            .contains("did you mean \"timeout\"?")
+    );
+}
+
+#[test]
+fn topics_values_are_parsed_and_checked() {
+    let c = parse_at(
+        "[sites.a]\n[sites.a.topics]\nlookback = \"7d\"\nsimilarity_threshold = 0.5\npinned_keywords = [\" Rust \", \"rust\", \"\"]\nbanned_keywords = [\"crypto\"]\n",
+    )
+    .expect("valid");
+    let t = &c.sites[0].topics;
+    assert_eq!(t.lookback, Duration::from_secs(7 * 86_400));
+    assert_eq!(t.similarity_threshold, 0.5);
+    assert_eq!(
+        t.pinned_keywords,
+        ["Rust"],
+        "trimmed, empties and repeats dropped"
+    );
+    assert_eq!(t.banned_keywords, ["crypto"]);
+
+    let issue = one_issue("[sites.a]\n[sites.a.topics]\nsimilarity_threshold = 1.5\n");
+    let shown = issue.to_string();
+    assert!(
+        shown.contains(":3: key \"similarity_threshold\" in [sites.a.topics]: similarity threshold 1.5 is outside (0, 1]"),
+        "{shown}"
+    );
+    assert!(shown.contains("in [sites.a.topics]"), "{shown}");
+    let issue = one_issue("[sites.a.topics]\nmax_candidates = 0\n");
+    assert!(issue.to_string().contains("0 is not allowed"), "{issue}");
+}

@@ -1,5 +1,6 @@
-//! Value types the config parses once: durations ("90s", "1h30m"), money
-//! ("$12.50", integer micro-dollars) and secrets (redacted everywhere).
+//! Value types the config parses once: durations ("90s", "1h30m"), byte
+//! sizes ("10MiB"), money ("$12.50", integer micro-dollars) and secrets
+//! (redacted everywhere).
 //! Nothing downstream sees the raw strings.
 
 use std::fmt;
@@ -63,6 +64,45 @@ pub fn format_duration(d: Duration) -> String {
         }
     }
     out
+}
+
+/// Parses a byte size: "10MiB", "512KiB", "1GiB", "2MB", "1500B". Binary
+/// (KiB, MiB, GiB) and decimal (KB, MB, GB) units; a bare number is refused
+/// like a bare duration.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let s = text.trim();
+    let digits = s.chars().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return Err(format!("expected a number at the start of \"{s}\""));
+    }
+    let (num, unit) = s.split_at(digits);
+    let value: u64 = num
+        .parse()
+        .map_err(|_| format!("number too large in \"{s}\""))?;
+    let factor: u64 = match unit.trim() {
+        "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "" => return Err(format!("missing unit after {num} (use B, KiB, MiB or GiB)")),
+        other => return Err(format!("unknown unit \"{other}\" (use B, KiB, MiB or GiB)")),
+    };
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("size \"{s}\" is too large"))
+}
+
+/// Formats a byte size the way the config writes them ("10MiB", "1500B").
+pub fn format_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
 }
 
 /// An amount of US dollars in integer micro-dollars. Money never touches a
@@ -211,6 +251,25 @@ mod tests {
         for text in ["1h30m", "250ms", "2d", "45s", "1d2h3m4s5ms"] {
             let d = parse_duration(text).expect("valid");
             assert_eq!(format_duration(d), text);
+        }
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("512 KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("1500B"), Ok(1500));
+        assert!(parse_size("10").unwrap_err().contains("missing unit"));
+        assert!(parse_size("10mb").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("MiB").is_err());
+        assert!(
+            parse_size("99999999999GiB")
+                .unwrap_err()
+                .contains("too large")
+        );
+        for text in ["10MiB", "512KiB", "1GiB", "1500B"] {
+            assert_eq!(format_size(parse_size(text).expect("valid")), text);
         }
     }
 

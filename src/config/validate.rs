@@ -10,10 +10,10 @@ use super::raw::{RawConfig, RawSite, RawWordpress, S};
 use super::units::{Secret, format_duration, parse_duration};
 use super::*;
 
-struct Validator<'a> {
-    map: SourceMap<'a>,
+pub(super) struct Validator<'a> {
+    pub(super) map: SourceMap<'a>,
     env: &'a Environment,
-    issues: Vec<ConfigIssue>,
+    pub(super) issues: Vec<ConfigIssue>,
     /// Directory of the config file: relative paths in it resolve from here.
     base_dir: Option<PathBuf>,
 }
@@ -42,7 +42,7 @@ pub fn parse_and_validate(
 }
 
 impl Validator<'_> {
-    fn push(
+    pub(super) fn push(
         &mut self,
         span: std::ops::Range<usize>,
         key: &str,
@@ -59,7 +59,12 @@ impl Validator<'_> {
         self.issues.push(issue);
     }
 
-    fn duration(&mut self, value: &Option<S<String>>, key: &str, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        value: &Option<S<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Duration {
         let Some(v) = value else { return default };
         match parse_duration(v.get_ref()) {
             Ok(d) => d,
@@ -75,7 +80,7 @@ impl Validator<'_> {
         }
     }
 
-    fn positive(&mut self, value: &Option<S<u32>>, key: &str, default: u32) -> u32 {
+    pub(super) fn positive(&mut self, value: &Option<S<u32>>, key: &str, default: u32) -> u32 {
         match value {
             Some(v) if *v.get_ref() == 0 => {
                 self.push(
@@ -132,6 +137,7 @@ impl Validator<'_> {
                 .as_ref()
                 .map_or_else(|| data_dir.join("outbox"), |d| self.path(d.get_ref())),
         };
+        let monitor = self.monitor(&raw.monitor);
         let mut sites = Vec::new();
         for (name, site) in &raw.sites {
             if let Some(s) = self.site(name, site, &engine) {
@@ -147,6 +153,7 @@ impl Validator<'_> {
             engine,
             scheduler,
             outbox,
+            monitor,
             sites,
         })
     }
@@ -357,6 +364,7 @@ impl Validator<'_> {
                 .filter(|k| !k.is_empty())
                 .collect(),
             sources,
+            topics: self.topics(raw.topics.as_ref()),
         })
     }
 

@@ -6,5 +6,7 @@
 
 pub mod engine;
 pub mod lifecycle;
+pub mod monitor;
 pub mod outbox;
 pub mod stage;
+pub mod topics;

@@ -126,18 +126,15 @@ impl StageSet {
         }
     }
 
-    /// The stages this version ships: the content stages are not built yet
-    /// and say so; publishing goes to the outbox (WordPress is not built yet).
+    /// The stages this version ships: monitoring and topic selection are
+    /// built; writing and checking are not yet and say so; publishing goes
+    /// to the outbox (WordPress is not built yet).
     pub fn standard() -> StageSet {
         StageSet {
-            monitor: Arc::new(NotBuilt {
-                stage: Stage::Monitor,
-                what: "competitor monitoring arrives with the content pipeline",
-            }),
-            topics: Arc::new(NotBuilt {
-                stage: Stage::Topics,
-                what: "topic selection arrives with the content pipeline",
-            }),
+            monitor: Arc::new(super::monitor::Monitor),
+            topics: Arc::new(super::topics::Topics::new(Arc::new(
+                crate::topics::PublisherPosts,
+            ))),
             generate: Arc::new(NotBuilt {
                 stage: Stage::Generate,
                 what: "LLM writing arrives with the content pipeline",

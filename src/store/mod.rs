@@ -176,6 +176,11 @@ pub trait Store: Send + Sync {
 
     fn get_article(&self, id: ArticleId) -> StoreResult<ArticleRecord>;
 
+    /// A site's newest `limit` articles, whatever their status, newest
+    /// first: what topic selection compares candidates with, so the site
+    /// does not cover one topic twice. Unknown site: empty.
+    fn list_article_titles(&self, site: &str, limit: u32) -> StoreResult<Vec<ArticleTitle>>;
+
     // ---- events ------------------------------------------------------------
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()>;

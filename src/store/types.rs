@@ -237,8 +237,9 @@ impl StageOutput {
         match self {
             StageOutput::Monitor(m) => {
                 let failed = m.sources.iter().filter(|s| s.error.is_some()).count();
+                let unchanged = m.sources.iter().filter(|s| s.not_modified).count();
                 format!(
-                    "{} sources checked ({failed} failed), {} items",
+                    "{} sources checked ({failed} failed, {unchanged} unchanged), {} items",
                     m.sources.len(),
                     m.items.len()
                 )
@@ -278,6 +279,8 @@ pub struct SourceOutcome {
     pub last_modified: Option<String>,
     pub next_check_at: Option<Timestamp>,
     pub error: Option<String>,
+    /// The source answered 304 Not Modified: checked and healthy, nothing new.
+    pub not_modified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -418,6 +421,16 @@ pub struct ArticleRecord {
     pub published_url: Option<String>,
     pub created_at: Timestamp,
     pub published_at: Option<Timestamp>,
+}
+
+/// What topic selection needs to know of an article of ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArticleTitle {
+    pub id: ArticleId,
+    pub title: String,
+    pub focus_keyword: String,
+    pub topic: String,
+    pub status: ArticleStatus,
 }
 
 /// Something an operator should be able to see later.

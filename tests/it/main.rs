@@ -5,4 +5,7 @@ mod harness;
 
 mod cli;
 mod crash;
+mod monitor;
+mod stages;
 mod store_contract;
+mod topics;

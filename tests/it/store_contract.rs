@@ -711,6 +711,58 @@ pub fn concurrent_claimers_never_share_a_job(f: Fixture) {
     assert_eq!(all.len(), 200, "no job was claimed twice");
 }
 
+pub fn article_titles_list_a_sites_articles_newest_first(f: Fixture) {
+    let s = f.store.as_ref();
+    assert!(s.list_article_titles("a", 10).expect("empty").is_empty());
+    let mut ids = Vec::new();
+    for (i, title) in ["Rust and SQLite", "Backups that restore"]
+        .iter()
+        .enumerate()
+    {
+        let run = s
+            .enqueue_run(&new_run("a", None, Some(Stage::Generate)), t(i as i64 * 10))
+            .expect("enqueue")
+            .run_id();
+        let base = i as i64 * 10;
+        finish_stage(s, base + 1, Stage::Monitor, monitor_output(&[]));
+        finish_stage(s, base + 2, Stage::Topics, topics_output(true));
+        let mut a = article();
+        a.title = title.to_string();
+        a.focus_keyword = format!("kw {i}");
+        finish_stage(
+            s,
+            base + 3,
+            Stage::Generate,
+            StageOutput::Generate(GenerateOutput { article: a }),
+        );
+        ids.push(s.article_for_run(run).expect("read").expect("article").id);
+    }
+    let titles = s.list_article_titles("a", 10).expect("titles");
+    assert_eq!(
+        titles
+            .iter()
+            .map(|a| (a.id, a.title.as_str(), a.focus_keyword.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (ids[1], "Backups that restore", "kw 1"),
+            (ids[0], "Rust and SQLite", "kw 0")
+        ]
+    );
+    assert_eq!(titles[0].status, ArticleStatus::Draft);
+    assert_eq!(titles[0].topic, "rust sqlite");
+    assert_eq!(s.list_article_titles("a", 1).expect("limited").len(), 1);
+    assert!(
+        s.list_article_titles("b", 10)
+            .expect("other site")
+            .is_empty()
+    );
+    assert!(
+        s.list_article_titles("nope", 10)
+            .expect("unknown site")
+            .is_empty()
+    );
+}
+
 /// Declares one #[test] per contract function per backend.
 macro_rules! contract {
     ($($name:ident),+ $(,)?) => {
@@ -740,4 +792,5 @@ contract!(
     schedule_advance_is_compare_and_set,
     sync_disables_removed_sites_and_keeps_runtime_state,
     concurrent_claimers_never_share_a_job,
+    article_titles_list_a_sites_articles_newest_first,
 );

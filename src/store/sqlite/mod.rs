@@ -3,6 +3,7 @@
 //! here is a short transaction. Owns the SQLite dialect; the meaning of each
 //! method is the `Store` trait's.
 
+mod coverage;
 mod jobs;
 mod outputs;
 mod reads;
@@ -508,6 +509,10 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::NotFound {
                 what: format!("article {id}"),
             })
+    }
+
+    fn list_article_titles(&self, site: &str, limit: u32) -> StoreResult<Vec<ArticleTitle>> {
+        self.read(|c| coverage::list_article_titles(c, site, limit))
     }
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {

@@ -1,0 +1,15 @@
+//! Topic selection: from the competitor items of the last days and the
+//! site's seed keywords, candidate key phrases are extracted ([`text`]),
+//! scored by frequency across sources, recency and seed relevance, and
+//! rejected when banned or too close ([`similarity`]) to what the site
+//! already covers — our articles and the live site's posts
+//! ([`existing::ExistingPosts`]). [`select`] is the pure core; the stage
+//! (`pipeline::topics`) gathers its inputs and records every decision.
+
+pub mod existing;
+pub mod select;
+pub mod similarity;
+pub mod text;
+
+pub use existing::{ExistingPosts, ExistingPostsError, PublisherPosts};
+pub use select::{Covered, Mention, SelectInput, select_topics};
