@@ -21,6 +21,7 @@
 //! Async only where the network is: the store is called through
 //! `spawn_blocking`; time comes from an injected [`clock::Clock`].
 
+pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod config;

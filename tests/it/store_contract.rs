@@ -186,7 +186,10 @@ pub fn full_chain_commits_each_stage_and_finishes_the_run(f: Fixture) {
         s,
         3,
         Stage::Generate,
-        StageOutput::Generate(GenerateOutput { article: article() }),
+        StageOutput::Generate(GenerateOutput {
+            article: article(),
+            notes: GenerationNotes::default(),
+        }),
     );
     let art = s.article_for_run(run).expect("read").expect("article");
     assert_eq!(art.status, ArticleStatus::Draft);
@@ -265,7 +268,10 @@ pub fn held_for_review_ends_the_run_and_keeps_the_reason(f: Fixture) {
         s,
         3,
         Stage::Generate,
-        StageOutput::Generate(GenerateOutput { article: article() }),
+        StageOutput::Generate(GenerateOutput {
+            article: article(),
+            notes: GenerationNotes::default(),
+        }),
     );
     let id = s.article_for_run(run).expect("read").expect("article").id;
     let review = CheckDecision::Review {
