@@ -8,6 +8,7 @@
 
 mod diagnostics;
 mod environment;
+mod llm;
 mod raw;
 pub mod units;
 mod validate;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::Environment;
+pub use llm::*;
 pub use units::{Money, Secret};
 
 /// The annotated example config; also the embedded defaults.
@@ -33,6 +35,9 @@ pub struct Config {
     pub engine: EngineConfig,
     pub scheduler: SchedulerConfig,
     pub outbox: OutboxConfig,
+    pub llm: LlmConfig,
+    /// The default caps; sites carry their own resolved caps.
+    pub budget: BudgetConfig,
     /// Sorted by name.
     pub sites: Vec<SiteConfig>,
 }
@@ -40,6 +45,11 @@ pub struct Config {
 impl Config {
     pub fn site(&self, name: &str) -> Option<&SiteConfig> {
         self.sites.iter().find(|s| s.name == name)
+    }
+
+    /// Every cap that applies to an LLM call for `site`.
+    pub fn caps_for(&self, site: &SiteConfig) -> crate::budget::BudgetCaps {
+        self.budget.caps_for(&site.budget)
     }
 
     /// "config.toml" or "<embedded defaults>", for messages.
@@ -131,6 +141,9 @@ pub struct SiteConfig {
     pub max_concurrency: u32,
     pub seed_keywords: Vec<String>,
     pub sources: Vec<SourceConfig>,
+    pub generate: GenerateSettings,
+    pub check: CheckSettings,
+    pub budget: SiteBudget,
 }
 
 /// A parsed cron schedule in a time zone.
