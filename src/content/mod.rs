@@ -4,4 +4,6 @@
 //! The stages in `pipeline::generate` / `pipeline::check` wire these to the
 //! store and the LLM service.
 
+pub mod draft;
+pub mod markdown;
 pub mod prompts;
