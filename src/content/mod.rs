@@ -4,6 +4,9 @@
 //! The stages in `pipeline::generate` / `pipeline::check` wire these to the
 //! store and the LLM service.
 
+pub mod checks;
 pub mod draft;
+pub mod gate;
+pub mod links;
 pub mod markdown;
 pub mod prompts;
