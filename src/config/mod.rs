@@ -289,3 +289,5 @@ pub fn parse(text: &str, path: Option<&Path>, env: &Environment) -> Result<Confi
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_llm;

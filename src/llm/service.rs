@@ -14,7 +14,7 @@ use super::breaker::{Breaker, Permit};
 use super::*;
 use crate::budget::{BudgetCaps, CapRefusal};
 use crate::clock::Clock;
-use crate::config::{LlmConfig, Money};
+use crate::config::{Config, LlmConfig, Money};
 use crate::pipeline::lifecycle::Timestamp;
 use crate::pipeline::stage::StageError;
 use crate::store::{
@@ -26,7 +26,8 @@ use crate::store::{
 pub struct CallContext {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub llm: Arc<LlmConfig>,
+    /// The whole config: its `llm` table drives the chain and retries.
+    pub config: Arc<Config>,
     pub site: String,
     pub job: Option<JobId>,
     pub run: Option<RunId>,
@@ -160,7 +161,7 @@ impl LlmService {
         ctx: &CallContext,
         spec: &CallSpec<'_>,
     ) -> Result<LlmReply, LlmError> {
-        let chain = ctx.llm.chain(ctx.provider_choice.as_deref());
+        let chain = ctx.config.llm.chain(ctx.provider_choice.as_deref());
         if chain.is_empty() {
             return Err(LlmError::NotConfigured);
         }
@@ -210,7 +211,7 @@ impl LlmService {
         config: &ProviderConfig,
         client: &dyn Provider,
     ) -> Result<Result<LlmReply, ProviderFailure>, LlmError> {
-        let llm = &ctx.llm;
+        let llm = &ctx.config.llm;
         let max_tokens = spec.max_tokens.unwrap_or(config.max_tokens);
         let request = ChatRequest {
             system: spec.system.to_string(),

@@ -126,9 +126,17 @@ impl StageSet {
         }
     }
 
-    /// The stages this version ships: the content stages are not built yet
-    /// and say so; publishing goes to the outbox (WordPress is not built yet).
+    /// The stages this version ships. Generate and check share one LLM
+    /// service (clients and circuit breakers); monitoring and topics are
+    /// not built yet and say so; publishing goes to the outbox (WordPress
+    /// is not built yet).
     pub fn standard() -> StageSet {
+        Self::with_llm(Arc::new(crate::llm::service::LlmService::new()))
+    }
+
+    /// The standard stages with a given LLM service (benchmarks and tests
+    /// inject providers through it).
+    pub fn with_llm(llm: Arc<crate::llm::service::LlmService>) -> StageSet {
         StageSet {
             monitor: Arc::new(NotBuilt {
                 stage: Stage::Monitor,
@@ -138,14 +146,8 @@ impl StageSet {
                 stage: Stage::Topics,
                 what: "topic selection arrives with the content pipeline",
             }),
-            generate: Arc::new(NotBuilt {
-                stage: Stage::Generate,
-                what: "LLM writing arrives with the content pipeline",
-            }),
-            check: Arc::new(NotBuilt {
-                stage: Stage::Check,
-                what: "fact and SEO checks arrive with the content pipeline",
-            }),
+            generate: Arc::new(super::generate::Generate { llm: llm.clone() }),
+            check: Arc::new(super::check::Check { llm }),
             publish: Arc::new(super::outbox::Publisher),
         }
     }
