@@ -71,10 +71,10 @@ impl Document {
                     flush(&mut doc, &mut current);
                     depth_other = depth_other.saturating_sub(1);
                 }
-                Event::End(TagEnd::Heading(_) | TagEnd::Paragraph | TagEnd::Item) => {
-                    if !matches!(current, Some((BlockKind::Other, _))) || depth_other == 0 {
-                        flush(&mut doc, &mut current);
-                    }
+                Event::End(TagEnd::Heading(_) | TagEnd::Paragraph | TagEnd::Item)
+                    if !matches!(current, Some((BlockKind::Other, _))) || depth_other == 0 =>
+                {
+                    flush(&mut doc, &mut current);
                 }
                 Event::Start(Tag::Link { dest_url, .. }) => {
                     link = Some((dest_url.to_string(), String::new(), false));
