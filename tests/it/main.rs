@@ -1,8 +1,10 @@
 //! Integration tests: one binary, with a small harness. Talks to real
 //! SQLite files and real child processes; see each module.
 
+mod fake_llm;
 mod harness;
 
 mod cli;
 mod crash;
+mod llm;
 mod store_contract;
