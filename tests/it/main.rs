@@ -5,6 +5,7 @@ mod fake_llm;
 mod harness;
 
 mod cli;
+mod content;
 mod crash;
 mod llm;
 mod store_contract;
