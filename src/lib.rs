@@ -14,6 +14,11 @@
 //!   the [`pipeline::stage::StageRunner`] plug-in point, and commits the
 //!   stage output together with the next job: monitor → topics → generate →
 //!   check → publish. [`pipeline::outbox`] is the built-in publisher.
+//! - [`pipeline::generate`] and [`pipeline::check`] write and check articles:
+//!   [`content`] holds their pure parts (prompts, the draft parser, link
+//!   audits, deterministic checks, score and gate), [`llm`] the provider
+//!   clients and the service that reserves every call's worst case against
+//!   the caps in [`budget`] before it goes out and records it after.
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.

@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
-use blog_poster::store::Store;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 use crate::fake_llm::*;
 
@@ -351,5 +350,4 @@ async fn a_fact_check_that_cannot_be_parsed_holds_the_article() {
             .contains("fact check unavailable")
     );
     assert_eq!(rec.count(), 3, "generate, fact check, one corrective retry");
-    let _ = ResponseTemplate::new(200);
 }

@@ -101,12 +101,15 @@ pub fn openai_error(
         }))
 }
 
+/// Builds the answer to request number n from its JSON body.
+type Responder = Arc<dyn Fn(usize, &Value) -> ResponseTemplate + Send + Sync>;
+
 /// Answers each request from `respond` and remembers when it came and what
 /// it carried.
 #[derive(Clone)]
 pub struct Recorder {
     pub seen: Arc<Mutex<Vec<(Instant, Value)>>>,
-    respond: Arc<dyn Fn(usize, &Value) -> ResponseTemplate + Send + Sync>,
+    respond: Responder,
 }
 
 impl Recorder {
