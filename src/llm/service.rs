@@ -78,8 +78,14 @@ pub enum LlmError {
     /// The call could cross a cap: nothing was sent.
     #[error("{0}")]
     CapReached(CapRefusal),
+    /// Every provider is down, overloaded, rate limited past the retries or
+    /// behind an open breaker: the job waits and tries again without
+    /// spending an attempt (an outage must not kill the article).
     #[error("{message}")]
-    Failed { retryable: bool, message: String },
+    Unavailable { message: String, retry_in: Duration },
+    /// Retrying cannot help (bad key, no quota, invalid request, refusal).
+    #[error("{message}")]
+    Failed { message: String },
     #[error("database: {0}")]
     Store(#[from] StoreError),
 }
@@ -95,14 +101,12 @@ impl LlmError {
                 reason: r.to_string(),
                 until: r.resets_at.unwrap_or(now + chrono::Duration::days(1)),
             },
-            LlmError::Failed {
-                retryable: true,
-                message,
-            } => StageError::Retryable(message),
-            LlmError::Failed {
-                retryable: false,
-                message,
-            } => StageError::Permanent(message),
+            LlmError::Unavailable { message, retry_in } => StageError::Deferred {
+                reason: message,
+                until: now
+                    + chrono::Duration::from_std(retry_in).unwrap_or(chrono::Duration::minutes(5)),
+            },
+            LlmError::Failed { message } => StageError::Permanent(message),
             LlmError::Store(e) => StageError::Store(e),
         }
     }
@@ -167,6 +171,7 @@ impl LlmService {
         }
         let mut problems: Vec<String> = Vec::new();
         let mut any_retryable = false;
+        let mut retry_in = Duration::ZERO;
         for config in chain {
             let client = match self.client(config) {
                 Ok(c) => c,
@@ -185,6 +190,10 @@ impl LlmService {
                 Ok(reply) => return Ok(reply),
                 Err(attempt) => {
                     any_retryable |= attempt.retryable;
+                    if attempt.retryable {
+                        let wait = attempt.retry_in.unwrap_or(ctx.config.llm.breaker_cooldown);
+                        retry_in = retry_in.max(wait);
+                    }
                     problems.push(attempt.message);
                     if attempt.stop_chain {
                         break;
@@ -192,14 +201,19 @@ impl LlmService {
                 }
             }
         }
-        Err(LlmError::Failed {
-            retryable: any_retryable,
-            message: format!(
-                "LLM call ({}) failed: {}",
-                spec.purpose,
-                problems.join("; then ")
-            ),
-        })
+        let message = format!(
+            "LLM call ({}) failed: {}",
+            spec.purpose,
+            problems.join("; then ")
+        );
+        if any_retryable {
+            Err(LlmError::Unavailable {
+                message: format!("{message}; trying again later"),
+                retry_in: retry_in.max(Duration::from_secs(1)),
+            })
+        } else {
+            Err(LlmError::Failed { message })
+        }
     }
 
     /// Calls one provider with retries. `Ok(Err(_))` means this provider
@@ -232,6 +246,7 @@ impl LlmService {
                     .unwrap_or_default();
                 return Ok(Err(ProviderFailure {
                     retryable: true,
+                    retry_in: Some(remaining),
                     stop_chain: false,
                     message: format!(
                         "{who}: skipped, its circuit breaker is open for {}s more after repeated failures ({why})",
@@ -261,6 +276,7 @@ impl LlmService {
                         let excerpt: String = c.text.chars().take(200).collect();
                         return Ok(Err(ProviderFailure {
                             retryable: false,
+                            retry_in: None,
                             stop_chain: true,
                             message: format!(
                                 "{who} refused to write this ({excerpt}); change the topic or the prompt"
@@ -290,6 +306,7 @@ impl LlmService {
                             .unwrap_or_default();
                         return Ok(Err(ProviderFailure {
                             retryable: false,
+                            retry_in: None,
                             // Another provider will not accept an invalid request either.
                             stop_chain: !e.class.provider_level(),
                             message: format!("{who}: {e}{hint}"),
@@ -303,6 +320,7 @@ impl LlmService {
                     if delay > llm.retry_max {
                         return Ok(Err(ProviderFailure {
                             retryable: true,
+                            retry_in: Some(delay),
                             stop_chain: false,
                             message: format!(
                                 "{who}: {e}; the provider asks to wait {}s, longer than llm.retry_max",
@@ -316,9 +334,14 @@ impl LlmService {
                 }
             }
         }
+        let retry_in = last
+            .as_ref()
+            .and_then(|e| e.retry_after)
+            .map(|d| d.max(llm.retry_max));
         let e = last.map(|e| e.to_string()).unwrap_or_default();
         Ok(Err(ProviderFailure {
             retryable: true,
+            retry_in,
             stop_chain: false,
             message: format!(
                 "{who}: {e} (gave up after {} attempts)",
@@ -375,6 +398,9 @@ impl LlmService {
 /// One provider's failure, for the chain.
 struct ProviderFailure {
     retryable: bool,
+    /// When this provider is worth trying again (breaker cooldown, or what
+    /// the provider asked for); `None`: after `llm.breaker_cooldown`.
+    retry_in: Option<Duration>,
     /// The request itself is at fault: no other provider is tried.
     stop_chain: bool,
     message: String,

@@ -84,16 +84,16 @@ impl Check {
             };
             let reply = match self.llm.complete(&call, &spec).await {
                 Ok(r) => r,
-                // A cap waits, a passing failure retries the job; anything
-                // else means a person checks the facts.
-                Err(e @ (LlmError::CapReached(_) | LlmError::Store(_))) => {
-                    return Err(e.into_stage_error(ctx.now()));
+                // A cap or an outage makes the job wait; a failure no retry
+                // can fix means a person checks the facts.
+                Err(
+                    e @ (LlmError::CapReached(_)
+                    | LlmError::Store(_)
+                    | LlmError::Unavailable { .. }),
+                ) => return Err(e.into_stage_error(ctx.now())),
+                Err(e @ (LlmError::NotConfigured | LlmError::Failed { .. })) => {
+                    return Ok(FactCheck::Unavailable(e.to_string()));
                 }
-                Err(LlmError::Failed {
-                    retryable: true,
-                    message,
-                }) => return Err(StageError::Retryable(message)),
-                Err(e) => return Ok(FactCheck::Unavailable(e.to_string())),
             };
             let parsed = if reply.finish == Finish::Truncated {
                 Err(format!(

@@ -351,3 +351,49 @@ async fn a_fact_check_that_cannot_be_parsed_holds_the_article() {
     );
     assert_eq!(rec.count(), 3, "generate, fact check, one corrective retry");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_outage_makes_the_job_wait_instead_of_failing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = Recorder::sequence(vec![anthropic_error(529, "overloaded_error", "Overloaded")]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(rec.clone())
+        .mount(&server)
+        .await;
+    let llm = anthropic_llm(&server.uri()).replace("max_retries = 3", "max_retries = 1");
+    let cfg = config(dir.path(), &format!("{ENGINE}{llm}{}", site("")));
+    let store = store(dir.path(), &cfg);
+    let run = seed_run(store.as_ref(), "blog", None, "rust sqlite");
+    drive(
+        store.clone(),
+        cfg,
+        stages(),
+        vec![run],
+        Duration::from_secs(30),
+    )
+    .await;
+    let job = store
+        .list_jobs(Some(run), None, 10)
+        .expect("jobs")
+        .into_iter()
+        .find(|j| j.stage == Stage::Generate)
+        .expect("generate job");
+    assert_eq!(
+        (job.status, job.attempts),
+        (JobStatus::Waiting, 0),
+        "{job:?}"
+    );
+    let reason = job.wait_reason.unwrap_or_default();
+    assert!(
+        reason.contains("overloaded (HTTP 529)") && reason.contains("trying again later"),
+        "{reason}"
+    );
+    assert_eq!(
+        store.get_run(run).expect("run").status,
+        RunStatus::Running,
+        "not lost"
+    );
+    assert_eq!(rec.count(), 2);
+}
