@@ -486,6 +486,54 @@ mod tests {
     }
 
     #[test]
+    fn caps_and_outages_wait_while_hopeless_failures_fail() {
+        use crate::budget::CapScope;
+        let now = chrono::Utc::now();
+        let refusal = |scope, resets_at| CapRefusal {
+            scope,
+            site: "s".into(),
+            cap: Money(10),
+            spent: Money(10),
+            requested: Money(5),
+            resets_at,
+        };
+        let midnight = crate::budget::next_day_start(now);
+        match LlmError::CapReached(refusal(CapScope::SiteDaily, Some(midnight)))
+            .into_stage_error(now)
+        {
+            StageError::Deferred { until, reason } => {
+                assert_eq!(until, midnight);
+                assert!(reason.contains("daily cap of site \"s\""), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match LlmError::CapReached(refusal(CapScope::Article, None)).into_stage_error(now) {
+            StageError::Deferred { until, .. } => {
+                assert_eq!(until, now + chrono::Duration::days(1))
+            }
+            other => panic!("{other:?}"),
+        }
+        let outage = LlmError::Unavailable {
+            message: "down".into(),
+            retry_in: Duration::from_secs(300),
+        };
+        match outage.into_stage_error(now) {
+            StageError::Deferred { until, .. } => {
+                assert_eq!(until, now + chrono::Duration::seconds(300))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            LlmError::Failed { message: "bad key".into() }.into_stage_error(now),
+            StageError::Permanent(m) if m == "bad key"
+        ));
+        assert!(matches!(
+            LlmError::NotConfigured.into_stage_error(now),
+            StageError::Permanent(m) if m.contains("ANTHROPIC_API_KEY")
+        ));
+    }
+
+    #[test]
     fn backoff_grows_stays_capped_and_honours_retry_after() {
         let l = llm();
         for attempt in 0..10 {
