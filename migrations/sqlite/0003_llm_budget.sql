@@ -16,3 +16,14 @@ ALTER TABLE budget_reservations ADD COLUMN provider TEXT;
 ALTER TABLE budget_reservations ADD COLUMN model TEXT;
 ALTER TABLE budget_reservations ADD COLUMN purpose TEXT;
 CREATE INDEX budget_reservations_article ON budget_reservations (article_key);
+
+-- Running totals per budget scope and window ("global:day:2026-11-05",
+-- "site:3:month:2026-11", "article:run:12"): what the caps count (settled
+-- cost, or the reserve while unsettled), kept in step with
+-- budget_reservations in the same transactions. A reservation reads five
+-- rows by key instead of summing the day's reservations; PostgreSQL locks
+-- the same rows (SELECT … FOR UPDATE) to serialize reservations.
+CREATE TABLE budget_totals (
+    scope_key      TEXT PRIMARY KEY,
+    counted_micros INTEGER NOT NULL DEFAULT 0
+);

@@ -173,24 +173,29 @@ Reply with JSON only, in exactly this shape:
 \"supported\": a source says so. \"unsupported\": no source says so (common knowledge included). \
 \"contradicted\": a source says otherwise. List at most 25 claims, the most important first.";
 
-/// Picks the items most related to the topic (shared words), newest first
-/// among equals.
+/// Picks the items most related to the topic (how many of its words they
+/// share), newest first among equals.
 pub fn select_sources(
     items: Vec<SourceItemRecord>,
     topic: &str,
     limit: usize,
 ) -> Vec<SourceItemRecord> {
-    let topic_words = words(topic);
-    let mut scored: Vec<(usize, SourceItemRecord)> = items
+    let topic_words: Vec<String> = significant_words(&topic.to_lowercase())
+        .map(str::to_string)
+        .take(64)
+        .collect();
+    let mut scored: Vec<(u32, SourceItemRecord)> = items
         .into_iter()
         .map(|item| {
-            let text = format!("{} {}", item.title, item.summary);
-            let item_words = words(&text);
-            let overlap = topic_words
-                .iter()
-                .filter(|w| item_words.contains(w))
-                .count();
-            (overlap, item)
+            let mut matched: u64 = 0;
+            for text in [&item.title, &item.summary] {
+                for w in significant_words(&text.to_lowercase()) {
+                    if let Some(i) = topic_words.iter().position(|t| t == w) {
+                        matched |= 1 << i;
+                    }
+                }
+            }
+            (matched.count_ones(), item)
         })
         .collect();
     scored.sort_by(|a, b| {
@@ -201,15 +206,9 @@ pub fn select_sources(
     scored.into_iter().take(limit).map(|(_, i)| i).collect()
 }
 
-fn words(text: &str) -> Vec<String> {
-    let mut w: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() > 2)
-        .map(str::to_lowercase)
-        .collect();
-    w.sort();
-    w.dedup();
-    w
+fn significant_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().nth(2).is_some())
 }
 
 #[cfg(test)]

@@ -12,16 +12,43 @@ use crate::config::Money;
 use crate::pipeline::lifecycle::Timestamp;
 use crate::store::*;
 
-/// What a reservation row counts: the actual cost once settled, else the
-/// worst case it reserved.
-const COUNTED: &str = "COALESCE(actual_micros, reserved_micros)";
+/// The `budget_totals` keys of the five scopes a reservation falls in, in
+/// the order of [`ScopeSpend`]'s fields.
+fn scope_keys(site: SiteId, day: &str, month: &str, article_key: &str) -> [String; 5] {
+    [
+        format!("global:day:{day}"),
+        format!("global:month:{month}"),
+        format!("site:{}:day:{day}", site.0),
+        format!("site:{}:month:{month}", site.0),
+        format!("article:{article_key}"),
+    ]
+}
 
-fn sum(tx: &Connection, condition: &str, args: &[&dyn rusqlite::ToSql]) -> StoreResult<Money> {
-    let sql =
-        format!("SELECT COALESCE(SUM({COUNTED}), 0) FROM budget_reservations WHERE {condition}");
-    tx.query_row(&sql, args, |r| r.get::<_, i64>(0))
-        .map(Money)
-        .map_err(map_err)
+fn total(tx: &Connection, key: &str) -> StoreResult<Money> {
+    tx.query_row(
+        "SELECT counted_micros FROM budget_totals WHERE scope_key = ?1",
+        [key],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map_err(map_err)
+    .map(|v| Money(v.unwrap_or(0)))
+}
+
+fn add(tx: &Connection, keys: &[String; 5], delta: i64) -> StoreResult<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO budget_totals (scope_key, counted_micros) VALUES (?1, ?2)
+             ON CONFLICT (scope_key) DO UPDATE SET counted_micros = budget_totals.counted_micros + excluded.counted_micros",
+        )
+        .map_err(map_err)?;
+    for k in keys {
+        stmt.execute(params![k, delta]).map_err(map_err)?;
+    }
+    Ok(())
 }
 
 pub(super) fn reserve(
@@ -37,35 +64,15 @@ pub(super) fn reserve(
     }
     let site = site_id(tx, &req.site)?;
     let (day, month) = window_keys(now);
-    let c = &req.caps;
-    let zero = Money::ZERO;
+    let keys = scope_keys(site, &day, &month, &req.article_key);
     let spent = ScopeSpend {
-        global_daily: if c.global_daily.is_some() {
-            sum(tx, "day = ?1", &[&day])?
-        } else {
-            zero
-        },
-        global_monthly: if c.global_monthly.is_some() {
-            sum(tx, "month = ?1", &[&month])?
-        } else {
-            zero
-        },
-        site_daily: if c.site_daily.is_some() {
-            sum(tx, "day = ?1 AND site_id = ?2", &[&day, &site.0])?
-        } else {
-            zero
-        },
-        site_monthly: if c.site_monthly.is_some() {
-            sum(tx, "month = ?1 AND site_id = ?2", &[&month, &site.0])?
-        } else {
-            zero
-        },
-        article: if c.per_article.is_some() {
-            sum(tx, "article_key = ?1", &[&req.article_key])?
-        } else {
-            zero
-        },
+        global_daily: total(tx, &keys[0])?,
+        global_monthly: total(tx, &keys[1])?,
+        site_daily: total(tx, &keys[2])?,
+        site_monthly: total(tx, &keys[3])?,
+        article: total(tx, &keys[4])?,
     };
+    let c = &req.caps;
     if let Err(refusal) = check_caps(c, &spent, req.amount, &req.site, now) {
         return Ok(Reservation::Refused(refusal));
     }
@@ -88,7 +95,9 @@ pub(super) fn reserve(
         ],
     )
     .map_err(map_err)?;
-    Ok(Reservation::Granted(ReservationId(tx.last_insert_rowid())))
+    let id = ReservationId(tx.last_insert_rowid());
+    add(tx, &keys, req.amount.micros())?;
+    Ok(Reservation::Granted(id))
 }
 
 pub(super) fn record_call(
@@ -127,12 +136,32 @@ pub(super) fn record_call(
     .map_err(map_err)?;
     let id = tx.last_insert_rowid();
     if let Some(r) = call.reservation {
-        tx.execute(
-            "UPDATE budget_reservations SET actual_micros = ?2, status = 'settled', settled_at = ?3
-             WHERE id = ?1 AND status = 'reserved'",
-            params![r.0, cost, ms(now)],
-        )
-        .map_err(map_err)?;
+        let open: Option<(i64, String, String, Option<i64>, String)> = tx
+            .query_row(
+                "SELECT reserved_micros, day, month, site_id, COALESCE(article_key, '')
+                 FROM budget_reservations WHERE id = ?1 AND status = 'reserved'",
+                [r.0],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(map_err)?;
+        if let Some((reserved, day, month, site, article)) = open {
+            tx.execute(
+                "UPDATE budget_reservations SET actual_micros = ?2, status = 'settled', settled_at = ?3 WHERE id = ?1",
+                params![r.0, cost, ms(now)],
+            )
+            .map_err(map_err)?;
+            let keys = scope_keys(SiteId(site.unwrap_or(0)), &day, &month, &article);
+            add(tx, &keys, cost - reserved)?;
+        }
     }
     Ok(id)
 }
