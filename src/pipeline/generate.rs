@@ -17,7 +17,7 @@ use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
 use crate::store::{GenerateOutput, GenerationNotes, SourceItemRecord, StageOutput};
 
 /// Items read from the store before picking the most relevant.
-const CANDIDATE_ITEMS: u32 = 200;
+const CANDIDATE_ITEMS: u32 = 100;
 /// Longest previous answer quoted back in the corrective retry.
 const RETRY_QUOTE_CHARS: usize = 24_000;
 
