@@ -63,6 +63,7 @@ impl StageRunner for Scripted {
                         category: None,
                         body_markdown: format!("Scripted body for run {run}.\n"),
                     },
+                    notes: Default::default(),
                 }),
                 Stage::Check => {
                     let article = ctx

@@ -376,6 +376,7 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
         format_duration(m.backoff_base),
         format_duration(m.backoff_max)
     ));
+    out.push_str(&describe_llm(c));
     out.push_str(&format!("sites: {}\n", c.sites.len()));
     for s in &c.sites {
         let schedule = s.schedule.as_ref().map_or_else(
@@ -405,8 +406,70 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
                 wp.app_password.origin()
             ));
         }
-        out.push('\n');
+        let (g, k) = (&s.generate, &s.check);
+        out.push_str(&format!(
+            "\n    writes ~{} words in {}; gate: publish at {}+ ({}), reject below {}; fact check {}\n",
+            g.target_words,
+            g.language,
+            k.min_score,
+            if k.auto_publish { "automatically" } else { "after review" },
+            k.reject_below,
+            if k.fact_check { "on" } else { "off" }
+        ));
     }
+    out
+}
+
+fn cap(m: Option<config::Money>) -> String {
+    m.map_or_else(|| "unlimited".to_string(), |m| m.to_string())
+}
+
+/// The LLM chain and the caps, for `config check`.
+fn describe_llm(c: &Config) -> String {
+    let mut out = String::new();
+    let chain = c.llm.chain(None);
+    if chain.is_empty() {
+        out.push_str("llm: none configured: the generate stage will fail; set ANTHROPIC_API_KEY or OPENAI_API_KEY, or add [llm.providers.NAME]\n");
+    } else {
+        let parts: Vec<String> = chain
+            .iter()
+            .map(|p| {
+                let key = p.api_key.as_ref().map_or_else(
+                    || "no key".to_string(),
+                    |k| format!("key from {}, redacted", k.origin()),
+                );
+                let price = if p.price.is_free() {
+                    "free".to_string()
+                } else {
+                    format!(
+                        "{}/{} per M tokens",
+                        p.price.input_per_mtok, p.price.output_per_mtok
+                    )
+                };
+                format!(
+                    "{} ({} {} at {}, {key}, {price})",
+                    p.name,
+                    p.kind.as_str(),
+                    p.model,
+                    p.base_url
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "llm: {} [from {}]\n",
+            parts.join(", then "),
+            c.llm.origin
+        ));
+    }
+    let b = &c.budget;
+    out.push_str(&format!(
+        "budget: global {}/day, {}/month; per site {}/day, {}/month; per article {}\n",
+        cap(b.global_daily),
+        cap(b.global_monthly),
+        cap(b.site_daily),
+        cap(b.site_monthly),
+        cap(b.per_article)
+    ));
     out
 }
 

@@ -102,6 +102,9 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // running belongs to a process that died: requeue them now instead of
     // waiting for their leases to run out.
     let reclaimed = store.reclaim_leases(true, now)?;
+    // Jobs waiting for a cost cap are looked at again now: a cap raised in
+    // the config takes effect with this start; the rest wait again.
+    store.wake_waiting_jobs(now)?;
     Ok(Workspace {
         store: Arc::new(store),
         _lock: lock,

@@ -18,6 +18,11 @@
 //!   (conditional fetches, parsers, next-check schedule), guarded by
 //!   [`ssrf`] for URLs that come from remote content;
 //!   [`pipeline::topics`] picks the run's topic with [`topics`].
+//! - [`pipeline::generate`] and [`pipeline::check`] write and check articles:
+//!   [`content`] holds their pure parts (prompts, the draft parser, link
+//!   audits, deterministic checks, score and gate), [`llm`] the provider
+//!   clients and the service that reserves every call's worst case against
+//!   the caps in [`budget`] before it goes out and records it after.
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -25,13 +30,16 @@
 //! Async only where the network is: the store is called through
 //! `spawn_blocking`; time comes from an injected [`clock::Clock`].
 
+pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod content;
 pub mod daemon;
 pub mod feeds;
 pub mod http;
 pub mod instance;
+pub mod llm;
 pub mod logging;
 pub mod pipeline;
 pub mod run_once;

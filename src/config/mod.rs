@@ -9,6 +9,7 @@
 mod diagnostics;
 mod environment;
 mod feeds;
+mod llm;
 mod raw;
 pub mod units;
 mod validate;
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::Environment;
 pub use feeds::{MonitorConfig, TopicsConfig};
+pub use llm::*;
 pub use units::{Money, Secret};
 
 /// The annotated example config; also the embedded defaults.
@@ -37,6 +39,9 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub outbox: OutboxConfig,
     pub monitor: MonitorConfig,
+    pub llm: LlmConfig,
+    /// The default caps; sites carry their own resolved caps.
+    pub budget: BudgetConfig,
     /// Sorted by name.
     pub sites: Vec<SiteConfig>,
 }
@@ -44,6 +49,11 @@ pub struct Config {
 impl Config {
     pub fn site(&self, name: &str) -> Option<&SiteConfig> {
         self.sites.iter().find(|s| s.name == name)
+    }
+
+    /// Every cap that applies to an LLM call for `site`.
+    pub fn caps_for(&self, site: &SiteConfig) -> crate::budget::BudgetCaps {
+        self.budget.caps_for(&site.budget)
     }
 
     /// "config.toml" or "<embedded defaults>", for messages.
@@ -136,6 +146,9 @@ pub struct SiteConfig {
     pub seed_keywords: Vec<String>,
     pub sources: Vec<SourceConfig>,
     pub topics: TopicsConfig,
+    pub generate: GenerateSettings,
+    pub check: CheckSettings,
+    pub budget: SiteBudget,
 }
 
 /// A parsed cron schedule in a time zone.
@@ -281,3 +294,5 @@ pub fn parse(text: &str, path: Option<&Path>, env: &Environment) -> Result<Confi
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_llm;

@@ -26,6 +26,12 @@ pub struct RawConfig {
     #[serde(default)]
     pub monitor: RawMonitor,
     #[serde(default)]
+    pub llm: RawLlm,
+    #[serde(default)]
+    pub prices: BTreeMap<String, S<RawPrice>>,
+    #[serde(default)]
+    pub budget: RawBudget,
+    #[serde(default)]
     pub sites: BTreeMap<String, S<RawSite>>,
 }
 
@@ -117,6 +123,9 @@ pub struct RawSite {
     pub sources: Vec<S<RawSource>>,
     pub topics: Option<S<RawTopics>>,
     pub wordpress: Option<S<RawWordpress>>,
+    pub generate: Option<S<RawGenerate>>,
+    pub check: Option<S<RawCheck>>,
+    pub budget: Option<S<RawSiteBudget>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,4 +142,87 @@ pub struct RawWordpress {
     pub username: S<String>,
     pub app_password_env: Option<S<String>>,
     pub app_password_file: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLlm {
+    pub provider: Option<S<String>>,
+    pub fallback: Option<S<Vec<String>>>,
+    pub max_retries: Option<S<u32>>,
+    pub retry_base: Option<S<String>>,
+    pub retry_max: Option<S<String>>,
+    pub breaker_failures: Option<S<u32>>,
+    pub breaker_cooldown: Option<S<String>>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, S<RawProvider>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub kind: S<String>,
+    pub model: Option<S<String>>,
+    pub base_url: Option<S<String>>,
+    pub api_key_env: Option<S<String>>,
+    pub api_key_file: Option<S<String>>,
+    pub max_tokens: Option<S<u32>>,
+    pub timeout: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input: Option<S<String>>,
+    pub output: Option<S<String>>,
+    pub free: Option<S<bool>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    pub global_daily: Option<S<String>>,
+    pub global_monthly: Option<S<String>>,
+    pub site_daily: Option<S<String>>,
+    pub site_monthly: Option<S<String>>,
+    pub per_article: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenerate {
+    pub target_words: Option<S<u32>>,
+    pub tone: Option<S<String>>,
+    pub language: Option<S<String>>,
+    pub audience: Option<S<String>>,
+    pub source_items: Option<S<u32>>,
+    pub max_tokens: Option<S<u32>>,
+    pub provider: Option<S<String>>,
+    #[serde(default)]
+    pub link_allowlist: Vec<S<String>>,
+    pub system_prompt_file: Option<S<String>>,
+    pub prompt_file: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub fact_check: Option<bool>,
+    pub fact_check_prompt_file: Option<S<String>>,
+    pub max_tokens: Option<S<u32>>,
+    pub min_score: Option<S<u32>>,
+    pub reject_below: Option<S<u32>>,
+    pub auto_publish: Option<bool>,
+    pub min_words: Option<S<u32>>,
+    pub max_words: Option<S<u32>>,
+    pub min_reading_ease: Option<S<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSiteBudget {
+    pub daily: Option<S<String>>,
+    pub monthly: Option<S<String>>,
+    pub per_article: Option<S<String>>,
 }

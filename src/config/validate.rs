@@ -10,6 +10,9 @@ use super::raw::{RawConfig, RawSite, RawWordpress, S};
 use super::units::{Secret, format_duration, parse_duration};
 use super::*;
 
+#[path = "validate_llm.rs"]
+mod llm_rules;
+
 pub(super) struct Validator<'a> {
     pub(super) map: SourceMap<'a>,
     env: &'a Environment,
@@ -138,9 +141,12 @@ impl Validator<'_> {
                 .map_or_else(|| data_dir.join("outbox"), |d| self.path(d.get_ref())),
         };
         let monitor = self.monitor(&raw.monitor);
+        let prices = self.prices(&raw);
+        let llm = self.llm(&raw, &prices);
+        let budget = self.budget(&raw);
         let mut sites = Vec::new();
         for (name, site) in &raw.sites {
-            if let Some(s) = self.site(name, site, &engine) {
+            if let Some(s) = self.site(name, site, &engine, &llm, &budget) {
                 sites.push(s);
             }
         }
@@ -154,6 +160,8 @@ impl Validator<'_> {
             scheduler,
             outbox,
             monitor,
+            llm,
+            budget,
             sites,
         })
     }
@@ -283,7 +291,14 @@ impl Validator<'_> {
         }
     }
 
-    fn site(&mut self, name: &str, site: &S<RawSite>, engine: &EngineConfig) -> Option<SiteConfig> {
+    fn site(
+        &mut self,
+        name: &str,
+        site: &S<RawSite>,
+        engine: &EngineConfig,
+        llm: &LlmConfig,
+        budget: &BudgetConfig,
+    ) -> Option<SiteConfig> {
         let span = site.span();
         let raw = site.get_ref();
         if name.is_empty()
@@ -347,6 +362,9 @@ impl Validator<'_> {
             };
             sources.push(SourceConfig { url, kind });
         }
+        let generate = self.generate_settings(raw, llm);
+        let check = self.check_settings(raw, generate.target_words);
+        let site_budget = self.site_budget(raw, budget);
         Some(SiteConfig {
             name: name.to_string(),
             enabled: raw.enabled.unwrap_or(true),
@@ -365,6 +383,9 @@ impl Validator<'_> {
                 .collect(),
             sources,
             topics: self.topics(raw.topics.as_ref()),
+            generate,
+            check,
+            budget: site_budget,
         })
     }
 

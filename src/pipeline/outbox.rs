@@ -196,6 +196,7 @@ mod tests {
             published_url: None,
             created_at: chrono::Utc::now(),
             published_at: None,
+            generation: None,
         }
     }
 

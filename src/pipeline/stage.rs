@@ -126,23 +126,23 @@ impl StageSet {
         }
     }
 
-    /// The stages this version ships: monitoring and topic selection are
-    /// built; writing and checking are not yet and say so; publishing goes
-    /// to the outbox (WordPress is not built yet).
+    /// The stages this version ships. Generate and check share one LLM
+    /// service (clients and circuit breakers); publishing goes to the outbox
+    /// (WordPress is not built yet).
     pub fn standard() -> StageSet {
+        Self::with_llm(Arc::new(crate::llm::service::LlmService::new()))
+    }
+
+    /// The standard stages with a given LLM service (benchmarks and tests
+    /// inject providers through it).
+    pub fn with_llm(llm: Arc<crate::llm::service::LlmService>) -> StageSet {
         StageSet {
             monitor: Arc::new(super::monitor::Monitor),
             topics: Arc::new(super::topics::Topics::new(Arc::new(
                 crate::topics::PublisherPosts,
             ))),
-            generate: Arc::new(NotBuilt {
-                stage: Stage::Generate,
-                what: "LLM writing arrives with the content pipeline",
-            }),
-            check: Arc::new(NotBuilt {
-                stage: Stage::Check,
-                what: "fact and SEO checks arrive with the content pipeline",
-            }),
+            generate: Arc::new(super::generate::Generate { llm: llm.clone() }),
+            check: Arc::new(super::check::Check { llm }),
             publish: Arc::new(super::outbox::Publisher),
         }
     }

@@ -7,11 +7,13 @@
 //! through `pipeline::lifecycle`, so backends cannot disagree on semantics.
 
 pub mod migrate;
+mod spend;
 pub mod sqlite;
 mod types;
 
 use std::collections::BTreeMap;
 
+pub use spend::*;
 pub use types::*;
 
 use crate::pipeline::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp};
@@ -169,6 +171,41 @@ pub trait Store: Send + Sync {
         since: Option<Timestamp>,
         limit: u32,
     ) -> StoreResult<Vec<SourceItemRecord>>;
+
+    /// Source items by id (those handed to the model for an article), in
+    /// the order asked; unknown ids are skipped.
+    fn get_source_items(&self, ids: &[i64]) -> StoreResult<Vec<SourceItemRecord>>;
+
+    // ---- topics --------------------------------------------------------------
+
+    /// The topic the topics stage selected for a run, if it chose one.
+    fn selected_topic(&self, run: RunId) -> StoreResult<Option<TopicRecord>>;
+
+    // ---- budget and LLM calls ------------------------------------------------
+
+    /// Reserves the worst case of one LLM call against every cap in
+    /// `req.caps`, in ONE transaction that also reads the spend: two
+    /// reservations can never both see room that only one of them fits in.
+    /// (SQLite: an IMMEDIATE transaction serializes writers; PostgreSQL must
+    /// lock as well, e.g. a row per budget scope `FOR UPDATE`.) Refusals
+    /// reserve nothing.
+    fn reserve_budget(&self, req: &BudgetRequest, now: Timestamp) -> StoreResult<Reservation>;
+
+    /// Records a finished LLM call and settles its reservation to the call's
+    /// cost, in one transaction. A reservation never settled (the process
+    /// died mid-call) keeps counting at its reserved worst case.
+    fn record_llm_call(&self, call: &NewLlmCall, now: Timestamp) -> StoreResult<i64>;
+
+    /// LLM calls, newest first; `run` limits to one run's calls.
+    fn list_llm_calls(&self, run: Option<RunId>, limit: u32) -> StoreResult<Vec<LlmCallRecord>>;
+
+    /// Spend today and this month (UTC) as of `now`: global, per site, per model.
+    fn spend_report(&self, now: Timestamp) -> StoreResult<SpendReport>;
+
+    /// Makes every waiting job due now, keeping its reason until it is
+    /// claimed. Called at start so that a raised cap (config edit + restart)
+    /// takes effect at once; a job whose reason still holds waits again.
+    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64>;
 
     // ---- articles ----------------------------------------------------------
 

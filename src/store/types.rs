@@ -197,6 +197,10 @@ pub struct RunRecord {
 /// What a stage produced. The engine commits it in the same transaction as
 /// the job's success, so a crash either keeps both or neither.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one output per job, moved once into the commit: boxing buys nothing"
+)]
 pub enum StageOutput {
     Monitor(MonitorOutput),
     Topics(TopicsOutput),
@@ -356,6 +360,34 @@ pub struct TopicCandidate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateOutput {
     pub article: NewArticle,
+    /// How the article came about; stored with it for the check stage.
+    pub notes: GenerationNotes,
+}
+
+/// What the generate stage knew when it wrote an article: the check stage
+/// fact-checks against the same source items and holds articles whose links
+/// point outside the sources and the site's allow-list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GenerationNotes {
+    pub provider: String,
+    pub model: String,
+    /// The source items the model was given, by id.
+    pub source_item_ids: Vec<i64>,
+    /// Domains linked from the article that were neither among the sources
+    /// nor on the site's allow-list.
+    pub unknown_link_domains: Vec<String>,
+    /// Fixes made to the model's metadata (a title cut to 60 characters…).
+    pub repairs: Vec<String>,
+    /// LLM answers it took (2 when the first was malformed).
+    pub attempts: u32,
+}
+
+/// A topic the topics stage stored for a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopicRecord {
+    pub keyword: String,
+    pub score: f64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -421,6 +453,8 @@ pub struct ArticleRecord {
     pub published_url: Option<String>,
     pub created_at: Timestamp,
     pub published_at: Option<Timestamp>,
+    /// `None` for articles written before generation notes existed.
+    pub generation: Option<GenerationNotes>,
 }
 
 /// What topic selection needs to know of an article of ours.

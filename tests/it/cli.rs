@@ -184,7 +184,13 @@ fn migrations_fresh_to_latest_then_status() {
     let (_, out, _) = bp(dir.path(), &["--config", &cfg, "db", "migrate"]);
     assert!(out.contains("schema is up to date"), "{out}");
     let (_, out, _) = bp(dir.path(), &["--config", &cfg, "db", "status"]);
-    assert!(out.contains("schema: version 1 of 1"), "{out}");
+    let latest = blog_poster::store::migrate::SQLITE
+        .last()
+        .map_or(0, |m| m.version);
+    assert!(
+        out.contains(&format!("schema: version {latest} of {latest}")),
+        "{out}"
+    );
     assert!(out.contains("applied 0001_initial"), "{out}");
     assert!(!out.contains("pending"), "{out}");
 }
@@ -225,15 +231,18 @@ fn database_newer_than_the_binary_is_refused() {
     let (code, _, err) = bp(dir.path(), &["--config", &cfg, "serve"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains(
-            "the database is at schema version 99, but this blog-poster knows only up to 1"
-        ),
+        err.contains(&format!(
+            "the database is at schema version 99, but this blog-poster knows only up to {}",
+            blog_poster::store::migrate::SQLITE
+                .last()
+                .map_or(0, |m| m.version)
+        )),
         "{err}"
     );
 }
 
 #[test]
-fn run_once_on_the_embedded_defaults_runs_until_the_first_unbuilt_stage() {
+fn run_once_on_the_embedded_defaults_stops_at_generate_without_an_llm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, out, err) = bp(dir.path(), &["run", "--once"]);
     assert_eq!(code, 1, "{out}{err}");
@@ -244,7 +253,7 @@ fn run_once_on_the_embedded_defaults_runs_until_the_first_unbuilt_stage() {
     assert!(out.contains("[example] run 1 · topics ✓"), "{out}");
     assert!(
         out.contains(
-            "[example] run 1 · generate ✗ failed for good: the generate stage is not built yet"
+            "[example] run 1 · generate ✗ failed for good: no LLM provider is configured: set ANTHROPIC_API_KEY or OPENAI_API_KEY"
         ),
         "{out}"
     );

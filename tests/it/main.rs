@@ -1,10 +1,14 @@
 //! Integration tests: one binary, with a small harness. Talks to real
 //! SQLite files and real child processes; see each module.
 
+mod fake_llm;
 mod harness;
 
+mod budget;
 mod cli;
+mod content;
 mod crash;
+mod llm;
 mod monitor;
 mod stages;
 mod store_contract;

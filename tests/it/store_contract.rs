@@ -12,6 +12,10 @@ use blog_poster::store::*;
 
 use crate::harness::t;
 
+#[path = "store_contract_budget.rs"]
+mod budget_contract;
+use budget_contract::*;
+
 /// A fresh, migrated store per test, with sites "a" and "b".
 pub struct Fixture {
     pub store: Arc<dyn Store>,
@@ -141,7 +145,10 @@ fn finish_stage(s: &dyn Store, secs: i64, expect_stage: Stage, output: StageOutp
 pub fn fresh_database_is_fully_migrated(f: Fixture) {
     let status = f.store.schema_status().expect("status");
     assert!(status.pending.is_empty());
-    assert_eq!(status.applied.len() as u32, status.latest_known);
+    assert_eq!(
+        status.applied.last().map(|m| m.version),
+        Some(status.latest_known)
+    );
     assert!(
         f.store.migrate(t(1)).expect("again").is_empty(),
         "migrating twice is a no-op"
@@ -186,7 +193,10 @@ pub fn full_chain_commits_each_stage_and_finishes_the_run(f: Fixture) {
         s,
         3,
         Stage::Generate,
-        StageOutput::Generate(GenerateOutput { article: article() }),
+        StageOutput::Generate(GenerateOutput {
+            article: article(),
+            notes: GenerationNotes::default(),
+        }),
     );
     let art = s.article_for_run(run).expect("read").expect("article");
     assert_eq!(art.status, ArticleStatus::Draft);
@@ -265,7 +275,10 @@ pub fn held_for_review_ends_the_run_and_keeps_the_reason(f: Fixture) {
         s,
         3,
         Stage::Generate,
-        StageOutput::Generate(GenerateOutput { article: article() }),
+        StageOutput::Generate(GenerateOutput {
+            article: article(),
+            notes: GenerationNotes::default(),
+        }),
     );
     let id = s.article_for_run(run).expect("read").expect("article").id;
     let review = CheckDecision::Review {
@@ -733,7 +746,10 @@ pub fn article_titles_list_a_sites_articles_newest_first(f: Fixture) {
             s,
             base + 3,
             Stage::Generate,
-            StageOutput::Generate(GenerateOutput { article: a }),
+            StageOutput::Generate(GenerateOutput {
+                article: a,
+                notes: Default::default(),
+            }),
         );
         ids.push(s.article_for_run(run).expect("read").expect("article").id);
     }
@@ -793,4 +809,8 @@ contract!(
     sync_disables_removed_sites_and_keeps_runtime_state,
     concurrent_claimers_never_share_a_job,
     article_titles_list_a_sites_articles_newest_first,
+    selected_topic_and_source_items_by_id,
+    reservations_are_refused_at_every_cap_and_unsettled_ones_count,
+    recording_a_call_settles_its_reservation_and_feeds_the_spend_report,
+    waking_waiting_jobs_makes_them_due_now,
 );

@@ -22,6 +22,7 @@ fn topics_stage() -> Topics {
 
 fn our_article(title: &str, keyword: &str) -> StageOutput {
     StageOutput::Generate(GenerateOutput {
+        notes: Default::default(),
         article: NewArticle {
             topic: keyword.into(),
             title: title.into(),

@@ -3,6 +3,7 @@
 //! here is a short transaction. Owns the SQLite dialect; the meaning of each
 //! method is the `Store` trait's.
 
+mod budget;
 mod coverage;
 mod jobs;
 mod outputs;
@@ -55,6 +56,7 @@ impl SqliteStore {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -16000; -- 16 MB of pages: the working set of a busy site
              CREATE TABLE IF NOT EXISTS schema_migrations (
                  version    INTEGER PRIMARY KEY,
                  name       TEXT NOT NULL,
@@ -498,6 +500,34 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<SourceItemRecord>> {
         self.read(|c| reads::list_source_items(c, site, since.map(ms), limit))
+    }
+
+    fn get_source_items(&self, ids: &[i64]) -> StoreResult<Vec<SourceItemRecord>> {
+        self.read(|c| reads::get_source_items(c, ids))
+    }
+
+    fn selected_topic(&self, run: RunId) -> StoreResult<Option<TopicRecord>> {
+        self.read(|c| reads::selected_topic(c, run))
+    }
+
+    fn reserve_budget(&self, req: &BudgetRequest, now: Timestamp) -> StoreResult<Reservation> {
+        self.write(|tx| budget::reserve(tx, req, now))
+    }
+
+    fn record_llm_call(&self, call: &NewLlmCall, now: Timestamp) -> StoreResult<i64> {
+        self.write(|tx| budget::record_call(tx, call, now))
+    }
+
+    fn list_llm_calls(&self, run: Option<RunId>, limit: u32) -> StoreResult<Vec<LlmCallRecord>> {
+        self.read(|c| budget::list_calls(c, run, limit))
+    }
+
+    fn spend_report(&self, now: Timestamp) -> StoreResult<SpendReport> {
+        self.read(|c| budget::report(c, now))
+    }
+
+    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| budget::wake_waiting(tx, now))
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {

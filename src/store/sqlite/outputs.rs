@@ -22,7 +22,7 @@ pub(super) fn persist(
     match output {
         StageOutput::Monitor(m) => monitor(tx, ctx, m, now),
         StageOutput::Topics(t) => topics(tx, ctx, t, now),
-        StageOutput::Generate(g) => generate(tx, ctx, &g.article, now),
+        StageOutput::Generate(g) => generate(tx, ctx, g, now),
         StageOutput::Check(c) => check(tx, ctx, c, now),
         StageOutput::Publish(p) => publish(tx, ctx, p, now),
     }
@@ -112,14 +112,16 @@ fn topics(
 fn generate(
     tx: &Transaction<'_>,
     ctx: &Context,
-    a: &NewArticle,
+    g: &GenerateOutput,
     now: Timestamp,
 ) -> StoreResult<()> {
+    let a = &g.article;
     let tags = serde_json::to_string(&a.tags).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let notes = serde_json::to_string(&g.notes).map_err(|e| StoreError::Backend(e.to_string()))?;
     tx.exec_cached(
         "INSERT INTO articles (site_id, run_id, topic, status, title, slug, meta_description, focus_keyword, excerpt,
-             tags, category, body_markdown, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'draft', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+             tags, category, body_markdown, created_at, updated_at, generation_notes)
+         VALUES (?1, ?2, ?3, 'draft', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
         params![
             ctx.site_id.0,
             ctx.run_id.0,
@@ -132,7 +134,8 @@ fn generate(
             tags,
             a.category,
             a.body_markdown,
-            ms(now)
+            ms(now),
+            notes
         ],
     )
     .map_err(map_err)?;

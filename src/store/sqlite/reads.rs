@@ -187,13 +187,14 @@ pub(super) fn article_where(
     let sql = format!(
         "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.title, a.slug, a.meta_description, a.focus_keyword, a.excerpt,
                 a.tags, a.category, a.body_markdown, a.check_score, a.check_report, a.review_reason, a.published_url,
-                a.created_at, a.published_at
+                a.created_at, a.published_at, a.generation_notes
          FROM articles a JOIN sites s ON s.id = a.site_id WHERE {condition}"
     );
     c.query_row_cached(&sql, [value], |r| {
         let status: String = r.get(3)?;
         let tags: String = r.get(10)?;
         let report: Option<String> = r.get(14)?;
+        let notes: Option<String> = r.get(19)?;
         Ok(ArticleRecord {
             id: ArticleId(r.get(0)?),
             site: r.get(1)?,
@@ -216,8 +217,25 @@ pub(super) fn article_where(
             published_url: r.get(16)?,
             created_at: ts(r.get(17)?),
             published_at: r.get::<_, Option<i64>>(18)?.map(ts),
+            generation: notes.and_then(|s| serde_json::from_str(&s).ok()),
         })
     })
+    .optional()
+    .map_err(map_err)
+}
+
+pub(super) fn selected_topic(c: &Connection, run: RunId) -> StoreResult<Option<TopicRecord>> {
+    c.query_row(
+        "SELECT keyword, score, reason FROM topics WHERE run_id = ?1 AND status = 'selected' ORDER BY id LIMIT 1",
+        [run.0],
+        |r| {
+            Ok(TopicRecord {
+                keyword: r.get(0)?,
+                score: r.get(1)?,
+                reason: r.get(2)?,
+            })
+        },
+    )
     .optional()
     .map_err(map_err)
 }
@@ -279,6 +297,38 @@ pub(super) fn list_sources(c: &Connection, site: &str) -> StoreResult<Vec<Source
     rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
+const ITEM_COLS: &str = "SELECT i.id, s.name, o.url, i.key_hash, i.guid, i.url, i.title, i.summary, i.published_at, i.fetched_at, i.run_id
+     FROM source_items i JOIN sites s ON s.id = i.site_id LEFT JOIN sources o ON o.id = i.source_id";
+
+fn item_row(r: &Row<'_>) -> rusqlite::Result<SourceItemRecord> {
+    Ok(SourceItemRecord {
+        id: r.get(0)?,
+        site: r.get(1)?,
+        source_url: r.get(2)?,
+        key_hash: r.get(3)?,
+        guid: r.get(4)?,
+        url: r.get(5)?,
+        title: r.get(6)?,
+        summary: r.get(7)?,
+        published_at: r.get::<_, Option<i64>>(8)?.map(ts),
+        fetched_at: ts(r.get(9)?),
+        run_id: r.get::<_, Option<i64>>(10)?.map(RunId),
+    })
+}
+
+pub(super) fn get_source_items(c: &Connection, ids: &[i64]) -> StoreResult<Vec<SourceItemRecord>> {
+    let mut stmt = c
+        .prepare_cached(&format!("{ITEM_COLS} WHERE i.id = ?1"))
+        .map_err(map_err)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(item) = stmt.query_row([id], item_row).optional().map_err(map_err)? {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn list_source_items(
     c: &Connection,
     site: &str,
@@ -286,29 +336,13 @@ pub(super) fn list_source_items(
     limit: u32,
 ) -> StoreResult<Vec<SourceItemRecord>> {
     let mut stmt = c
-        .prepare_cached(
-            "SELECT i.id, s.name, o.url, i.key_hash, i.guid, i.url, i.title, i.summary, i.published_at, i.fetched_at, i.run_id
-             FROM source_items i JOIN sites s ON s.id = i.site_id LEFT JOIN sources o ON o.id = i.source_id
-             WHERE s.name = ?1 AND i.fetched_at >= ?2
-             ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?3",
-        )
+        .prepare_cached(&format!(
+            "{ITEM_COLS} WHERE s.name = ?1 AND i.fetched_at >= ?2
+             ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?3"
+        ))
         .map_err(map_err)?;
     let rows = stmt
-        .query_map(params![site, since.unwrap_or(i64::MIN), limit], |r| {
-            Ok(SourceItemRecord {
-                id: r.get(0)?,
-                site: r.get(1)?,
-                source_url: r.get(2)?,
-                key_hash: r.get(3)?,
-                guid: r.get(4)?,
-                url: r.get(5)?,
-                title: r.get(6)?,
-                summary: r.get(7)?,
-                published_at: r.get::<_, Option<i64>>(8)?.map(ts),
-                fetched_at: ts(r.get(9)?),
-                run_id: r.get::<_, Option<i64>>(10)?.map(RunId),
-            })
-        })
+        .query_map(params![site, since.unwrap_or(i64::MIN), limit], item_row)
         .map_err(map_err)?;
     rows.collect::<Result<_, _>>().map_err(map_err)
 }

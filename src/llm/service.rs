@@ -1,0 +1,559 @@
+//! What the stages call: one LLM completion under the cost caps. For each
+//! attempt it reserves the worst case (prompt bound × input price +
+//! max_tokens × output price) against every cap, makes the call, and
+//! records it — settling the reservation to the real cost — whatever
+//! happened. Retryable failures are retried with backoff (at least what
+//! `retry-after` asks); a provider whose circuit is open is skipped; the
+//! fallback chain is walked in order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::breaker::{Breaker, Permit};
+use super::*;
+use crate::budget::{BudgetCaps, CapRefusal};
+use crate::clock::Clock;
+use crate::config::{Config, LlmConfig, Money};
+use crate::pipeline::lifecycle::Timestamp;
+use crate::pipeline::stage::StageError;
+use crate::store::{
+    BudgetRequest, JobId, NewLlmCall, Reservation, ReservationId, RunId, Store, StoreError,
+};
+
+/// Who a call is for and which caps apply.
+#[derive(Clone)]
+pub struct CallContext {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// The whole config: its `llm` table drives the chain and retries.
+    pub config: Arc<Config>,
+    pub site: String,
+    pub job: Option<JobId>,
+    pub run: Option<RunId>,
+    pub caps: BudgetCaps,
+    /// The site's provider choice, if it overrides `llm.provider`.
+    pub provider_choice: Option<String>,
+}
+
+impl CallContext {
+    fn article_key(&self) -> String {
+        match self.run {
+            Some(r) => format!("run:{r}"),
+            None => format!("site:{}", self.site),
+        }
+    }
+}
+
+/// One call's wishes.
+#[derive(Debug, Clone)]
+pub struct CallSpec<'a> {
+    /// "generate", "generate-retry", "fact-check": stored with the call.
+    pub purpose: &'a str,
+    pub system: &'a str,
+    pub messages: &'a [Message],
+    /// Overrides the provider's max_tokens.
+    pub max_tokens: Option<u32>,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmReply {
+    pub text: String,
+    pub finish: Finish,
+    pub provider: String,
+    pub model: String,
+    pub max_tokens: u32,
+    pub cost: Money,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error(
+        "no LLM provider is configured: set ANTHROPIC_API_KEY or OPENAI_API_KEY in the environment, \
+         or add [llm.providers.NAME] (kind = \"anthropic\", \"openai\" or \"openai-compatible\" with base_url) \
+         to the config; see docs/configuration.md#llm"
+    )]
+    NotConfigured,
+    /// The call could cross a cap: nothing was sent.
+    #[error("{0}")]
+    CapReached(CapRefusal),
+    /// Every provider is down, overloaded, rate limited past the retries or
+    /// behind an open breaker: the job waits and tries again without
+    /// spending an attempt (an outage must not kill the article).
+    #[error("{message}")]
+    Unavailable { message: String, retry_in: Duration },
+    /// Retrying cannot help (bad key, no quota, invalid request, refusal).
+    #[error("{message}")]
+    Failed { message: String },
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl LlmError {
+    /// How the stage reports it: a cap makes the job wait (until the window
+    /// resets; a day for the per-article cap, which only a raised cap or a
+    /// cancel resolves), never fail.
+    pub fn into_stage_error(self, now: Timestamp) -> StageError {
+        match self {
+            LlmError::NotConfigured => StageError::Permanent(self.to_string()),
+            LlmError::CapReached(r) => StageError::Deferred {
+                reason: r.to_string(),
+                until: r.resets_at.unwrap_or(now + chrono::Duration::days(1)),
+            },
+            LlmError::Unavailable { message, retry_in } => StageError::Deferred {
+                reason: message,
+                until: now
+                    + chrono::Duration::from_std(retry_in).unwrap_or(chrono::Duration::minutes(5)),
+            },
+            LlmError::Failed { message } => StageError::Permanent(message),
+            LlmError::Store(e) => StageError::Store(e),
+        }
+    }
+}
+
+/// Shared by the stages of one process: the clients and their breakers.
+#[derive(Default)]
+pub struct LlmService {
+    clients: Mutex<HashMap<String, Arc<dyn Provider>>>,
+    breakers: Mutex<HashMap<String, Breaker>>,
+    /// Providers supplied from outside (benchmarks, tests), by name.
+    injected: HashMap<String, Arc<dyn Provider>>,
+}
+
+impl LlmService {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses these providers instead of building HTTP clients for the names
+    /// they carry.
+    pub fn with_providers(providers: Vec<Arc<dyn Provider>>) -> Self {
+        LlmService {
+            injected: providers
+                .into_iter()
+                .map(|p| (p.name().to_string(), p))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn client(&self, config: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
+        if let Some(p) = self.injected.get(&config.name) {
+            return Ok(p.clone());
+        }
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&config.name) {
+            return Ok(c.clone());
+        }
+        let built: Arc<dyn Provider> = Arc::from(build_provider(config)?);
+        clients.insert(config.name.clone(), built.clone());
+        Ok(built)
+    }
+
+    fn with_breaker<T>(&self, llm: &LlmConfig, name: &str, f: impl FnOnce(&mut Breaker) -> T) -> T {
+        let mut breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        let b = breakers
+            .entry(name.to_string())
+            .or_insert_with(|| Breaker::new(llm.breaker_failures, llm.breaker_cooldown));
+        f(b)
+    }
+
+    /// One completion, under the caps, through the provider chain.
+    pub async fn complete(
+        &self,
+        ctx: &CallContext,
+        spec: &CallSpec<'_>,
+    ) -> Result<LlmReply, LlmError> {
+        let chain = ctx.config.llm.chain(ctx.provider_choice.as_deref());
+        if chain.is_empty() {
+            return Err(LlmError::NotConfigured);
+        }
+        let mut problems: Vec<String> = Vec::new();
+        let mut any_retryable = false;
+        let mut retry_in = Duration::ZERO;
+        for config in chain {
+            let client = match self.client(config) {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push(format!(
+                        "{}: cannot build the HTTP client: {e}",
+                        config.name
+                    ));
+                    continue;
+                }
+            };
+            match self
+                .try_provider(ctx, spec, config, client.as_ref())
+                .await?
+            {
+                Ok(reply) => return Ok(reply),
+                Err(attempt) => {
+                    any_retryable |= attempt.retryable;
+                    if attempt.retryable {
+                        let wait = attempt.retry_in.unwrap_or(ctx.config.llm.breaker_cooldown);
+                        retry_in = retry_in.max(wait);
+                    }
+                    problems.push(attempt.message);
+                    if attempt.stop_chain {
+                        break;
+                    }
+                }
+            }
+        }
+        let message = format!(
+            "LLM call ({}) failed: {}",
+            spec.purpose,
+            problems.join("; then ")
+        );
+        if any_retryable {
+            Err(LlmError::Unavailable {
+                message: format!("{message}; trying again later"),
+                retry_in: retry_in.max(Duration::from_secs(1)),
+            })
+        } else {
+            Err(LlmError::Failed { message })
+        }
+    }
+
+    /// Calls one provider with retries. `Ok(Err(_))` means this provider
+    /// failed and the chain may go on.
+    async fn try_provider(
+        &self,
+        ctx: &CallContext,
+        spec: &CallSpec<'_>,
+        config: &ProviderConfig,
+        client: &dyn Provider,
+    ) -> Result<Result<LlmReply, ProviderFailure>, LlmError> {
+        let llm = &ctx.config.llm;
+        let max_tokens = spec.max_tokens.unwrap_or(config.max_tokens);
+        let request = ChatRequest {
+            system: spec.system.to_string(),
+            messages: spec.messages.to_vec(),
+            max_tokens,
+        };
+        let worst_case = config
+            .price
+            .cost(request.input_token_bound(), u64::from(max_tokens));
+        let who = format!("{} ({})", config.name, config.model);
+        let mut last: Option<ProviderError> = None;
+        for attempt in 0..=llm.max_retries {
+            if let Permit::Skip { remaining } =
+                self.with_breaker(llm, &config.name, |b| b.permit(Instant::now()))
+            {
+                let why = self
+                    .with_breaker(llm, &config.name, |b| b.last_error.clone())
+                    .unwrap_or_default();
+                return Ok(Err(ProviderFailure {
+                    retryable: true,
+                    retry_in: Some(remaining),
+                    stop_chain: false,
+                    message: format!(
+                        "{who}: skipped, its circuit breaker is open for {}s more after repeated failures ({why})",
+                        remaining.as_secs().max(1)
+                    ),
+                }));
+            }
+            let reservation = self.reserve(ctx, spec, config, worst_case).await?;
+            let started = Instant::now();
+            let result = client.complete(&request).await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            let call = call_record(
+                ctx,
+                spec,
+                config,
+                reservation,
+                worst_case,
+                latency_ms,
+                &result,
+            );
+            let cost = call.cost;
+            self.record(ctx, call).await;
+            match result {
+                Ok(c) => {
+                    self.with_breaker(llm, &config.name, Breaker::success);
+                    if c.finish == Finish::Refused {
+                        let excerpt: String = c.text.chars().take(200).collect();
+                        return Ok(Err(ProviderFailure {
+                            retryable: false,
+                            retry_in: None,
+                            stop_chain: true,
+                            message: format!(
+                                "{who} refused to write this ({excerpt}); change the topic or the prompt"
+                            ),
+                        }));
+                    }
+                    return Ok(Ok(LlmReply {
+                        text: c.text,
+                        finish: c.finish,
+                        provider: config.name.clone(),
+                        model: config.model.clone(),
+                        max_tokens,
+                        cost,
+                    }));
+                }
+                Err(e) => {
+                    let now = Instant::now();
+                    if e.class.provider_level() {
+                        self.with_breaker(llm, &config.name, |b| b.failure(now, &e.to_string()));
+                    } else {
+                        self.with_breaker(llm, &config.name, Breaker::neutral);
+                    }
+                    if !e.class.retryable() {
+                        let hint = e
+                            .fix_hint(config.api_key.as_ref().map(|k| k.origin()))
+                            .map(|h| format!(" — {h}"))
+                            .unwrap_or_default();
+                        return Ok(Err(ProviderFailure {
+                            retryable: false,
+                            retry_in: None,
+                            // Another provider will not accept an invalid request either.
+                            stop_chain: !e.class.provider_level(),
+                            message: format!("{who}: {e}{hint}"),
+                        }));
+                    }
+                    if attempt == llm.max_retries {
+                        last = Some(e);
+                        break;
+                    }
+                    let delay = backoff(llm, attempt, e.retry_after);
+                    if delay > llm.retry_max {
+                        return Ok(Err(ProviderFailure {
+                            retryable: true,
+                            retry_in: Some(delay),
+                            stop_chain: false,
+                            message: format!(
+                                "{who}: {e}; the provider asks to wait {}s, longer than llm.retry_max",
+                                delay.as_secs()
+                            ),
+                        }));
+                    }
+                    tracing::info!(provider = %config.name, attempt = attempt + 1, wait_ms = delay.as_millis() as u64, "LLM call failed, retrying: {e}");
+                    tokio::time::sleep(delay).await;
+                    last = Some(e);
+                }
+            }
+        }
+        let retry_in = last
+            .as_ref()
+            .and_then(|e| e.retry_after)
+            .map(|d| d.max(llm.retry_max));
+        let e = last.map(|e| e.to_string()).unwrap_or_default();
+        Ok(Err(ProviderFailure {
+            retryable: true,
+            retry_in,
+            stop_chain: false,
+            message: format!(
+                "{who}: {e} (gave up after {} attempts)",
+                llm.max_retries + 1
+            ),
+        }))
+    }
+
+    async fn reserve(
+        &self,
+        ctx: &CallContext,
+        spec: &CallSpec<'_>,
+        config: &ProviderConfig,
+        amount: Money,
+    ) -> Result<Option<ReservationId>, LlmError> {
+        let req = BudgetRequest {
+            site: ctx.site.clone(),
+            job: ctx.job,
+            run: ctx.run,
+            article_key: ctx.article_key(),
+            provider: config.name.clone(),
+            model: config.model.clone(),
+            purpose: spec.purpose.to_string(),
+            amount,
+            caps: ctx.caps,
+        };
+        let (store, now) = (ctx.store.clone(), ctx.clock.now());
+        let answer = tokio::task::spawn_blocking(move || store.reserve_budget(&req, now))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))??;
+        match answer {
+            Reservation::Granted(id) => Ok(Some(id)),
+            Reservation::Refused(r) => Err(LlmError::CapReached(r)),
+        }
+    }
+
+    /// Records the call. If that fails the reservation stays unsettled and
+    /// keeps counting at its worst case: safe, so the answer is still used.
+    async fn record(&self, ctx: &CallContext, call: NewLlmCall) {
+        let (store, now) = (ctx.store.clone(), ctx.clock.now());
+        let result = tokio::task::spawn_blocking(move || store.record_llm_call(&call, now)).await;
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not record an LLM call; its reservation keeps counting as spent")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record an LLM call; its reservation keeps counting as spent")
+            }
+        }
+    }
+}
+
+/// One provider's failure, for the chain.
+struct ProviderFailure {
+    retryable: bool,
+    /// When this provider is worth trying again (breaker cooldown, or what
+    /// the provider asked for); `None`: after `llm.breaker_cooldown`.
+    retry_in: Option<Duration>,
+    /// The request itself is at fault: no other provider is tried.
+    stop_chain: bool,
+    message: String,
+}
+
+fn call_record(
+    ctx: &CallContext,
+    spec: &CallSpec<'_>,
+    config: &ProviderConfig,
+    reservation: Option<ReservationId>,
+    worst_case: Money,
+    latency_ms: u64,
+    result: &Result<Completion, ProviderError>,
+) -> NewLlmCall {
+    let (usage, cost, outcome, error) = match result {
+        Ok(c) => {
+            // No usage from the server: nobody knows, so the worst case counts.
+            let cost = c.usage.map_or(worst_case, |u| {
+                config.price.cost(u.input_tokens, u.output_tokens)
+            });
+            let outcome = match c.finish {
+                Finish::Complete => CallOutcome::Ok,
+                Finish::Truncated => CallOutcome::Truncated,
+                Finish::Refused => CallOutcome::Refused,
+            };
+            (c.usage.unwrap_or_default(), cost, outcome, None)
+        }
+        Err(e) => (
+            Usage::default(),
+            if e.maybe_billed {
+                worst_case
+            } else {
+                Money::ZERO
+            },
+            e.class.outcome(),
+            Some(e.to_string()),
+        ),
+    };
+    NewLlmCall {
+        reservation,
+        site: ctx.site.clone(),
+        job: ctx.job,
+        run: ctx.run,
+        provider: config.name.clone(),
+        model: config.model.clone(),
+        purpose: spec.purpose.to_string(),
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cost,
+        latency_ms,
+        outcome,
+        error,
+    }
+}
+
+/// `retry_base · 2^attempt` with jitter, at least what the provider asked.
+fn backoff(llm: &LlmConfig, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = llm.retry_base.saturating_mul(1u32 << attempt.min(16));
+    let capped = exp.min(llm.retry_max);
+    let jittered = capped / 2 + capped.mul_f64(fastrand::f64() / 2.0);
+    match retry_after {
+        Some(asked) => asked.max(jittered),
+        None => jittered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn llm() -> LlmConfig {
+        LlmConfig {
+            providers: vec![],
+            primary: None,
+            fallback: vec![],
+            max_retries: 3,
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(10),
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(60),
+            origin: "test".into(),
+        }
+    }
+
+    #[test]
+    fn caps_and_outages_wait_while_hopeless_failures_fail() {
+        use crate::budget::CapScope;
+        let now = chrono::Utc::now();
+        let refusal = |scope, resets_at| CapRefusal {
+            scope,
+            site: "s".into(),
+            cap: Money(10),
+            spent: Money(10),
+            requested: Money(5),
+            resets_at,
+        };
+        let midnight = crate::budget::next_day_start(now);
+        match LlmError::CapReached(refusal(CapScope::SiteDaily, Some(midnight)))
+            .into_stage_error(now)
+        {
+            StageError::Deferred { until, reason } => {
+                assert_eq!(until, midnight);
+                assert!(reason.contains("daily cap of site \"s\""), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match LlmError::CapReached(refusal(CapScope::Article, None)).into_stage_error(now) {
+            StageError::Deferred { until, .. } => {
+                assert_eq!(until, now + chrono::Duration::days(1))
+            }
+            other => panic!("{other:?}"),
+        }
+        let outage = LlmError::Unavailable {
+            message: "down".into(),
+            retry_in: Duration::from_secs(300),
+        };
+        match outage.into_stage_error(now) {
+            StageError::Deferred { until, .. } => {
+                assert_eq!(until, now + chrono::Duration::seconds(300))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            LlmError::Failed { message: "bad key".into() }.into_stage_error(now),
+            StageError::Permanent(m) if m == "bad key"
+        ));
+        assert!(matches!(
+            LlmError::NotConfigured.into_stage_error(now),
+            StageError::Permanent(m) if m.contains("ANTHROPIC_API_KEY")
+        ));
+    }
+
+    #[test]
+    fn backoff_grows_stays_capped_and_honours_retry_after() {
+        let l = llm();
+        for attempt in 0..10 {
+            let d = backoff(&l, attempt, None);
+            assert!(d <= l.retry_max, "{d:?}");
+            assert!(
+                d >= l
+                    .retry_base
+                    .saturating_mul(1 << attempt.min(16))
+                    .min(l.retry_max)
+                    / 2
+            );
+        }
+        assert_eq!(
+            backoff(&l, 0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert!(
+            backoff(&l, 0, Some(Duration::from_secs(60))) > l.retry_max,
+            "the caller hands long waits to the queue"
+        );
+    }
+}
