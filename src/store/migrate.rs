@@ -28,11 +28,18 @@ impl Migration {
 
 /// The SQLite migrations, in order. A test checks this list against the
 /// files in migrations/sqlite/, so a new file cannot be forgotten.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "publishing",
+        sql: include_str!("../../migrations/sqlite/0002_publishing.sql"),
+    },
+];
 
 /// sha256 of the migration text, hex.
 pub fn checksum(sql: &str) -> String {

@@ -150,47 +150,69 @@ pub(super) fn job_counts(c: &Connection) -> StoreResult<BTreeMap<JobStatus, u64>
     Ok(out)
 }
 
+const ARTICLE_COLS: &str = "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.title, a.slug, a.meta_description, a.focus_keyword,
+        a.excerpt, a.tags, a.category, a.body_markdown, a.check_score, a.check_report, a.review_reason, a.published_url,
+        a.created_at, a.published_at
+     FROM articles a JOIN sites s ON s.id = a.site_id";
+
+fn article_row(r: &Row<'_>) -> rusqlite::Result<ArticleRecord> {
+    let status: String = r.get(3)?;
+    let tags: String = r.get(10)?;
+    let report: Option<String> = r.get(14)?;
+    Ok(ArticleRecord {
+        id: ArticleId(r.get(0)?),
+        site: r.get(1)?,
+        run_id: r.get::<_, Option<i64>>(2)?.map(RunId),
+        status: ArticleStatus::parse(&status).unwrap_or(ArticleStatus::Draft),
+        content: NewArticle {
+            topic: r.get(4)?,
+            title: r.get(5)?,
+            slug: r.get(6)?,
+            meta_description: r.get(7)?,
+            focus_keyword: r.get(8)?,
+            excerpt: r.get(9)?,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            category: r.get(11)?,
+            body_markdown: r.get(12)?,
+        },
+        check_score: r.get(13)?,
+        check_report: report.and_then(|s| serde_json::from_str(&s).ok()),
+        review_reason: r.get(15)?,
+        published_url: r.get(16)?,
+        created_at: ts(r.get(17)?),
+        published_at: r.get::<_, Option<i64>>(18)?.map(ts),
+    })
+}
+
 pub(super) fn article_where(
     c: &Connection,
     condition: &str,
     value: i64,
 ) -> StoreResult<Option<ArticleRecord>> {
+    let sql = format!("{ARTICLE_COLS} WHERE {condition}");
+    c.query_row(&sql, [value], article_row)
+        .optional()
+        .map_err(map_err)
+}
+
+pub(super) fn list_articles(c: &Connection, f: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
     let sql = format!(
-        "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.title, a.slug, a.meta_description, a.focus_keyword, a.excerpt,
-                a.tags, a.category, a.body_markdown, a.check_score, a.check_report, a.review_reason, a.published_url,
-                a.created_at, a.published_at
-         FROM articles a JOIN sites s ON s.id = a.site_id WHERE {condition}"
+        "{ARTICLE_COLS} WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR a.status = ?2) AND (?3 IS NULL OR a.id < ?3)
+         ORDER BY a.id DESC LIMIT ?4"
     );
-    c.query_row(&sql, [value], |r| {
-        let status: String = r.get(3)?;
-        let tags: String = r.get(10)?;
-        let report: Option<String> = r.get(14)?;
-        Ok(ArticleRecord {
-            id: ArticleId(r.get(0)?),
-            site: r.get(1)?,
-            run_id: r.get::<_, Option<i64>>(2)?.map(RunId),
-            status: ArticleStatus::parse(&status).unwrap_or(ArticleStatus::Draft),
-            content: NewArticle {
-                topic: r.get(4)?,
-                title: r.get(5)?,
-                slug: r.get(6)?,
-                meta_description: r.get(7)?,
-                focus_keyword: r.get(8)?,
-                excerpt: r.get(9)?,
-                tags: serde_json::from_str(&tags).unwrap_or_default(),
-                category: r.get(11)?,
-                body_markdown: r.get(12)?,
-            },
-            check_score: r.get(13)?,
-            check_report: report.and_then(|s| serde_json::from_str(&s).ok()),
-            review_reason: r.get(15)?,
-            published_url: r.get(16)?,
-            created_at: ts(r.get(17)?),
-            published_at: r.get::<_, Option<i64>>(18)?.map(ts),
-        })
-    })
-    .optional()
-    .map_err(map_err)
+    let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
+    let rows = stmt
+        .query_map(
+            params![
+                f.site,
+                f.status.map(ArticleStatus::as_str),
+                f.before.map(|b| b.0),
+                f.limit
+            ],
+            article_row,
+        )
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
 pub(super) fn list_events(
