@@ -32,3 +32,4 @@ pub mod pipeline;
 pub mod run_once;
 pub mod scheduler;
 pub mod store;
+pub mod wordpress;

@@ -464,8 +464,11 @@ impl Validator<'_> {
                 PostStatus::Publish
             }),
         };
-        let schedule_delay =
-            self.duration(&raw.schedule_delay, "schedule_delay", Duration::from_secs(3600));
+        let schedule_delay = self.duration(
+            &raw.schedule_delay,
+            "schedule_delay",
+            Duration::from_secs(3600),
+        );
         if post_status == PostStatus::Future
             && schedule_delay < Duration::from_secs(60)
             && let Some(d) = &raw.schedule_delay
@@ -477,18 +480,27 @@ impl Validator<'_> {
                     "schedule_delay {} is too short for scheduled posts",
                     format_duration(schedule_delay)
                 ),
-                Some("use at least \"1m\": WordPress publishes a post dated in the past at once".into()),
+                Some(
+                    "use at least \"1m\": WordPress publishes a post dated in the past at once"
+                        .into(),
+                ),
             );
         }
-        let request_timeout =
-            self.duration(&raw.request_timeout, "request_timeout", Duration::from_secs(30));
+        let request_timeout = self.duration(
+            &raw.request_timeout,
+            "request_timeout",
+            Duration::from_secs(30),
+        );
         if request_timeout < Duration::from_secs(1)
             && let Some(t) = &raw.request_timeout
         {
             self.push(
                 t.span(),
                 "request_timeout",
-                format!("request_timeout {} is too short", format_duration(request_timeout)),
+                format!(
+                    "request_timeout {} is too short",
+                    format_duration(request_timeout)
+                ),
                 Some("use at least \"1s\" (default \"30s\")".into()),
             );
         }

@@ -355,7 +355,7 @@ pub struct GenerateOutput {
     pub article: NewArticle,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct NewArticle {
     pub topic: String,
     pub title: String,

@@ -9,7 +9,8 @@ use super::{map_err, ms, ts};
 use crate::pipeline::lifecycle::Timestamp;
 use crate::store::*;
 
-const ENTRY_COLS: &str = "SELECT l.article_id, s.name, l.target, l.idempotency_key, l.status, l.remote_id, l.remote_url,
+const ENTRY_COLS: &str =
+    "SELECT l.article_id, s.name, l.target, l.idempotency_key, l.status, l.remote_id, l.remote_url,
         l.attempts, l.last_error, l.last_attempt_at, l.created_at, l.updated_at
      FROM publish_ledger l JOIN sites s ON s.id = l.site_id";
 

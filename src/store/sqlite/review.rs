@@ -212,7 +212,15 @@ pub(super) fn approve(
     set_status(tx, &a, next, None, now)?;
     let (job, what) = ensure_publish_job(tx, &a, actor, now)?;
     let message = format!("article {id} \"{}\" approved by {actor}; {what}", a.title);
-    event(tx, &a, Some(job), "article.approved", actor, message.clone(), now)?;
+    event(
+        tx,
+        &a,
+        Some(job),
+        "article.approved",
+        actor,
+        message.clone(),
+        now,
+    )?;
     Ok(ReviewOutcome {
         article_id: id,
         run_id: run,
@@ -266,7 +274,15 @@ pub(super) fn reject(
             ""
         }
     );
-    event(tx, &a, cancelled, "article.rejected", actor, message.clone(), now)?;
+    event(
+        tx,
+        &a,
+        cancelled,
+        "article.rejected",
+        actor,
+        message.clone(),
+        now,
+    )?;
     Ok(ReviewOutcome {
         article_id: id,
         run_id: run,
