@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, ConfigLocation, Environment};
-use blog_poster::pipeline::outbox::Publisher;
+use blog_poster::pipeline::publish::Publisher;
 use blog_poster::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner, StageSet};
 use blog_poster::store::*;
 
@@ -103,7 +103,7 @@ fn main() -> std::process::ExitCode {
         topics: Arc::new(Scripted(Stage::Topics)),
         generate: Arc::new(Scripted(Stage::Generate)),
         check: Arc::new(Scripted(Stage::Check)),
-        publish: Arc::new(Publisher),
+        publish: Arc::new(Publisher::new()),
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let result = rt.block_on(async {

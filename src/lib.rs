@@ -13,7 +13,12 @@
 //! - [`pipeline::engine`] claims due jobs with a lease, runs the stage through
 //!   the [`pipeline::stage::StageRunner`] plug-in point, and commits the
 //!   stage output together with the next job: monitor → topics → generate →
-//!   check → publish. [`pipeline::outbox`] is the built-in publisher.
+//!   check → publish. [`pipeline::publish`] posts to the site's publisher:
+//!   the built-in [`pipeline::outbox`], or WordPress through the
+//!   [`wordpress`] REST client, exactly once (the publish ledger).
+//! - [`review`] is the review queue (approve, reject, publish again) behind
+//!   `blog-poster article …`; `blog-poster doctor` runs
+//!   [`wordpress::doctor`].
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -29,6 +34,7 @@ pub mod http;
 pub mod instance;
 pub mod logging;
 pub mod pipeline;
+pub mod review;
 pub mod run_once;
 pub mod scheduler;
 pub mod store;

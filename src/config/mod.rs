@@ -162,6 +162,10 @@ impl Schedule {
 }
 
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per config; boxing would only complicate every match"
+)]
 pub enum PublisherConfig {
     Outbox,
     Wordpress(WordpressConfig),

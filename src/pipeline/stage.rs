@@ -127,7 +127,8 @@ impl StageSet {
     }
 
     /// The stages this version ships: the content stages are not built yet
-    /// and say so; publishing goes to the outbox (WordPress is not built yet).
+    /// and say so; publishing goes to the site's publisher (outbox or
+    /// WordPress).
     pub fn standard() -> StageSet {
         StageSet {
             monitor: Arc::new(NotBuilt {
@@ -146,7 +147,7 @@ impl StageSet {
                 stage: Stage::Check,
                 what: "fact and SEO checks arrive with the content pipeline",
             }),
-            publish: Arc::new(super::outbox::Publisher),
+            publish: Arc::new(super::publish::Publisher::new()),
         }
     }
 }

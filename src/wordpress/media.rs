@@ -2,10 +2,14 @@
 //! from the article's publish key, so a retried publish finds the image it
 //! already uploaded instead of uploading a second copy.
 
+use std::path::Path;
+use std::time::Duration;
+
 use reqwest::Method;
 use serde::Deserialize;
 
 use super::{Action, Body, WpClient, WpError};
+use crate::http::{HttpError, HttpOptions, read_capped};
 
 /// An image ready to upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +34,78 @@ pub fn sniff_image(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     } else {
         None
     }
+}
+
+/// Largest featured image we upload.
+const IMAGE_LIMIT: usize = 20 * 1024 * 1024;
+
+/// Reads a featured image from a local file (relative paths resolve from
+/// `base_dir`) or downloads it from an http(s) URL. `stem` names the
+/// uploaded file (ASCII; the extension comes from the image's type).
+pub async fn load_image(
+    source: &str,
+    base_dir: &Path,
+    stem: &str,
+    timeout: Duration,
+) -> Result<MediaFile, WpError> {
+    let image_error = |detail: String| WpError::Image {
+        source_name: source.to_string(),
+        detail,
+    };
+    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+        let client = crate::http::client(&HttpOptions {
+            timeout,
+            ..HttpOptions::default()
+        })
+        .map_err(|e| image_error(e.to_string()))?;
+        let resp = client
+            .get(source)
+            .send()
+            .await
+            .map_err(|e| super::error::transport(source, &e, timeout))?;
+        if !resp.status().is_success() {
+            return Err(image_error(format!(
+                "download answered {}; fix the image URL",
+                resp.status().as_u16()
+            )));
+        }
+        read_capped(resp, IMAGE_LIMIT).await.map_err(|e| match e {
+            HttpError::Transport(e) => super::error::transport(source, &e, timeout),
+            other => image_error(other.to_string()),
+        })?
+    } else {
+        let path = base_dir.join(source);
+        tokio::fs::read(&path).await.map_err(|e| {
+            image_error(format!(
+                "cannot read {}: {e}; fix the path or remove the image",
+                path.display()
+            ))
+        })?
+    };
+    if bytes.len() > IMAGE_LIMIT {
+        return Err(image_error(format!(
+            "{} bytes is more than the {IMAGE_LIMIT}-byte limit",
+            bytes.len()
+        )));
+    }
+    let (mime, ext) = sniff_image(&bytes)
+        .ok_or_else(|| image_error("not a PNG, JPEG, GIF or WebP image".to_string()))?;
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(60)
+        .collect();
+    Ok(MediaFile {
+        bytes,
+        file_name: format!("{}.{ext}", if stem.is_empty() { "image" } else { &stem }),
+        mime,
+    })
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,7 @@ use crate::http::{HttpOptions, read_capped};
 
 pub use discovery::{ApiRoot, Discovery, RootIndex};
 pub use error::{Action, WpError};
-pub use media::{MediaFile, sniff_image};
+pub use media::{MediaFile, load_image, sniff_image};
 pub use posts::{ExistingPost, PostFields, PostPage, RemotePost};
 pub use seo::{SeoPlan, SeoSupport, seo_plan};
 pub use terms::{Taxonomy, decode_entities};

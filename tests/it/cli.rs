@@ -184,7 +184,11 @@ fn migrations_fresh_to_latest_then_status() {
     let (_, out, _) = bp(dir.path(), &["--config", &cfg, "db", "migrate"]);
     assert!(out.contains("schema is up to date"), "{out}");
     let (_, out, _) = bp(dir.path(), &["--config", &cfg, "db", "status"]);
-    assert!(out.contains("schema: version 1 of 1"), "{out}");
+    let latest = blog_poster::store::sqlite::SqliteStore::migrations().len();
+    assert!(
+        out.contains(&format!("schema: version {latest} of {latest}")),
+        "{out}"
+    );
     assert!(out.contains("applied 0001_initial"), "{out}");
     assert!(!out.contains("pending"), "{out}");
 }
@@ -224,10 +228,11 @@ fn database_newer_than_the_binary_is_refused() {
     );
     let (code, _, err) = bp(dir.path(), &["--config", &cfg, "serve"]);
     assert_eq!(code, 1, "{err}");
+    let latest = blog_poster::store::sqlite::SqliteStore::migrations().len();
     assert!(
-        err.contains(
-            "the database is at schema version 99, but this blog-poster knows only up to 1"
-        ),
+        err.contains(&format!(
+            "the database is at schema version 99, but this blog-poster knows only up to {latest}"
+        )),
         "{err}"
     );
 }
