@@ -12,6 +12,10 @@ use blog_poster::store::*;
 
 use crate::harness::t;
 
+#[path = "store_contract_publish.rs"]
+mod publishing;
+use publishing::*;
+
 /// A fresh, migrated store per test, with sites "a" and "b".
 pub struct Fixture {
     pub store: Arc<dyn Store>,
@@ -45,7 +49,7 @@ fn site(name: &str, max: u32) -> SiteSpec {
     }
 }
 
-const POLICY: RetryPolicy = RetryPolicy {
+pub(crate) const POLICY: RetryPolicy = RetryPolicy {
     base: Duration::from_secs(10),
     max: Duration::from_secs(100),
 };
@@ -740,4 +744,11 @@ contract!(
     schedule_advance_is_compare_and_set,
     sync_disables_removed_sites_and_keeps_runtime_state,
     concurrent_claimers_never_share_a_job,
+    begin_publish_records_intent_and_rate_limits_per_site,
+    publish_commit_marks_the_ledger_published,
+    article_images_are_set_and_replaced,
+    list_articles_filters_by_site_and_status,
+    approve_queues_a_publish_job_and_reopens_the_run,
+    reject_keeps_the_reason_and_cancels_a_queued_publish,
+    request_publish_revives_a_dead_publish_job,
 );
