@@ -1,7 +1,9 @@
 //! Categories and tags by name: found by a search and an exact
 //! (case-insensitive, entity-decoded) name match, created when missing. Two
 //! publishers creating the same term at once is normal: the loser gets
-//! `term_exists` with the winner's `term_id`, which is just as good.
+//! `term_exists` with the winner's `term_id`, which is just as good; and
+//! when WordPress's own check-then-insert lets both creates through, both
+//! settle on the oldest term and the duplicate is removed.
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -37,6 +39,17 @@ struct Term {
     name: String,
 }
 
+async fn root_route(
+    client: &WpClient,
+    taxonomy: Taxonomy,
+    id: u64,
+) -> Result<reqwest::Url, WpError> {
+    Ok(client
+        .api_root()
+        .await?
+        .route(&format!("{}/{id}", taxonomy.route()), &[("force", "true")]))
+}
+
 /// How WordPress compares term names, near enough: entities decoded,
 /// surrounding space dropped, case folded.
 fn same_name(stored: &str, wanted: &str) -> bool {
@@ -47,24 +60,57 @@ impl WpClient {
     /// The id of the term called `name`, created if the site has none.
     pub async fn ensure_term(&self, taxonomy: Taxonomy, name: &str) -> Result<u64, WpError> {
         let name = name.trim();
-        let root = self.api_root().await?;
-        let url = root.route(
+        if let Some(id) = self.find_term(taxonomy, name).await? {
+            return Ok(id);
+        }
+        let created = self.create_term(taxonomy, name).await?;
+        // WordPress's own check-then-insert can let two simultaneous creates
+        // both succeed (the second under another slug). Settle on the oldest
+        // term of that name, and remove the duplicate we made.
+        match self.find_term(taxonomy, name).await? {
+            Some(oldest) if oldest < created => {
+                let url = root_route(self, taxonomy, created).await?;
+                if let Err(e) = self
+                    .call(Method::DELETE, url, Action::CreateTerm, None)
+                    .await
+                {
+                    tracing::warn!(term = created, error = %e, "could not remove a duplicate {}", taxonomy.label());
+                }
+                Ok(oldest)
+            }
+            _ => Ok(created),
+        }
+    }
+
+    /// The oldest term whose name is `name`.
+    async fn find_term(&self, taxonomy: Taxonomy, name: &str) -> Result<Option<u64>, WpError> {
+        let url = self.api_root().await?.route(
             taxonomy.route(),
             &[
                 ("search", name),
                 ("per_page", "100"),
                 ("_fields", "id,name"),
                 ("hide_empty", "false"),
+                ("orderby", "id"),
+                ("order", "asc"),
             ],
         );
         let found: Vec<Term> = self
             .call(Method::GET, url, Action::Read, None)
             .await?
             .json()?;
-        if let Some(t) = found.iter().find(|t| same_name(&t.name, name)) {
-            return Ok(t.id);
-        }
-        let url = root.route(taxonomy.route(), &[]);
+        Ok(found
+            .iter()
+            .filter(|t| same_name(&t.name, name))
+            .map(|t| t.id)
+            .min())
+    }
+
+    /// Creates the term; if it exists already (a race with another
+    /// publisher, or a name the search did not match), its id.
+    pub async fn create_term(&self, taxonomy: Taxonomy, name: &str) -> Result<u64, WpError> {
+        let name = name.trim();
+        let url = self.api_root().await?.route(taxonomy.route(), &[]);
         let body = serde_json::json!({ "name": name });
         match self
             .call(

@@ -6,3 +6,5 @@ mod harness;
 mod cli;
 mod crash;
 mod store_contract;
+mod wordpress;
+mod wp_env;
