@@ -7,4 +7,5 @@ mod cli;
 mod crash;
 mod store_contract;
 mod wordpress;
+mod wordpress_crash;
 mod wp_env;
