@@ -325,6 +325,7 @@ pub async fn post_article(
 ) -> Result<Posted, WpError> {
     let c = &article.content;
     let slug = wp_slug(&c.slug, &c.title);
+    client.login().await?;
     let existing = find_existing(client, entry, &slug).await?;
     if let Some(p) = existing.as_ref().filter(|p| p.status == "trash") {
         return Err(WpError::Rejected {

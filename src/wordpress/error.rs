@@ -395,8 +395,12 @@ pub(crate) fn transport(url: &str, e: &reqwest::Error, timeout: Duration) -> WpE
 }
 
 fn tls_fix(all: &str) -> Option<String> {
-    let fix = if all.contains("unknownissuer") || all.contains("unknown issuer") {
-        "the certificate is not signed by an authority this machine trusts (self-signed?): install a \
+    let fix = if all.contains("unknownissuer")
+        || all.contains("unknown issuer")
+        || all.contains("causedasendentity")
+        || all.contains("selfsigned")
+    {
+        "the certificate is self-signed or not signed by an authority this machine trusts: install a \
          publicly trusted certificate (Let's Encrypt), or add its CA to the system trust store \
          (/usr/local/share/ca-certificates + update-ca-certificates)"
     } else if all.contains("notvalidforname") || all.contains("not valid for name") {
@@ -409,6 +413,9 @@ fn tls_fix(all: &str) -> Option<String> {
         || all.contains("wrong version number")
     {
         "the server does not speak TLS on this port: use http:// or the right port in url"
+    } else if all.contains("handshake eof") || all.contains("handshakefailure") {
+        "the server closed the connection during the TLS handshake: it may not speak TLS on this port \
+         (use http:// or the right port in url), or a firewall cut the connection"
     } else if all.contains("certificate")
         || all.contains("tls")
         || all.contains("ssl")

@@ -134,7 +134,7 @@ fn tls_failures_get_a_specific_fix() {
     assert!(
         tls_fix("invalid peer certificate: unknownissuer")
             .expect("tls")
-            .contains("not signed by an authority")
+            .contains("self-signed or not signed by an authority")
     );
     assert!(
         tls_fix("received corrupt message of type invalidcontenttype")

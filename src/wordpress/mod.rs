@@ -50,6 +50,7 @@ pub struct WpClient {
     http: reqwest::Client,
     timeout: Duration,
     discovery: tokio::sync::OnceCell<Discovery>,
+    login: tokio::sync::OnceCell<Me>,
     seo: tokio::sync::OnceCell<SeoSupport>,
     network_nanos: AtomicU64,
     requests: AtomicU64,
@@ -124,6 +125,7 @@ impl WpClient {
             http,
             timeout: config.request_timeout,
             discovery: tokio::sync::OnceCell::new(),
+            login: tokio::sync::OnceCell::new(),
             seo: tokio::sync::OnceCell::new(),
             network_nanos: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -270,6 +272,13 @@ impl WpClient {
         self.call(Method::GET, url, Action::Read, None)
             .await?
             .json()
+    }
+
+    /// Logs in once per client (`me`, remembered after the first success).
+    /// Call it before anything else: without a login WordPress answers
+    /// lookups of drafts with a confusing 400 instead of a 401.
+    pub async fn login(&self) -> Result<&Me, WpError> {
+        self.login.get_or_try_init(|| self.me()).await
     }
 
     /// A 401: ask XML-RPC (which takes the password in the body, so a

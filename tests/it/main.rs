@@ -8,4 +8,5 @@ mod crash;
 mod store_contract;
 mod wordpress;
 mod wordpress_crash;
+mod wordpress_errors;
 mod wp_env;

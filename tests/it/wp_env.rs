@@ -135,11 +135,15 @@ pub fn config(dir: &Path, sites: &[TestSite<'_>]) -> Config {
         let var = format!("TEST_WP_PW_{}", s.name.to_uppercase().replace('-', "_"));
         text.push_str(&format!(
             "[sites.{name}]\npublisher = \"wordpress\"\n[sites.{name}.wordpress]\nurl = \"{url}\"\n\
-             username = \"{user}\"\napp_password_env = \"{var}\"\nmin_interval = \"0s\"\nrequest_timeout = \"20s\"\n{extra}\n",
+             username = \"{user}\"\napp_password_env = \"{var}\"\n{defaults}{extra}\n",
             name = s.name,
             url = s.wp.url,
             user = s.user,
             extra = s.extra,
+            defaults = ["min_interval = \"0s\"\n", "request_timeout = \"20s\"\n"]
+                .into_iter()
+                .filter(|d| !s.extra.contains(d.split(' ').next().unwrap_or("")))
+                .collect::<String>(),
         ));
         env.push((var, s.password.to_string()));
     }
