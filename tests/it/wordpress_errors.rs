@@ -228,10 +228,7 @@ fn read_head(s: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(i) = body.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(i) = body.windows(2).position(|w| w == b"\r\n") {
         let size =
             usize::from_str_radix(String::from_utf8_lossy(&body[..i]).trim(), 16).unwrap_or(0);
         if size == 0 {
