@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod crash;
+mod review_queue;
 mod store_contract;
 mod wordpress;
 mod wordpress_crash;
