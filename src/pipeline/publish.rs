@@ -96,7 +96,9 @@ impl StageRunner for Publisher {
                 PublisherConfig::Outbox => publish_outbox(ctx, article).await,
                 PublisherConfig::Wordpress(cfg) => {
                     let result = self.publish_wordpress(ctx, cfg, &article).await;
-                    if let Err(e) = &result {
+                    if let Err(e) = &result
+                        && !matches!(e, StageError::Deferred { .. })
+                    {
                         let (id, text, now) = (article.id, e.to_string(), ctx.now());
                         if let Err(store) = ctx
                             .db(move |s| s.record_publish_error(id, &text, now))

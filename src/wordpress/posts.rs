@@ -11,6 +11,8 @@ use super::{Action, Body, WpClient, WpError, decode_entities};
 /// Every status a post of ours can be in. `any` would leave out the trash.
 const ALL_STATUSES: &str = "publish,future,draft,pending,private,trash";
 const POST_FIELDS: &str = "id,slug,status,link,date_gmt,featured_media,title,content";
+/// What we read back after a create or update: not the content again.
+const WRITE_FIELDS: &str = "id,slug,status,link,date_gmt,featured_media";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Rendered {
@@ -140,10 +142,10 @@ impl WpClient {
     }
 
     pub async fn create_post(&self, fields: &PostFields) -> Result<RemotePost, WpError> {
-        let url = self
-            .api_root()
-            .await?
-            .route("wp/v2/posts", &[("context", "edit")]);
+        let url = self.api_root().await?.route(
+            "wp/v2/posts",
+            &[("context", "edit"), ("_fields", WRITE_FIELDS)],
+        );
         let body = serde_json::to_value(fields).map_err(|e| WpError::InvalidResponse {
             url: url.to_string(),
             detail: format!("cannot encode the post: {e}"),
@@ -159,10 +161,10 @@ impl WpClient {
     }
 
     pub async fn update_post(&self, id: u64, fields: &PostFields) -> Result<RemotePost, WpError> {
-        let url = self
-            .api_root()
-            .await?
-            .route(&format!("wp/v2/posts/{id}"), &[("context", "edit")]);
+        let url = self.api_root().await?.route(
+            &format!("wp/v2/posts/{id}"),
+            &[("context", "edit"), ("_fields", WRITE_FIELDS)],
+        );
         let body = serde_json::to_value(fields).map_err(|e| WpError::InvalidResponse {
             url: url.to_string(),
             detail: format!("cannot encode the post: {e}"),
