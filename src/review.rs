@@ -107,6 +107,67 @@ pub fn publish(
     Ok(store.request_publish(id, actor, now)?)
 }
 
+/// Sets the article's featured image: a local PNG, JPEG, GIF or WebP file
+/// (relative paths resolve from `base_dir`, the data folder), checked now,
+/// or an http(s) URL, fetched when the article is published.
+pub fn set_image(
+    store: &dyn Store,
+    id: ArticleId,
+    image: &ArticleImage,
+    base_dir: &std::path::Path,
+    actor: &str,
+    now: Timestamp,
+) -> Result<(), ReviewError> {
+    let source = image.source.trim();
+    if source.is_empty() {
+        return Err(ReviewError::Invalid("the image source is empty".into()));
+    }
+    if !(source.starts_with("http://") || source.starts_with("https://")) {
+        let path = base_dir.join(source);
+        let mut head = [0u8; 16];
+        let read = std::fs::File::open(&path).and_then(|mut f| {
+            use std::io::Read;
+            f.read(&mut head)
+        });
+        match read {
+            Err(e) => {
+                return Err(ReviewError::Invalid(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+            Ok(n) if crate::wordpress::sniff_image(&head[..n]).is_none() => {
+                return Err(ReviewError::Invalid(format!(
+                    "{} is not a PNG, JPEG, GIF or WebP image",
+                    path.display()
+                )));
+            }
+            Ok(_) => {}
+        }
+    }
+    let article = store.get_article(id)?;
+    let image = ArticleImage {
+        source: source.to_string(),
+        alt_text: image.alt_text.trim().to_string(),
+    };
+    store.set_article_image(id, &image, now)?;
+    store.record_event(
+        &crate::store::NewEvent {
+            site: Some(article.site.clone()),
+            run_id: article.run_id,
+            job_id: None,
+            kind: "article.image_set".into(),
+            actor: actor.into(),
+            message: format!(
+                "article {id}: featured image {} set by {actor}",
+                image.source
+            ),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
 /// Untrusted text (titles and reasons come from an LLM or a feed) made safe
 /// for a terminal: no control characters, so no escape sequences.
 pub fn printable(s: &str) -> String {

@@ -1,4 +1,4 @@
-//! The command line of publishing: `article list|show|approve|reject|publish`
+//! The command line of publishing: `article list|show|image|approve|reject|publish`
 //! (the review queue, through `crate::review`) and `doctor`. Approving or
 //! publishing works the article's run in the foreground when no daemon
 //! holds the database, otherwise leaves it to the daemon.
@@ -41,6 +41,15 @@ pub enum ArticleCommand {
         /// Why (kept with the article and shown by `article show`).
         #[arg(long)]
         reason: String,
+    },
+    /// Set an article's featured image: a PNG/JPEG/GIF/WebP file (relative
+    /// to the data folder) or an http(s) URL.
+    Image {
+        id: i64,
+        source: String,
+        /// The image's alt text.
+        #[arg(long, default_value = "")]
+        alt: String,
     },
     /// Publish an approved article again (after its publish job failed).
     Publish {
@@ -147,6 +156,25 @@ pub fn article(
             let outcome = review::reject(&store, ArticleId(id), &reason, &actor(), now)
                 .map_err(review_error)?;
             println!("{}", review::printable(&outcome.message));
+            Ok(exit::OK)
+        }
+        ArticleCommand::Image { id, source, alt } => {
+            let image = crate::store::ArticleImage {
+                source,
+                alt_text: alt,
+            };
+            review::set_image(
+                &store,
+                ArticleId(id),
+                &image,
+                &config.data_dir,
+                &actor(),
+                now,
+            )
+            .map_err(review_error)?;
+            println!(
+                "article {id}: featured image set; it is uploaded when the article is published"
+            );
             Ok(exit::OK)
         }
         ArticleCommand::Approve { id, wait } => {

@@ -190,15 +190,26 @@ fn approving_publishes_to_wordpress() {
         held(),
     );
     let cfg = dir.path().join("config.toml");
-    let (code, out, err) = run(command(dir.path())
-        .env("TEST_WP_PW_BLOG", &wp.app_password)
-        .args([
-            "--config",
-            cfg.to_str().expect("utf8"),
-            "article",
-            "approve",
-            &id.0.to_string(),
-        ]));
+    let bp_wp = |args: &[&str]| {
+        let mut full = vec!["--config", cfg.to_str().expect("utf8")];
+        full.extend_from_slice(args);
+        run(command(dir.path())
+            .env("TEST_WP_PW_BLOG", &wp.app_password)
+            .args(&full))
+    };
+    let id_s = id.0.to_string();
+    std::fs::write(dir.path().join("notes.txt"), "not an image").expect("write");
+    let (code, _, err) = bp_wp(&["article", "image", &id_s, "notes.txt"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is not a PNG, JPEG, GIF or WebP image"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("cover.png"), wp_env::PNG).expect("write");
+    let (code, out, err) = bp_wp(&["article", "image", &id_s, "cover.png", "--alt", "The cover"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("featured image set"), "{out}");
+    let (code, out, err) = bp_wp(&["article", "approve", &id_s]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(&format!("published to {}/?p=", wp.url)),
@@ -214,4 +225,10 @@ fn approving_publishes_to_wordpress() {
     ));
     assert_eq!(post["status"], "draft");
     assert_eq!(post["title"]["raw"], "Approved by a person");
+    let media = rt.block_on(wp_env::wp_get(
+        &wp,
+        &format!("wp/v2/media/{}", post["featured_media"]),
+        &[],
+    ));
+    assert_eq!(media["alt_text"], "The cover");
 }
