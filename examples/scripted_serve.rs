@@ -1,7 +1,13 @@
 //! `serve` with scripted stages, for the crash and shutdown tests: each
 //! content stage sleeps `SCRIPT_DELAY_MS` and returns fixed output derived
-//! from its run id; publishing is the real outbox. Test scaffolding only —
-//! the shipped binary never produces scripted content.
+//! from its run id (slugs start with `SCRIPT_SLUG_PREFIX`, default
+//! "scripted"); publishing is the real publish stage (outbox or WordPress,
+//! as the config says). Test scaffolding only — the shipped binary never
+//! produces scripted content and has no crash hooks.
+//!
+//! With `SCRIPT_KILL_AFTER_PUBLISH=1` the process SIGKILLs itself right
+//! after the publish stage returned its output and before the engine
+//! commits it: the post exists remotely, our database does not know.
 //!
 //! Usage: scripted_serve CONFIG
 
@@ -10,7 +16,7 @@ use std::time::Duration;
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, ConfigLocation, Environment};
-use blog_poster::pipeline::outbox::Publisher;
+use blog_poster::pipeline::publish::Publisher;
 use blog_poster::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner, StageSet};
 use blog_poster::store::*;
 
@@ -55,7 +61,11 @@ impl StageRunner for Scripted {
                     article: NewArticle {
                         topic: format!("topic {run}"),
                         title: format!("Scripted article {run}"),
-                        slug: format!("scripted-{run}"),
+                        slug: format!(
+                            "{}-{run}",
+                            std::env::var("SCRIPT_SLUG_PREFIX")
+                                .unwrap_or_else(|_| "scripted".into())
+                        ),
                         meta_description: String::new(),
                         focus_keyword: String::new(),
                         excerpt: String::new(),
@@ -85,6 +95,29 @@ impl StageRunner for Scripted {
     }
 }
 
+/// Wraps the real publish stage: once it has published, kill this process
+/// before the engine can record it.
+struct KillAfterPublish(Publisher);
+
+impl StageRunner for KillAfterPublish {
+    fn run<'a>(&'a self, ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>> {
+        Box::pin(async move {
+            let out = self.0.run(ctx).await;
+            if out.is_ok() {
+                eprintln!("scripted_serve: published; SIGKILL before the commit");
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &std::process::id().to_string()])
+                    .status();
+                // SIGKILL is delivered asynchronously: never return meanwhile.
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+            out
+        })
+    }
+}
+
 fn main() -> std::process::ExitCode {
     use blog_poster::pipeline::lifecycle::Stage;
     let path = std::env::args()
@@ -104,7 +137,11 @@ fn main() -> std::process::ExitCode {
         topics: Arc::new(Scripted(Stage::Topics)),
         generate: Arc::new(Scripted(Stage::Generate)),
         check: Arc::new(Scripted(Stage::Check)),
-        publish: Arc::new(Publisher),
+        publish: if std::env::var_os("SCRIPT_KILL_AFTER_PUBLISH").is_some() {
+            Arc::new(KillAfterPublish(Publisher::new()))
+        } else {
+            Arc::new(Publisher::new())
+        },
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let result = rt.block_on(async {

@@ -15,6 +15,8 @@ use crate::config::{
 use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
 
+pub mod publishing;
+
 /// Exit codes, documented in `--help` and docs/operations.md.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -54,6 +56,12 @@ pub enum Command {
     /// Database schema: status and migrations.
     #[command(subcommand)]
     Db(DbCommand),
+    /// The review queue: list, show, approve, reject or publish articles.
+    #[command(subcommand)]
+    Article(publishing::ArticleCommand),
+    /// Check each site's publishing end to end: TLS, discovery, login,
+    /// capabilities, clock. Exits 1 when a check fails.
+    Doctor(publishing::DoctorArgs),
     /// Print the version and build details.
     Version,
 }
@@ -156,6 +164,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             print!("{}", describe_config(&config, &location));
             Ok(exit::OK)
         }
+        Command::Article(cmd) => publishing::article(cli.config.as_deref(), cmd, &env),
+        Command::Doctor(args) => publishing::doctor(cli.config.as_deref(), args, &env),
         Command::Db(cmd) => {
             let (config, _) = load_config(cli.config.as_deref(), &env)?;
             db(&config, cmd)

@@ -13,7 +13,9 @@
 //! - [`pipeline::engine`] claims due jobs with a lease, runs the stage through
 //!   the [`pipeline::stage::StageRunner`] plug-in point, and commits the
 //!   stage output together with the next job: monitor → topics → generate →
-//!   check → publish. [`pipeline::outbox`] is the built-in publisher.
+//!   check → publish. [`pipeline::publish`] posts to the site's publisher:
+//!   the built-in [`pipeline::outbox`], or WordPress through the
+//!   [`wordpress`] REST client, exactly once (the publish ledger).
 //! - [`pipeline::monitor`] checks a site's due sources with [`feeds`]
 //!   (conditional fetches, parsers, next-check schedule), guarded by
 //!   [`ssrf`] for URLs that come from remote content;
@@ -23,6 +25,9 @@
 //!   audits, deterministic checks, score and gate), [`llm`] the provider
 //!   clients and the service that reserves every call's worst case against
 //!   the caps in [`budget`] before it goes out and records it after.
+//! - [`review`] is the review queue (approve, reject, publish again) behind
+//!   `blog-poster article …`; `blog-poster doctor` runs
+//!   [`wordpress::doctor`].
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -42,8 +47,10 @@ pub mod instance;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;
+pub mod review;
 pub mod run_once;
 pub mod scheduler;
 pub mod ssrf;
 pub mod store;
 pub mod topics;
+pub mod wordpress;

@@ -11,11 +11,11 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::daemon::{DaemonError, open_for_work};
+use crate::daemon::{DaemonError, Workspace, open_for_work};
 use crate::pipeline::engine::{Engine, JobOutcome, Observer, owner_id};
 use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage};
 use crate::pipeline::stage::StageSet;
-use crate::store::{ClaimedJob, JobRecord, NewRun, RunRecord, RunTrigger, Store};
+use crate::store::{ClaimedJob, JobRecord, NewRun, RunId, RunRecord, RunTrigger, Store};
 
 #[derive(Debug, Clone)]
 pub struct OnceOptions {
@@ -123,7 +123,7 @@ pub async fn run_once(
     clock: Arc<dyn Clock>,
     options: OnceOptions,
     observer: Arc<dyn Observer>,
-    mut interrupt: watch::Receiver<bool>,
+    interrupt: watch::Receiver<bool>,
 ) -> Result<OnceSummary, OnceError> {
     let sites: Vec<String> = match &options.site {
         Some(name) => match config.site(name) {
@@ -184,7 +184,35 @@ pub async fn run_once(
             .run_id();
         runs.push(id);
     }
+    work_runs(
+        ws,
+        config,
+        stages,
+        clock,
+        runs,
+        observer,
+        interrupt,
+        options.max_wait,
+    )
+    .await
+}
 
+/// Works the given runs in the foreground (this process holds the
+/// database through `ws`) until they finish, or until what is left is not
+/// due within `max_wait`, or until `interrupt`. Shared by `run --once` and
+/// `article approve|publish`.
+#[allow(clippy::too_many_arguments)] // each is a distinct dependency of the foreground engine
+pub async fn work_runs(
+    ws: Workspace,
+    config: Arc<Config>,
+    stages: StageSet,
+    clock: Arc<dyn Clock>,
+    runs: Vec<RunId>,
+    observer: Arc<dyn Observer>,
+    mut interrupt: watch::Receiver<bool>,
+    max_wait: Duration,
+) -> Result<OnceSummary, OnceError> {
+    let store = ws.store.clone();
     let engine = Arc::new(Engine {
         store: store.clone(),
         stages,
@@ -201,9 +229,7 @@ pub async fn run_once(
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = interrupt.changed() => { interrupted = true; }
         }
-        if interrupted
-            || finished_or_parked(store.as_ref(), &runs, clock.as_ref(), options.max_wait)?
-        {
+        if interrupted || finished_or_parked(store.as_ref(), &runs, clock.as_ref(), max_wait)? {
             break;
         }
     }

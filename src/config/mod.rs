@@ -180,6 +180,10 @@ impl Schedule {
 }
 
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per config; boxing would only complicate every match"
+)]
 pub enum PublisherConfig {
     Outbox,
     Wordpress(WordpressConfig),
@@ -194,11 +198,81 @@ impl PublisherConfig {
     }
 }
 
+/// One WordPress target: where, as whom, and how posts are made there.
 #[derive(Debug, Clone)]
 pub struct WordpressConfig {
+    /// The site's home URL; the REST API root is discovered from it.
     pub url: reqwest::Url,
     pub username: String,
+    /// An Application Password; only ever sent in the Authorization header.
     pub app_password: Secret,
+    /// The status new posts get.
+    pub post_status: PostStatus,
+    /// For `PostStatus::Future`: how far after publishing the post goes live.
+    pub schedule_delay: Duration,
+    /// Used when an article names no category.
+    pub default_category: Option<String>,
+    /// At least this long between two posts to this site (0 = no limit).
+    pub min_interval: Duration,
+    /// Per request to WordPress (uploads get four times as long).
+    pub request_timeout: Duration,
+    pub seo_plugin: SeoPreference,
+}
+
+/// What status a new WordPress post gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostStatus {
+    Draft,
+    /// Submitted for review inside WordPress.
+    Pending,
+    Publish,
+    /// Scheduled: goes live `schedule_delay` after publishing.
+    Future,
+}
+
+impl PostStatus {
+    /// The REST API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostStatus::Draft => "draft",
+            PostStatus::Pending => "pending",
+            PostStatus::Publish => "publish",
+            PostStatus::Future => "future",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PostStatus> {
+        [
+            PostStatus::Draft,
+            PostStatus::Pending,
+            PostStatus::Publish,
+            PostStatus::Future,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// Which SEO plugin's fields to fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeoPreference {
+    /// Whichever of Yoast or Rank Math the site exposes to the REST API.
+    Auto,
+    Yoast,
+    RankMath,
+    /// Never send SEO fields.
+    None,
+}
+
+impl SeoPreference {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeoPreference::Auto => "auto",
+            SeoPreference::Yoast => "yoast",
+            SeoPreference::RankMath => "rankmath",
+            SeoPreference::None => "none",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -142,6 +142,12 @@ pub struct RawWordpress {
     pub username: S<String>,
     pub app_password_env: Option<S<String>>,
     pub app_password_file: Option<S<String>>,
+    pub post_status: Option<S<String>>,
+    pub schedule_delay: Option<S<String>>,
+    pub default_category: Option<S<String>>,
+    pub min_interval: Option<S<String>>,
+    pub request_timeout: Option<S<String>>,
+    pub seo_plugin: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

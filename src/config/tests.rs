@@ -383,3 +383,84 @@ fn topics_values_are_parsed_and_checked() {
     let issue = one_issue("[sites.a.topics]\nmax_candidates = 0\n");
     assert!(issue.to_string().contains("0 is not allowed"), "{issue}");
 }
+
+fn wordpress_of(c: &Config) -> &WordpressConfig {
+    match &c.sites[0].publisher {
+        PublisherConfig::Wordpress(wp) => wp,
+        PublisherConfig::Outbox => panic!("expected wordpress"),
+    }
+}
+
+#[test]
+fn wordpress_posting_keys_have_defaults_and_parse() {
+    let base = "[sites.blog.wordpress]\nurl = \"https://blog.example/blog\"\nusername = \"bot\"\napp_password_env = \"PW\"\n";
+    let e = Environment::from_pairs([("HOME", "/h"), ("PW", "x")]);
+    let c = parse(base, None, &e).expect("valid");
+    let wp = wordpress_of(&c);
+    assert_eq!(wp.post_status, PostStatus::Publish);
+    assert_eq!(wp.schedule_delay, Duration::from_secs(3600));
+    assert_eq!(wp.min_interval, Duration::from_secs(60));
+    assert_eq!(wp.request_timeout, Duration::from_secs(30));
+    assert_eq!(wp.seo_plugin, SeoPreference::Auto);
+    assert_eq!(wp.default_category, None);
+
+    let c = parse(
+        &format!(
+            "{base}post_status = \"future\"\nschedule_delay = \"2h\"\ndefault_category = \" News \"\n\
+             min_interval = \"0s\"\nrequest_timeout = \"5s\"\nseo_plugin = \"rankmath\"\n"
+        ),
+        None,
+        &e,
+    )
+    .expect("valid");
+    let wp = wordpress_of(&c);
+    assert_eq!(wp.post_status, PostStatus::Future);
+    assert_eq!(wp.schedule_delay, Duration::from_secs(7200));
+    assert_eq!(wp.default_category.as_deref(), Some("News"));
+    assert_eq!(wp.min_interval, Duration::ZERO);
+    assert_eq!(wp.request_timeout, Duration::from_secs(5));
+    assert_eq!(wp.seo_plugin, SeoPreference::RankMath);
+}
+
+#[test]
+fn bad_wordpress_posting_keys_name_the_line_and_the_choices() {
+    let base = "[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\napp_password_env = \"PW\"\n";
+    let e = Environment::from_pairs([("HOME", "/h"), ("PW", "x")]);
+    let err = |extra: &str| {
+        parse(
+            &format!("{base}{extra}"),
+            Some(Path::new("/etc/blog-poster/config.toml")),
+            &e,
+        )
+        .expect_err("refused")
+        .to_string()
+    };
+    let shown = err("post_status = \"published\"\n");
+    assert!(
+        shown.contains(
+            ":5: key \"post_status\" in [sites.blog.wordpress]: unknown post status \"published\""
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("use draft, pending, publish or future"),
+        "{shown}"
+    );
+    let shown = err("post_status = \"future\"\nschedule_delay = \"10s\"\n");
+    assert!(
+        shown.contains(
+            ":6: key \"schedule_delay\" in [sites.blog.wordpress]: schedule_delay 10s is too short"
+        ),
+        "{shown}"
+    );
+    let shown = err("seo_plugin = \"allinone\"\n");
+    assert!(
+        shown.contains("use auto, yoast, rankmath or none"),
+        "{shown}"
+    );
+    let shown = err("request_timeout = \"100ms\"\n");
+    assert!(
+        shown.contains("request_timeout 100ms is too short"),
+        "{shown}"
+    );
+}

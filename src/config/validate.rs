@@ -481,10 +481,91 @@ impl Validator<'_> {
             &credential,
             wp.span(),
         );
+        let post_status = match raw.post_status.as_ref() {
+            None => PostStatus::Publish,
+            Some(p) => PostStatus::parse(p.get_ref()).unwrap_or_else(|| {
+                self.push(
+                    p.span(),
+                    "post_status",
+                    format!("unknown post status \"{}\"", p.get_ref()),
+                    Some("use draft, pending, publish or future".into()),
+                );
+                PostStatus::Publish
+            }),
+        };
+        let schedule_delay = self.duration(
+            &raw.schedule_delay,
+            "schedule_delay",
+            Duration::from_secs(3600),
+        );
+        if post_status == PostStatus::Future
+            && schedule_delay < Duration::from_secs(60)
+            && let Some(d) = &raw.schedule_delay
+        {
+            self.push(
+                d.span(),
+                "schedule_delay",
+                format!(
+                    "schedule_delay {} is too short for scheduled posts",
+                    format_duration(schedule_delay)
+                ),
+                Some(
+                    "use at least \"1m\": WordPress publishes a post dated in the past at once"
+                        .into(),
+                ),
+            );
+        }
+        let request_timeout = self.duration(
+            &raw.request_timeout,
+            "request_timeout",
+            Duration::from_secs(30),
+        );
+        if request_timeout < Duration::from_secs(1)
+            && let Some(t) = &raw.request_timeout
+        {
+            self.push(
+                t.span(),
+                "request_timeout",
+                format!(
+                    "request_timeout {} is too short",
+                    format_duration(request_timeout)
+                ),
+                Some("use at least \"1s\" (default \"30s\")".into()),
+            );
+        }
+        let seo_plugin = match raw.seo_plugin.as_ref() {
+            None => SeoPreference::Auto,
+            Some(p) => match p.get_ref().as_str() {
+                "auto" => SeoPreference::Auto,
+                "yoast" => SeoPreference::Yoast,
+                "rankmath" => SeoPreference::RankMath,
+                "none" => SeoPreference::None,
+                other => {
+                    self.push(
+                        p.span(),
+                        "seo_plugin",
+                        format!("unknown SEO plugin \"{other}\""),
+                        Some("use auto, yoast, rankmath or none".into()),
+                    );
+                    SeoPreference::Auto
+                }
+            },
+        };
+        let default_category = raw
+            .default_category
+            .as_ref()
+            .map(|c| c.get_ref().trim().to_string())
+            .filter(|c| !c.is_empty());
         Some(PublisherConfig::Wordpress(WordpressConfig {
             url: url?,
             username: raw.username.get_ref().clone(),
             app_password: secret?,
+            post_status,
+            schedule_delay,
+            default_category,
+            min_interval: self.duration(&raw.min_interval, "min_interval", Duration::from_secs(60)),
+            request_timeout,
+            seo_plugin,
         }))
     }
 

@@ -1,5 +1,5 @@
 //! The pipeline: the pure lifecycles, the stage plug-in point, the engine
-//! that runs jobs through them, and the outbox publisher.
+//! that runs jobs through them, and the publish stage (outbox or WordPress).
 //!
 //! Data flow per run: monitor → topics → generate → check → publish. Each
 //! stage is one job; its output and the next job are committed together.
@@ -10,5 +10,6 @@ pub mod generate;
 pub mod lifecycle;
 pub mod monitor;
 pub mod outbox;
+pub mod publish;
 pub mod stage;
 pub mod topics;

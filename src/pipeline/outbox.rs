@@ -1,57 +1,18 @@
-//! The publish stage and the outbox publisher: an approved article becomes
+//! The outbox publisher: an approved article becomes
 //! `<outbox>/<site>/<id>-<slug>.md` (front matter + Markdown) and `.html`
 //! (sanitized), written atomically. Writing the same article again gives
-//! the same files, so a retried publish never leaves two copies.
+//! the same files, so a retried publish never leaves two copies. Also the
+//! Markdown → safe HTML conversion every publisher uses.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::config::PublisherConfig;
-use crate::pipeline::lifecycle::{ArticleStatus, Stage};
-use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
-use crate::store::{ArticleRecord, PublishOutput, StageOutput};
+use crate::pipeline::stage::StageError;
+use crate::store::ArticleRecord;
 
-/// Publishes the run's article with the site's publisher.
-pub struct Publisher;
-
-impl StageRunner for Publisher {
-    fn run<'a>(&'a self, ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>> {
-        Box::pin(async move {
-            let run = ctx.job.run_id;
-            let article = ctx
-                .db(move |s| s.article_for_run(run))
-                .await?
-                .ok_or_else(|| {
-                    StageError::Permanent(format!("run {run} has no article to publish"))
-                })?;
-            if article.status != ArticleStatus::Approved {
-                return Err(StageError::Permanent(format!(
-                    "article {} is {}, not approved: approve it first (`blog-poster article approve {}`)",
-                    article.id, article.status, article.id
-                )));
-            }
-            match &ctx.site.publisher {
-                PublisherConfig::Outbox => {
-                    let dir = ctx.config.outbox.dir.join(&ctx.site.name);
-                    let article_id = article.id;
-                    let path = tokio::task::spawn_blocking(move || write_article(&dir, &article))
-                        .await
-                        .map_err(|e| StageError::Retryable(format!("outbox task failed: {e}")))??;
-                    Ok(StageOutput::Publish(PublishOutput {
-                        article_id,
-                        target: "outbox".into(),
-                        remote_id: None,
-                        location: path.display().to_string(),
-                    }))
-                }
-                PublisherConfig::Wordpress(_) => Err(StageError::NotBuilt {
-                    stage: Stage::Publish,
-                    what: "publishing to WordPress arrives with the publishing work; use publisher = \"outbox\" for now".into(),
-                }),
-            }
-        })
-    }
-}
+/// The publish stage moved to `pipeline::publish`; kept here for callers
+/// that name it by its old path.
+pub use super::publish::Publisher;
 
 /// Writes `<id>-<slug>.md` and `.html` into `dir`; returns the HTML path.
 pub fn write_article(dir: &Path, article: &ArticleRecord) -> Result<PathBuf, StageError> {
@@ -171,6 +132,7 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::lifecycle::ArticleStatus;
     use crate::store::{ArticleId, NewArticle};
 
     fn article(title: &str, body: &str, slug: &str) -> ArticleRecord {

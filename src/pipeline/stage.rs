@@ -127,8 +127,8 @@ impl StageSet {
     }
 
     /// The stages this version ships. Generate and check share one LLM
-    /// service (clients and circuit breakers); publishing goes to the outbox
-    /// (WordPress is not built yet).
+    /// service (clients and circuit breakers); publishing goes to the site's
+    /// publisher (outbox or WordPress).
     pub fn standard() -> StageSet {
         Self::with_llm(Arc::new(crate::llm::service::LlmService::new()))
     }
@@ -143,7 +143,7 @@ impl StageSet {
             ))),
             generate: Arc::new(super::generate::Generate { llm: llm.clone() }),
             check: Arc::new(super::check::Check { llm }),
-            publish: Arc::new(super::outbox::Publisher),
+            publish: Arc::new(super::publish::Publisher::new()),
         }
     }
 }

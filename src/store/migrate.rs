@@ -34,7 +34,11 @@ pub const SQLITE: &[Migration] = &[
         name: "initial",
         sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
     },
-    // 0002 is reserved for the monitor/topics work on another branch.
+    Migration {
+        version: 2,
+        name: "publishing",
+        sql: include_str!("../../migrations/sqlite/0002_publishing.sql"),
+    },
     Migration {
         version: 3,
         name: "llm_budget",
@@ -165,11 +169,8 @@ mod tests {
             files, listed,
             "every file in migrations/sqlite must be listed in SQLITE, in order"
         );
-        // Versions rise strictly. (0002 belongs to a parallel branch; once
-        // both are merged the list is consecutive again.)
-        assert_eq!(SQLITE.first().map(|m| m.version), Some(1));
-        for pair in SQLITE.windows(2) {
-            assert!(pair[0].version < pair[1].version, "versions rise strictly");
+        for (i, m) in SQLITE.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "versions are consecutive from 1");
         }
     }
 }

@@ -218,6 +218,67 @@ pub trait Store: Send + Sync {
     /// does not cover one topic twice. Unknown site: empty.
     fn list_article_titles(&self, site: &str, limit: u32) -> StoreResult<Vec<ArticleTitle>>;
 
+    /// Articles matching the filter, newest first.
+    fn list_articles(&self, filter: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>>;
+
+    /// Sets (or replaces) the article's featured image.
+    fn set_article_image(
+        &self,
+        article: ArticleId,
+        image: &ArticleImage,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    fn article_image(&self, article: ArticleId) -> StoreResult<Option<ArticleImage>>;
+
+    // ---- review queue (operator actions; each records an event) -----------
+
+    /// Review|Rejected → Approved, and in the same transaction makes sure
+    /// the article's run has a publish job (adding one and reopening the
+    /// run, or reviving a dead one).
+    fn approve_article(
+        &self,
+        article: ArticleId,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<ReviewOutcome>;
+
+    /// → Rejected, keeping `reason`. A queued publish job is cancelled; a
+    /// running one makes this fail with `Conflict`.
+    fn reject_article(
+        &self,
+        article: ArticleId,
+        reason: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<ReviewOutcome>;
+
+    /// For an approved article: queues its publish job again (a dead or
+    /// cancelled one is revived; a queued one is left alone).
+    fn request_publish(
+        &self,
+        article: ArticleId,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<ReviewOutcome>;
+
+    // ---- publish ledger ----------------------------------------------------
+
+    /// Records the intent to post (its own committed transaction, before
+    /// any request to the target), or says when the site's rate limit lets
+    /// the next post go. Counts an attempt.
+    fn begin_publish(&self, intent: &PublishIntent, now: Timestamp) -> StoreResult<PublishBegin>;
+
+    fn publish_entry(&self, article: ArticleId) -> StoreResult<Option<PublishEntry>>;
+
+    /// Keeps the last failure of a post attempt on the ledger row.
+    fn record_publish_error(
+        &self,
+        article: ArticleId,
+        error: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
     // ---- events ------------------------------------------------------------
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()>;

@@ -390,7 +390,7 @@ pub struct TopicRecord {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct NewArticle {
     pub topic: String,
     pub title: String,
@@ -506,4 +506,102 @@ pub struct AppliedMigration {
     pub name: String,
     pub checksum: String,
     pub applied_at: Timestamp,
+}
+
+/// Where an article's publication stands in the publish ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerStatus {
+    /// Recorded before the request that creates the post: the post may or
+    /// may not exist remotely. Ask the target before creating again.
+    Intent,
+    /// The publish stage's output is committed.
+    Published,
+}
+
+impl LedgerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerStatus::Intent => "intent",
+            LedgerStatus::Published => "published",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LedgerStatus> {
+        match s {
+            "intent" => Some(LedgerStatus::Intent),
+            "published" => Some(LedgerStatus::Published),
+            _ => None,
+        }
+    }
+}
+
+/// The publish stage asks to post an article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishIntent {
+    pub article_id: ArticleId,
+    /// "wordpress" or "outbox".
+    pub target: String,
+    /// Stable per article; travels with the post. An existing row keeps its key.
+    pub idempotency_key: String,
+    /// The site takes at most one post attempt per this interval.
+    pub min_interval: std::time::Duration,
+}
+
+/// The answer to a [`PublishIntent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishBegin {
+    /// The intent is committed: go ahead (after asking the target whether the
+    /// post already exists).
+    Go(PublishEntry),
+    /// The site's rate limit: try again at `until`. Nothing was written.
+    Wait { until: Timestamp },
+}
+
+/// One article's row in the publish ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishEntry {
+    pub article_id: ArticleId,
+    pub site: String,
+    pub target: String,
+    pub idempotency_key: String,
+    pub status: LedgerStatus,
+    pub remote_id: Option<String>,
+    pub remote_url: Option<String>,
+    /// Post attempts begun (each one committed before its request).
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An article's featured image: a local file or an http(s) URL, uploaded to
+/// the site's media library when the article is published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArticleImage {
+    pub source: String,
+    pub alt_text: String,
+}
+
+/// Which articles to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArticleFilter {
+    pub site: Option<String>,
+    pub status: Option<ArticleStatus>,
+    pub limit: u32,
+    /// Only articles with a smaller id (paging).
+    pub before: Option<ArticleId>,
+}
+
+/// What an operator's review action did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewOutcome {
+    pub article_id: ArticleId,
+    pub run_id: RunId,
+    pub status: ArticleStatus,
+    /// The publish job that will post the article, when there is one.
+    pub publish_job: Option<JobId>,
+    /// One line for the operator.
+    pub message: String,
 }

@@ -1,7 +1,7 @@
 //! The posts already on the live site, which a new topic must not repeat.
 //! A trait, because where they come from depends on the publisher: the
 //! outbox has none beyond our own articles; a WordPress site lists its posts
-//! through the WordPress client (plugged in with the publishing work).
+//! through the WordPress client.
 
 use crate::config::{PublisherConfig, SiteConfig};
 use crate::pipeline::stage::BoxFuture;
@@ -24,10 +24,12 @@ pub trait ExistingPosts: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<String>, ExistingPostsError>>;
 }
 
-/// What this version knows without a WordPress client: an outbox site has
-/// no posts but our own articles (which the store lists); for a WordPress
-/// site it says plainly that listing its posts is not built yet, rather
-/// than risk a duplicate of a post it cannot see.
+/// How many of a WordPress site's newest posts are compared (10 pages of 100).
+const WORDPRESS_PAGES: u32 = 10;
+
+/// The posts on the site the publisher writes to: none for the outbox (our
+/// own articles come from the store), the newest published posts of a
+/// WordPress site through its REST API.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PublisherPosts;
 
@@ -39,11 +41,32 @@ impl ExistingPosts for PublisherPosts {
         Box::pin(async move {
             match &site.publisher {
                 PublisherConfig::Outbox => Ok(Vec::new()),
-                PublisherConfig::Wordpress(wp) => Err(ExistingPostsError::Permanent(format!(
-                    "cannot list the existing posts of {} yet: the WordPress client arrives with the publishing work",
-                    wp.url
-                ))),
+                PublisherConfig::Wordpress(wp) => wordpress_titles(&site.name, wp).await,
             }
         })
     }
+}
+
+async fn wordpress_titles(
+    site: &str,
+    wp: &crate::config::WordpressConfig,
+) -> Result<Vec<String>, ExistingPostsError> {
+    let classify = |e: crate::wordpress::WpError| {
+        let text = format!("cannot list the existing posts of {}: {e}", wp.url);
+        if e.is_retryable() {
+            ExistingPostsError::Retryable(text)
+        } else {
+            ExistingPostsError::Permanent(text)
+        }
+    };
+    let client = crate::wordpress::WpClient::new(site, wp).map_err(classify)?;
+    let mut titles = Vec::new();
+    for page in 1..=WORDPRESS_PAGES {
+        let listed = client.list_posts(page, 100).await.map_err(classify)?;
+        titles.extend(listed.posts.into_iter().map(|p| p.title));
+        if page >= listed.total_pages {
+            break;
+        }
+    }
+    Ok(titles)
 }

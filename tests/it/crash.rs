@@ -14,7 +14,7 @@ use blog_poster::store::{NewRun, RunId, RunTrigger, SiteSpec, Store};
 use crate::harness::{wait_for, write_config};
 
 /// The example binary cargo builds next to this test binary.
-fn scripted_serve() -> PathBuf {
+pub(crate) fn scripted_serve() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let p = dir.join("examples").join("scripted_serve");

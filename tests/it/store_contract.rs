@@ -15,6 +15,9 @@ use crate::harness::t;
 #[path = "store_contract_budget.rs"]
 mod budget_contract;
 use budget_contract::*;
+#[path = "store_contract_publish.rs"]
+mod publishing;
+use publishing::*;
 
 /// A fresh, migrated store per test, with sites "a" and "b".
 pub struct Fixture {
@@ -49,7 +52,7 @@ fn site(name: &str, max: u32) -> SiteSpec {
     }
 }
 
-const POLICY: RetryPolicy = RetryPolicy {
+pub(crate) const POLICY: RetryPolicy = RetryPolicy {
     base: Duration::from_secs(10),
     max: Duration::from_secs(100),
 };
@@ -813,4 +816,11 @@ contract!(
     reservations_are_refused_at_every_cap_and_unsettled_ones_count,
     recording_a_call_settles_its_reservation_and_feeds_the_spend_report,
     waking_waiting_jobs_makes_them_due_now,
+    begin_publish_records_intent_and_rate_limits_per_site,
+    publish_commit_marks_the_ledger_published,
+    article_images_are_set_and_replaced,
+    list_articles_filters_by_site_and_status,
+    approve_queues_a_publish_job_and_reopens_the_run,
+    reject_keeps_the_reason_and_cancels_a_queued_publish,
+    request_publish_revives_a_dead_publish_job,
 );

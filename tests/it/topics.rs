@@ -252,10 +252,11 @@ async fn nothing_new_to_say_ends_the_run_without_a_topic() {
 }
 
 #[tokio::test]
-async fn a_wordpress_site_says_its_post_listing_is_not_built_yet() {
+async fn an_unreachable_wordpress_site_is_a_retryable_listing_error() {
     let env = Environment::from_pairs([("HOME", "/h"), ("WP_PW", "secret")]);
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused.
     let c = config::parse(
-        "[sites.wp.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\napp_password_env = \"WP_PW\"\n",
+        "[sites.wp.wordpress]\nurl = \"http://127.0.0.1:9\"\nusername = \"bot\"\napp_password_env = \"WP_PW\"\n",
         None,
         &env,
     )
@@ -263,11 +264,11 @@ async fn a_wordpress_site_says_its_post_listing_is_not_built_yet() {
     let err = PublisherPosts
         .titles(&c.sites[0])
         .await
-        .expect_err("not built");
-    assert!(matches!(err, ExistingPostsError::Permanent(_)));
+        .expect_err("unreachable");
+    assert!(matches!(err, ExistingPostsError::Retryable(_)), "{err}");
     assert!(
         err.to_string()
-            .contains("cannot list the existing posts of https://blog.example/"),
+            .contains("cannot list the existing posts of http://127.0.0.1:9/"),
         "{err}"
     );
 }

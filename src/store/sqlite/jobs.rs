@@ -445,9 +445,19 @@ pub(super) fn operator_cancel(
     actor: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
+    cancel_with_outcome(tx, job, &format!("cancelled by {actor}"), now)
+}
+
+/// Cancels a queued, waiting or running job; its run ends cancelled with
+/// `outcome` (a rejected article's publish job, say).
+pub(super) fn cancel_with_outcome(
+    tx: &Transaction<'_>,
+    job: JobId,
+    outcome: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     let row = load(tx, job)?;
     let tr = job_transition(&row.state, &JobEvent::OperatorCancel, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
-    let outcome = format!("cancelled by {actor}");
-    apply_effects(tx, &row, &tr, Some(&outcome), None, now)
+    apply_effects(tx, &row, &tr, Some(outcome), None, now)
 }

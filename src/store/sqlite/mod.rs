@@ -7,7 +7,9 @@ mod budget;
 mod coverage;
 mod jobs;
 mod outputs;
+mod publish;
 mod reads;
+mod review;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -543,6 +545,68 @@ impl Store for SqliteStore {
 
     fn list_article_titles(&self, site: &str, limit: u32) -> StoreResult<Vec<ArticleTitle>> {
         self.read(|c| coverage::list_article_titles(c, site, limit))
+    }
+
+    fn list_articles(&self, filter: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
+        self.read(|c| reads::list_articles(c, filter))
+    }
+
+    fn set_article_image(
+        &self,
+        article: ArticleId,
+        image: &ArticleImage,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(|tx| publish::set_image(tx, article, image, now))
+    }
+
+    fn article_image(&self, article: ArticleId) -> StoreResult<Option<ArticleImage>> {
+        self.read(|c| publish::image(c, article))
+    }
+
+    fn approve_article(
+        &self,
+        article: ArticleId,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<ReviewOutcome> {
+        self.write(|tx| review::approve(tx, article, actor, now))
+    }
+
+    fn reject_article(
+        &self,
+        article: ArticleId,
+        reason: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<ReviewOutcome> {
+        self.write(|tx| review::reject(tx, article, reason, actor, now))
+    }
+
+    fn request_publish(
+        &self,
+        article: ArticleId,
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<ReviewOutcome> {
+        self.write(|tx| review::request_publish(tx, article, actor, now))
+    }
+
+    fn begin_publish(&self, intent: &PublishIntent, now: Timestamp) -> StoreResult<PublishBegin> {
+        self.write(|tx| publish::begin(tx, intent, now))
+    }
+
+    fn publish_entry(&self, article: ArticleId) -> StoreResult<Option<PublishEntry>> {
+        self.read(|c| publish::entry(c, article))
+    }
+
+    fn record_publish_error(
+        &self,
+        article: ArticleId,
+        error: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(|tx| publish::record_error(tx, article, error, now))
     }
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {

@@ -1,6 +1,6 @@
 //! Writes a stage's output inside the job-completion transaction: source
 //! state and items (stored once per site), topic candidates, the article,
-//! its check report and its publication.
+//! its check report and its publication (article and publish ledger).
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -194,5 +194,5 @@ fn publish(
         params![p.article_id.0, next.as_str(), p.location, ms(now)],
     )
     .map_err(map_err)?;
-    Ok(())
+    super::publish::mark_published(tx, p, now)
 }

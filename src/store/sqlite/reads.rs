@@ -179,49 +179,84 @@ pub(super) fn job_counts(c: &Connection) -> StoreResult<BTreeMap<JobStatus, u64>
     Ok(out)
 }
 
+const ARTICLE_COLS: &str = "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.title, a.slug, a.meta_description, a.focus_keyword,
+        a.excerpt, a.tags, a.category, a.body_markdown, a.check_score, a.check_report, a.review_reason, a.published_url,
+        a.created_at, a.published_at, a.generation_notes
+     FROM articles a JOIN sites s ON s.id = a.site_id";
+
+fn article_row(r: &Row<'_>) -> rusqlite::Result<ArticleRecord> {
+    let status: String = r.get(3)?;
+    let tags: String = r.get(10)?;
+    let report: Option<String> = r.get(14)?;
+    let notes: Option<String> = r.get(19)?;
+    Ok(ArticleRecord {
+        id: ArticleId(r.get(0)?),
+        site: r.get(1)?,
+        run_id: r.get::<_, Option<i64>>(2)?.map(RunId),
+        status: ArticleStatus::parse(&status).unwrap_or(ArticleStatus::Draft),
+        content: NewArticle {
+            topic: r.get(4)?,
+            title: r.get(5)?,
+            slug: r.get(6)?,
+            meta_description: r.get(7)?,
+            focus_keyword: r.get(8)?,
+            excerpt: r.get(9)?,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            category: r.get(11)?,
+            body_markdown: r.get(12)?,
+        },
+        check_score: r.get(13)?,
+        check_report: report.and_then(|s| serde_json::from_str(&s).ok()),
+        review_reason: r.get(15)?,
+        published_url: r.get(16)?,
+        created_at: ts(r.get(17)?),
+        published_at: r.get::<_, Option<i64>>(18)?.map(ts),
+        generation: notes.and_then(|s| serde_json::from_str(&s).ok()),
+    })
+}
+
 pub(super) fn article_where(
     c: &Connection,
     condition: &str,
     value: i64,
 ) -> StoreResult<Option<ArticleRecord>> {
+    let sql = format!("{ARTICLE_COLS} WHERE {condition}");
+    c.query_row_cached(&sql, [value], article_row)
+        .optional()
+        .map_err(map_err)
+}
+
+pub(super) fn list_articles(c: &Connection, f: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
+    // Only the conditions asked for, so SQLite can use its indexes.
+    let mut conditions = Vec::new();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(site) = &f.site {
+        values.push(site.clone().into());
+        conditions.push(format!("s.name = ?{}", values.len()));
+    }
+    if let Some(status) = f.status {
+        values.push(status.as_str().to_string().into());
+        conditions.push(format!("a.status = ?{}", values.len()));
+    }
+    if let Some(before) = f.before {
+        values.push(before.0.into());
+        conditions.push(format!("a.id < ?{}", values.len()));
+    }
+    values.push(i64::from(f.limit).into());
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
     let sql = format!(
-        "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.title, a.slug, a.meta_description, a.focus_keyword, a.excerpt,
-                a.tags, a.category, a.body_markdown, a.check_score, a.check_report, a.review_reason, a.published_url,
-                a.created_at, a.published_at, a.generation_notes
-         FROM articles a JOIN sites s ON s.id = a.site_id WHERE {condition}"
+        "{ARTICLE_COLS} {filter} ORDER BY a.id DESC LIMIT ?{}",
+        values.len()
     );
-    c.query_row_cached(&sql, [value], |r| {
-        let status: String = r.get(3)?;
-        let tags: String = r.get(10)?;
-        let report: Option<String> = r.get(14)?;
-        let notes: Option<String> = r.get(19)?;
-        Ok(ArticleRecord {
-            id: ArticleId(r.get(0)?),
-            site: r.get(1)?,
-            run_id: r.get::<_, Option<i64>>(2)?.map(RunId),
-            status: ArticleStatus::parse(&status).unwrap_or(ArticleStatus::Draft),
-            content: NewArticle {
-                topic: r.get(4)?,
-                title: r.get(5)?,
-                slug: r.get(6)?,
-                meta_description: r.get(7)?,
-                focus_keyword: r.get(8)?,
-                excerpt: r.get(9)?,
-                tags: serde_json::from_str(&tags).unwrap_or_default(),
-                category: r.get(11)?,
-                body_markdown: r.get(12)?,
-            },
-            check_score: r.get(13)?,
-            check_report: report.and_then(|s| serde_json::from_str(&s).ok()),
-            review_reason: r.get(15)?,
-            published_url: r.get(16)?,
-            created_at: ts(r.get(17)?),
-            published_at: r.get::<_, Option<i64>>(18)?.map(ts),
-            generation: notes.and_then(|s| serde_json::from_str(&s).ok()),
-        })
-    })
-    .optional()
-    .map_err(map_err)
+    let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(values), article_row)
+        .map_err(map_err)?;
+    rows.collect::<Result<_, _>>().map_err(map_err)
 }
 
 pub(super) fn selected_topic(c: &Connection, run: RunId) -> StoreResult<Option<TopicRecord>> {

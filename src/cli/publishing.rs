@@ -1,0 +1,292 @@
+//! The command line of publishing: `article list|show|image|approve|reject|publish`
+//! (the review queue, through `crate::review`) and `doctor`. Approving or
+//! publishing works the article's run in the foreground when no daemon
+//! holds the database, otherwise leaves it to the daemon.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+
+use super::{CliError, exit, load_config, runtime, usage};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, DatabaseBackend, Environment, PublisherConfig};
+use crate::daemon::{DaemonError, ensure_migrated, open_for_work, open_sqlite};
+use crate::instance::{InstanceError, InstanceLock};
+use crate::pipeline::lifecycle::ArticleStatus;
+use crate::pipeline::stage::StageSet;
+use crate::review::{self, ReviewError};
+use crate::run_once::{ProgressPrinter, render_summary, work_runs};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ArticleFilter, ArticleId, ReviewOutcome, Store, StoreError};
+use crate::wordpress::doctor;
+
+#[derive(Debug, Subcommand)]
+pub enum ArticleCommand {
+    /// List articles, newest first (default: those waiting for review).
+    List(ListArgs),
+    /// Show one article: content, check score, review reason, publishing.
+    Show { id: i64 },
+    /// Approve an article held for review (or rejected) and publish it.
+    Approve {
+        id: i64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Reject an article; the reason is kept with it.
+    Reject {
+        id: i64,
+        /// Why (kept with the article and shown by `article show`).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Set an article's featured image: a PNG/JPEG/GIF/WebP file (relative
+    /// to the data folder) or an http(s) URL.
+    Image {
+        id: i64,
+        source: String,
+        /// The image's alt text.
+        #[arg(long, default_value = "")]
+        alt: String,
+    },
+    /// Publish an approved article again (after its publish job failed).
+    Publish {
+        id: i64,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this site.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// review, approved, rejected, published, draft or all.
+    #[arg(long, default_value = "review")]
+    pub status: String,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Only queue the publish job; do not publish in the foreground.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Wait at most this long for a retry in the foreground.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = super::parse_duration_arg)]
+    pub max_wait: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this site (default: every enabled site).
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+}
+
+/// Who did it, for the events: "cli", or "cli:<login>" from $USER (never
+/// looked up in the user database).
+fn actor() -> String {
+    match std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")) {
+        Ok(u) if !u.is_empty() => format!("cli:{}", review::printable(&u)),
+        _ => "cli".into(),
+    }
+}
+
+fn review_error(e: ReviewError) -> CliError {
+    match e {
+        ReviewError::Invalid(m) => usage(anyhow!(m)),
+        ReviewError::Store(e @ (StoreError::NotFound { .. } | StoreError::Conflict(_))) => {
+            usage(anyhow!(e))
+        }
+        ReviewError::Store(e) => e.into(),
+    }
+}
+
+/// The store, migrated if this binary brought new migrations (under the
+/// instance lock; a running daemon of this version has migrated already).
+fn open_store(config: &Config) -> Result<SqliteStore, CliError> {
+    let store = open_sqlite(config)?;
+    if !store.schema_status()?.pending.is_empty() {
+        let DatabaseBackend::Sqlite { path } = &config.database.backend;
+        let _lock = InstanceLock::acquire(path)?;
+        ensure_migrated(&store, config.database.auto_migrate, SystemClock.now())?;
+    }
+    Ok(store)
+}
+
+pub fn article(
+    explicit: Option<&Path>,
+    cmd: ArticleCommand,
+    env: &Environment,
+) -> Result<u8, CliError> {
+    let (config, _) = load_config(explicit, env)?;
+    let store = open_store(&config)?;
+    let now = SystemClock.now();
+    match cmd {
+        ArticleCommand::List(args) => {
+            let status = match args.status.as_str() {
+                "all" => None,
+                s => Some(ArticleStatus::parse(s).ok_or_else(|| {
+                    usage(anyhow!(
+                        "unknown status \"{s}\": use review, approved, rejected, published, draft or all"
+                    ))
+                })?),
+            };
+            let filter = ArticleFilter {
+                site: args.site,
+                status,
+                limit: args.limit,
+                before: None,
+            };
+            let articles = review::list(&store, &filter).map_err(review_error)?;
+            print!("{}", review::render_list(&articles));
+            Ok(exit::OK)
+        }
+        ArticleCommand::Show { id } => {
+            let detail = review::show(&store, ArticleId(id)).map_err(review_error)?;
+            print!("{}", review::render_detail(&detail));
+            Ok(exit::OK)
+        }
+        ArticleCommand::Reject { id, reason } => {
+            let outcome = review::reject(&store, ArticleId(id), &reason, &actor(), now)
+                .map_err(review_error)?;
+            println!("{}", review::printable(&outcome.message));
+            Ok(exit::OK)
+        }
+        ArticleCommand::Image { id, source, alt } => {
+            let image = crate::store::ArticleImage {
+                source,
+                alt_text: alt,
+            };
+            review::set_image(
+                &store,
+                ArticleId(id),
+                &image,
+                &config.data_dir,
+                &actor(),
+                now,
+            )
+            .map_err(review_error)?;
+            println!(
+                "article {id}: featured image set; it is uploaded when the article is published"
+            );
+            Ok(exit::OK)
+        }
+        ArticleCommand::Approve { id, wait } => {
+            let outcome =
+                review::approve(&store, ArticleId(id), &actor(), now).map_err(review_error)?;
+            drop(store);
+            publish_now(config, outcome, &wait)
+        }
+        ArticleCommand::Publish { id, wait } => {
+            let outcome =
+                review::publish(&store, ArticleId(id), &actor(), now).map_err(review_error)?;
+            drop(store);
+            publish_now(config, outcome, &wait)
+        }
+    }
+}
+
+/// Works the article's run in the foreground unless a daemon holds the
+/// database (then the daemon publishes it).
+fn publish_now(config: Config, outcome: ReviewOutcome, wait: &WaitArgs) -> Result<u8, CliError> {
+    println!("{}", review::printable(&outcome.message));
+    if wait.no_wait {
+        println!("queued: `blog-poster serve` publishes it");
+        return Ok(exit::OK);
+    }
+    let config = Arc::new(config);
+    let rt = runtime()?;
+    let summary = rt.block_on(async {
+        let cfg = config.clone();
+        let ws = tokio::task::spawn_blocking(move || open_for_work(&cfg, SystemClock.now()))
+            .await
+            .map_err(|e| anyhow!("start-up task failed: {e}"))?;
+        let ws = match ws {
+            Ok(ws) => ws,
+            Err(DaemonError::Instance(InstanceError::Held { pid, .. })) => {
+                println!("the running blog-poster (pid {pid}) publishes it");
+                return Ok::<_, anyhow::Error>(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let printer = Arc::new(ProgressPrinter::new(std::io::stdout()));
+        let summary = work_runs(
+            ws,
+            config.clone(),
+            StageSet::standard(),
+            Arc::new(SystemClock),
+            vec![outcome.run_id],
+            printer,
+            rx,
+            wait.max_wait,
+        )
+        .await?;
+        Ok(Some(summary))
+    })?;
+    match summary {
+        None => Ok(exit::OK),
+        Some(s) => {
+            print!("{}", render_summary(&s));
+            Ok(if s.all_succeeded() {
+                exit::OK
+            } else {
+                exit::FAILURE
+            })
+        }
+    }
+}
+
+pub fn doctor(
+    explicit: Option<&Path>,
+    args: DoctorArgs,
+    env: &Environment,
+) -> Result<u8, CliError> {
+    let (config, _) = load_config(explicit, env)?;
+    let sites: Vec<_> = match &args.site {
+        Some(name) => vec![config.site(name).ok_or_else(|| {
+            let known: Vec<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
+            usage(anyhow!(
+                "no site \"{name}\" in {} (sites: {})",
+                config.source_label(),
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?],
+        None => config.sites.iter().filter(|s| s.enabled).collect(),
+    };
+    if sites.is_empty() {
+        return Err(usage(anyhow!(
+            "{} has no enabled site to check",
+            config.source_label()
+        )));
+    }
+    let rt = runtime()?;
+    let mut failures = 0;
+    for site in sites {
+        let report = match &site.publisher {
+            PublisherConfig::Wordpress(wp) => rt.block_on(doctor::check_wordpress(&site.name, wp)),
+            PublisherConfig::Outbox => {
+                doctor::check_outbox(&site.name, &config.outbox.dir.join(&site.name))
+            }
+        };
+        failures += report.failures();
+        print!("{}", report.render());
+    }
+    if failures == 0 {
+        println!("all checks passed");
+        Ok(exit::OK)
+    } else {
+        println!("{failures} check(s) failed");
+        Ok(exit::FAILURE)
+    }
+}
