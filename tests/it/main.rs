@@ -10,6 +10,7 @@ mod content;
 mod crash;
 mod llm;
 mod monitor;
+mod pipeline_e2e;
 mod review_queue;
 mod stages;
 mod store_contract;
