@@ -57,7 +57,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
         |e: std::io::Error| StageError::Retryable(format!("cannot write {}: {e}", path.display()));
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    // The data, not the metadata: the rename below is what makes it visible.
+    f.sync_data().map_err(io)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(io)?;
     Ok(())

@@ -58,6 +58,10 @@ impl SqliteStore {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
+             -- Checkpoint every 4,000 WAL pages (16 MB) instead of 1,000: the
+             -- same hot pages (jobs, budget totals) are copied back once, not
+             -- four times, and checkpoints fsync a quarter as often.
+             PRAGMA wal_autocheckpoint = 4000;
              PRAGMA cache_size = -16000; -- 16 MB of pages: the working set of a busy site
              CREATE TABLE IF NOT EXISTS schema_migrations (
                  version    INTEGER PRIMARY KEY,
