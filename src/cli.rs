@@ -387,6 +387,7 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
         format_duration(m.backoff_max)
     ));
     out.push_str(&describe_llm(c));
+    out.push_str(&crate::alerts::describe(&c.alerts));
     out.push_str(&format!("sites: {}\n", c.sites.len()));
     for s in &c.sites {
         let schedule = s.schedule.as_ref().map_or_else(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::alerts::AlertObserver;
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseBackend};
 use crate::instance::{InstanceError, InstanceLock};
@@ -158,7 +159,21 @@ pub async fn serve(
             "requeued jobs left running by a previous process"
         );
     }
-    let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+    let (alerts, alert_task) = crate::alerts::start(&config.alerts, clock.clone())
+        .map_err(|e| DaemonError::Io(format!("cannot start alerts: {e}")))?;
+    let observer: Arc<dyn Observer> = Arc::new(AlertObserver {
+        inner: Arc::new(LogObserver),
+        alerts: alerts.clone(),
+    });
+    let source_watch = config.alerts.enabled().then(|| {
+        tokio::spawn(crate::alerts::watch_sources(
+            ws.store.clone(),
+            config.alerts.clone(),
+            clock.clone(),
+            alerts.clone(),
+            shutdown.clone(),
+        ))
+    });
     let engine = Arc::new(Engine {
         store: ws.store.clone(),
         stages,
@@ -179,6 +194,10 @@ pub async fn serve(
             }
         },
     ));
+    // READY=1 goes out here: migrations ran (open_for_work) and the
+    // scheduler is up. The HTTP listener must be bound before this point —
+    // start the web server above and fail start-up if it cannot bind, so
+    // systemd only sees READY once the status page and API answer.
     notify_systemd(&[
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("running"),
@@ -193,6 +212,13 @@ pub async fn serve(
     engine.clone().run(shutdown, None).await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     let _ = scheduler.await;
+    if let Some(w) = source_watch {
+        let _ = w.await;
+    }
+    // Let queued alerts out before exiting.
+    if let Some(task) = alert_task {
+        task.drain(std::time::Duration::from_secs(10)).await;
+    }
     tracing::info!("stopped");
     drop(ws);
     Ok(())

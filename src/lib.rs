@@ -28,6 +28,9 @@
 //! - [`review`] is the review queue (approve, reject, publish again) behind
 //!   `blog-poster article …`; `blog-poster doctor` runs
 //!   [`wordpress::doctor`].
+//! - [`alerts`] tells the operator about dead jobs, reached caps, failing
+//!   sources and failed publishes or backups, by webhook or email,
+//!   rate-limited.
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -35,6 +38,7 @@
 //! Async only where the network is: the store is called through
 //! `spawn_blocking`; time comes from an injected [`clock::Clock`].
 
+pub mod alerts;
 pub mod budget;
 pub mod cli;
 pub mod clock;

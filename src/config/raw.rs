@@ -33,6 +33,7 @@ pub struct RawConfig {
     pub budget: RawBudget,
     #[serde(default)]
     pub sites: BTreeMap<String, S<RawSite>>,
+    pub alerts: Option<S<RawAlerts>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,4 +232,33 @@ pub struct RawSiteBudget {
     pub daily: Option<S<String>>,
     pub monthly: Option<S<String>>,
     pub per_article: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub webhook_url: Option<S<String>>,
+    pub webhook_url_env: Option<S<String>>,
+    pub webhook_url_file: Option<S<String>>,
+    pub format: Option<S<String>>,
+    pub webhook_timeout: Option<S<String>>,
+    pub min_interval: Option<S<String>>,
+    pub max_per_hour: Option<S<u32>>,
+    pub source_failing_after: Option<S<String>>,
+    pub check_interval: Option<S<String>>,
+    pub smtp: Option<S<RawSmtp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: S<String>,
+    pub port: Option<S<u16>>,
+    pub tls: Option<S<String>>,
+    pub username: Option<S<String>>,
+    pub password_env: Option<S<String>>,
+    pub password_file: Option<S<String>>,
+    pub from: S<String>,
+    pub to: S<Vec<String>>,
+    pub timeout: Option<S<String>>,
 }

@@ -10,6 +10,8 @@ use super::raw::{RawConfig, RawSite, RawWordpress, S};
 use super::units::{Secret, format_duration, parse_duration};
 use super::*;
 
+#[path = "validate_alerts.rs"]
+mod alerts_rules;
 #[path = "validate_llm.rs"]
 mod llm_rules;
 
@@ -151,6 +153,7 @@ impl Validator<'_> {
             }
         }
         sites.sort_by(|a, b| a.name.cmp(&b.name));
+        let alerts = self.alerts(&raw);
         Some(Config {
             source: path.map(Path::to_path_buf),
             data_dir,
@@ -163,6 +166,7 @@ impl Validator<'_> {
             llm,
             budget,
             sites,
+            alerts,
         })
     }
 
