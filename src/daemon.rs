@@ -182,7 +182,17 @@ pub async fn serve(
         owner: owner_id(),
         observer,
     });
-    let watchdog = sd_notify::watchdog_enabled().is_some();
+    let watchdog_interval = sd_notify::watchdog_enabled();
+    if let Some(wd) = watchdog_interval
+        && config.scheduler.tick.saturating_mul(2) > wd
+    {
+        tracing::warn!(
+            tick_ms = config.scheduler.tick.as_millis() as u64,
+            watchdog_ms = wd.as_millis() as u64,
+            "[scheduler] tick is over half of systemd's WatchdogSec: the watchdog may restart a healthy daemon; lower the tick or raise WatchdogSec"
+        );
+    }
+    let watchdog = watchdog_interval.is_some();
     let scheduler = tokio::spawn(crate::scheduler::run(
         ws.store.clone(),
         config.clone(),

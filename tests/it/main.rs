@@ -15,6 +15,7 @@ mod pipeline_e2e;
 mod review_queue;
 mod stages;
 mod store_contract;
+mod systemd_unit;
 mod topics;
 mod wordpress;
 mod wordpress_crash;
