@@ -24,6 +24,8 @@ pub enum DaemonError {
     Instance(#[from] InstanceError),
     #[error("{0}")]
     Io(String),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// An opened database this process may work on.
@@ -158,7 +160,11 @@ pub async fn serve(
             "requeued jobs left running by a previous process"
         );
     }
-    let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+    let registry = Arc::new(crate::web::metrics::Registry::default());
+    let observer: Arc<dyn Observer> = Arc::new(crate::web::metrics::MetricsObserver {
+        registry: registry.clone(),
+        inner: Arc::new(LogObserver),
+    });
     let engine = Arc::new(Engine {
         store: ws.store.clone(),
         stages,
@@ -167,13 +173,51 @@ pub async fn serve(
         owner: owner_id(),
         observer,
     });
+    // One stop signal for everything: SIGTERM/SIGINT, or the HTTP server
+    // failing for good (then we exit non-zero and systemd restarts us).
+    let (stop_tx, stop) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let fatal: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    {
+        let (stop_tx, mut shutdown) = (stop_tx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stop_tx.send(true);
+        });
+    }
+    let scheduler_tick = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let web_state = Arc::new(crate::web::WebState::new(
+        ws.store.clone(),
+        config.clone(),
+        clock.clone(),
+        registry,
+        scheduler_tick.clone(),
+    ));
+    let on_fatal: Arc<dyn Fn(String) + Send + Sync> = {
+        let (fatal, stop_tx) = (fatal.clone(), stop_tx.clone());
+        Arc::new(move |msg: String| {
+            tracing::error!(error = %msg, "the HTTP server failed; stopping so that the service manager restarts blog-poster");
+            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+            let _ = stop_tx.send(true);
+        })
+    };
+    let web = crate::web::WebServer::start(web_state, on_fatal)?;
     let watchdog = sd_notify::watchdog_enabled().is_some();
+    let tick_clock = clock.clone();
     let scheduler = tokio::spawn(crate::scheduler::run(
         ws.store.clone(),
         config.clone(),
         clock.clone(),
-        shutdown.clone(),
+        stop.clone(),
         move || {
+            scheduler_tick.store(
+                tick_clock.now().timestamp_millis(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if watchdog {
                 notify_systemd(&[sd_notify::NotifyState::Watchdog]);
             }
@@ -187,13 +231,19 @@ pub async fn serve(
         owner = %engine.owner,
         sites = config.sites.len(),
         database = %config.database.backend.describe(),
+        http = %web.local_addr,
         ready_ms = started.elapsed().as_millis() as u64,
         "blog-poster ready"
     );
-    engine.clone().run(shutdown, None).await;
+    engine.clone().run(stop, None).await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     let _ = scheduler.await;
+    let _ = tokio::task::spawn_blocking(move || web.stop()).await;
     tracing::info!("stopped");
     drop(ws);
-    Ok(())
+    let failure = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match failure {
+        Some(msg) => Err(DaemonError::Io(msg)),
+        None => Ok(()),
+    }
 }

@@ -28,6 +28,8 @@
 //! - [`review`] is the review queue (approve, reject, publish again) behind
 //!   `blog-poster article …`; `blog-poster doctor` runs
 //!   [`wordpress::doctor`].
+//! - [`web`] is the HTTP server inside `serve`: the JSON API, the status
+//!   page, /metrics and the probes, behind bearer tokens.
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -53,4 +55,5 @@ pub mod scheduler;
 pub mod ssrf;
 pub mod store;
 pub mod topics;
+pub mod web;
 pub mod wordpress;
