@@ -46,6 +46,26 @@ impl CapScope {
         CapScope::GlobalMonthly,
     ];
 
+    /// The name in the API and the cap_overrides table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapScope::GlobalDaily => "global_daily",
+            CapScope::GlobalMonthly => "global_monthly",
+            CapScope::SiteDaily => "site_daily",
+            CapScope::SiteMonthly => "site_monthly",
+            CapScope::Article => "article",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CapScope> {
+        CapScope::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether a cap of this scope belongs to one site.
+    pub fn per_site(self) -> bool {
+        !matches!(self, CapScope::GlobalDaily | CapScope::GlobalMonthly)
+    }
+
     /// The config key that sets this cap.
     pub fn config_key(self) -> &'static str {
         match self {
@@ -77,6 +97,16 @@ impl CapScope {
 }
 
 impl BudgetCaps {
+    pub fn set(&mut self, scope: CapScope, cap: Option<Money>) {
+        match scope {
+            CapScope::GlobalDaily => self.global_daily = cap,
+            CapScope::GlobalMonthly => self.global_monthly = cap,
+            CapScope::SiteDaily => self.site_daily = cap,
+            CapScope::SiteMonthly => self.site_monthly = cap,
+            CapScope::Article => self.per_article = cap,
+        }
+    }
+
     pub fn get(&self, scope: CapScope) -> Option<Money> {
         match scope {
             CapScope::GlobalDaily => self.global_daily,

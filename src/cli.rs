@@ -16,6 +16,7 @@ use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
 
 pub mod publishing;
+pub mod token;
 
 /// Exit codes, documented in `--help` and docs/operations.md.
 pub mod exit {
@@ -62,6 +63,9 @@ pub enum Command {
     /// Check each site's publishing end to end: TLS, discovery, login,
     /// capabilities, clock. Exits 1 when a check fails.
     Doctor(publishing::DoctorArgs),
+    /// API tokens for the status page, the JSON API and the TUI.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Print the version and build details.
     Version,
 }
@@ -166,6 +170,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Article(cmd) => publishing::article(cli.config.as_deref(), cmd, &env),
         Command::Doctor(args) => publishing::doctor(cli.config.as_deref(), args, &env),
+        Command::Token(cmd) => token::token(cli.config.as_deref(), cmd, &env),
         Command::Db(cmd) => {
             let (config, _) = load_config(cli.config.as_deref(), &env)?;
             db(&config, cmd)

@@ -25,6 +25,8 @@ pub enum DaemonError {
     Instance(#[from] InstanceError),
     #[error("{0}")]
     Io(String),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// An opened database this process may work on.
@@ -161,18 +163,13 @@ pub async fn serve(
     }
     let (alerts, alert_task) = crate::alerts::start(&config.alerts, clock.clone())
         .map_err(|e| DaemonError::Io(format!("cannot start alerts: {e}")))?;
+    let registry = Arc::new(crate::web::metrics::Registry::default());
     let observer: Arc<dyn Observer> = Arc::new(AlertObserver {
-        inner: Arc::new(LogObserver),
+        inner: Arc::new(crate::web::metrics::MetricsObserver {
+            registry: registry.clone(),
+            inner: Arc::new(LogObserver),
+        }),
         alerts: alerts.clone(),
-    });
-    let source_watch = config.alerts.enabled().then(|| {
-        tokio::spawn(crate::alerts::watch_sources(
-            ws.store.clone(),
-            config.alerts.clone(),
-            clock.clone(),
-            alerts.clone(),
-            shutdown.clone(),
-        ))
     });
     let engine = Arc::new(Engine {
         store: ws.store.clone(),
@@ -182,6 +179,39 @@ pub async fn serve(
         owner: owner_id(),
         observer,
     });
+    // One stop signal for everything: SIGTERM/SIGINT, or the HTTP server
+    // failing for good (then we exit non-zero and systemd restarts us).
+    let (stop_tx, stop) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let fatal: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    {
+        let (stop_tx, mut shutdown) = (stop_tx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stop_tx.send(true);
+        });
+    }
+    let scheduler_tick = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let web_state = Arc::new(crate::web::WebState::new(
+        ws.store.clone(),
+        config.clone(),
+        clock.clone(),
+        registry,
+        scheduler_tick.clone(),
+    ));
+    let on_fatal: Arc<dyn Fn(String) + Send + Sync> = {
+        let (fatal, stop_tx) = (fatal.clone(), stop_tx.clone());
+        Arc::new(move |msg: String| {
+            tracing::error!(error = %msg, "the HTTP server failed; stopping so that the service manager restarts blog-poster");
+            *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+            let _ = stop_tx.send(true);
+        })
+    };
+    let web = crate::web::WebServer::start(web_state, on_fatal)?;
     let watchdog_interval = sd_notify::watchdog_enabled();
     if let Some(wd) = watchdog_interval
         && config.scheduler.tick.saturating_mul(2) > wd
@@ -193,21 +223,34 @@ pub async fn serve(
         );
     }
     let watchdog = watchdog_interval.is_some();
+    let tick_clock = clock.clone();
+    let source_watch = config.alerts.enabled().then(|| {
+        tokio::spawn(crate::alerts::watch_sources(
+            ws.store.clone(),
+            config.alerts.clone(),
+            clock.clone(),
+            alerts.clone(),
+            stop.clone(),
+        ))
+    });
     let scheduler = tokio::spawn(crate::scheduler::run(
         ws.store.clone(),
         config.clone(),
         clock.clone(),
-        shutdown.clone(),
+        stop.clone(),
         move || {
+            scheduler_tick.store(
+                tick_clock.now().timestamp_millis(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if watchdog {
                 notify_systemd(&[sd_notify::NotifyState::Watchdog]);
             }
         },
     ));
-    // READY=1 goes out here: migrations ran (open_for_work) and the
-    // scheduler is up. The HTTP listener must be bound before this point —
-    // start the web server above and fail start-up if it cannot bind, so
-    // systemd only sees READY once the status page and API answer.
+    // READY=1 goes out here and nowhere earlier: migrations ran
+    // (open_for_work), the HTTP listener is bound (WebServer::start above
+    // fails start-up if it cannot bind) and the scheduler is up.
     notify_systemd(&[
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("running"),
@@ -216,12 +259,14 @@ pub async fn serve(
         owner = %engine.owner,
         sites = config.sites.len(),
         database = %config.database.backend.describe(),
+        http = %web.local_addr,
         ready_ms = started.elapsed().as_millis() as u64,
         "blog-poster ready"
     );
-    engine.clone().run(shutdown, None).await;
+    engine.clone().run(stop, None).await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     let _ = scheduler.await;
+    let _ = tokio::task::spawn_blocking(move || web.stop()).await;
     if let Some(w) = source_watch {
         let _ = w.await;
     }
@@ -231,5 +276,9 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     drop(ws);
-    Ok(())
+    let failure = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match failure {
+        Some(msg) => Err(DaemonError::Io(msg)),
+        None => Ok(()),
+    }
 }

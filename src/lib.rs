@@ -31,6 +31,8 @@
 //! - [`alerts`] tells the operator about dead jobs, reached caps, failing
 //!   sources and failed publishes or backups, by webhook or email,
 //!   rate-limited.
+//! - [`web`] is the HTTP server inside `serve`: the JSON API, the status
+//!   page, /metrics and the probes, behind bearer tokens.
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -57,4 +59,5 @@ pub mod scheduler;
 pub mod ssrf;
 pub mod store;
 pub mod topics;
+pub mod web;
 pub mod wordpress;

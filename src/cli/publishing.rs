@@ -109,7 +109,7 @@ fn review_error(e: ReviewError) -> CliError {
 
 /// The store, migrated if this binary brought new migrations (under the
 /// instance lock; a running daemon of this version has migrated already).
-fn open_store(config: &Config) -> Result<SqliteStore, CliError> {
+pub(crate) fn open_store(config: &Config) -> Result<SqliteStore, CliError> {
     let store = open_sqlite(config)?;
     if !store.schema_status()?.pending.is_empty() {
         let DatabaseBackend::Sqlite { path } = &config.database.backend;

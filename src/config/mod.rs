@@ -39,6 +39,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub engine: EngineConfig,
     pub scheduler: SchedulerConfig,
+    pub http: HttpConfig,
     pub outbox: OutboxConfig,
     pub monitor: MonitorConfig,
     pub llm: LlmConfig,
@@ -132,6 +133,43 @@ pub struct EngineConfig {
 pub struct SchedulerConfig {
     /// How often the scheduler looks for due slots.
     pub tick: Duration,
+}
+
+/// The status page and JSON API (`serve`). tiny_http has no limits of its
+/// own, so every limit here is enforced by `web::front`.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: std::net::SocketAddr,
+    /// GET of the status page and the read routes without a token.
+    pub public_status: bool,
+    /// Threads answering requests.
+    pub workers: u32,
+    /// Client connections served at once; more wait briefly, then get 503.
+    pub max_connections: u32,
+    pub max_body: u64,
+    /// The request line and headers together.
+    pub max_header_bytes: u64,
+    pub max_headers: u32,
+    /// Time to receive one whole request once its first byte arrived.
+    pub request_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_status: false,
+            workers: 4,
+            max_connections: 64,
+            max_body: 64 << 10,
+            max_header_bytes: 16 << 10,
+            max_headers: 64,
+            request_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(15),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub scheduler: RawScheduler,
     #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
     pub outbox: RawOutbox,
     #[serde(default)]
     pub monitor: RawMonitor,
@@ -69,6 +71,20 @@ pub struct RawEngine {
 #[serde(deny_unknown_fields)]
 pub struct RawScheduler {
     pub tick: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<S<String>>,
+    pub public_status: Option<bool>,
+    pub workers: Option<S<u32>>,
+    pub max_connections: Option<S<u32>>,
+    pub max_body: Option<S<String>>,
+    pub max_header_bytes: Option<S<String>>,
+    pub max_headers: Option<S<u32>>,
+    pub request_timeout: Option<S<String>>,
+    pub keepalive_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -135,6 +135,7 @@ impl Validator<'_> {
         let scheduler = SchedulerConfig {
             tick: self.duration(&raw.scheduler.tick, "tick", Duration::from_secs(5)),
         };
+        let http = self.http(&raw);
         let outbox = OutboxConfig {
             dir: raw
                 .outbox
@@ -161,6 +162,7 @@ impl Validator<'_> {
             database,
             engine,
             scheduler,
+            http,
             outbox,
             monitor,
             llm,
@@ -245,6 +247,86 @@ impl Validator<'_> {
             backend,
             busy_timeout,
             auto_migrate: raw.database.auto_migrate.unwrap_or(true),
+        }
+    }
+
+    fn size(&mut self, value: &Option<S<String>>, key: &str, default: u64) -> u64 {
+        let Some(v) = value else { return default };
+        match super::units::parse_size(v.get_ref()) {
+            Ok(0) => {
+                self.push(
+                    v.span(),
+                    key,
+                    "0 is not allowed".into(),
+                    Some(format!(
+                        "use at least 1 KiB (default {})",
+                        super::units::format_size(default)
+                    )),
+                );
+                default
+            }
+            Ok(n) => n,
+            Err(e) => {
+                self.push(
+                    v.span(),
+                    key,
+                    format!("invalid size \"{}\": {e}", v.get_ref()),
+                    Some(format!(
+                        "write it like \"{}\"",
+                        super::units::format_size(default)
+                    )),
+                );
+                default
+            }
+        }
+    }
+
+    fn http(&mut self, raw: &RawConfig) -> HttpConfig {
+        let h = &raw.http;
+        let d = HttpConfig::default();
+        let listen = match &h.listen {
+            None => d.listen,
+            Some(v) => match v.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(a) => a,
+                Err(_) => {
+                    self.push(
+                        v.span(),
+                        "listen",
+                        format!("\"{}\" is not an IP address and port", v.get_ref()),
+                        Some(
+                            "write it like \"127.0.0.1:8080\" (a host name is not accepted)".into(),
+                        ),
+                    );
+                    d.listen
+                }
+            },
+        };
+        HttpConfig {
+            listen,
+            public_status: h.public_status.unwrap_or(d.public_status),
+            workers: self.positive(&h.workers, "workers", d.workers),
+            max_connections: self.positive(
+                &h.max_connections,
+                "max_connections",
+                d.max_connections,
+            ),
+            max_body: self.size(&h.max_body, "max_body", d.max_body),
+            max_header_bytes: self.size(
+                &h.max_header_bytes,
+                "max_header_bytes",
+                d.max_header_bytes,
+            ),
+            max_headers: self.positive(&h.max_headers, "max_headers", d.max_headers),
+            request_timeout: self.duration(
+                &h.request_timeout,
+                "request_timeout",
+                d.request_timeout,
+            ),
+            keepalive_timeout: self.duration(
+                &h.keepalive_timeout,
+                "keepalive_timeout",
+                d.keepalive_timeout,
+            ),
         }
     }
 

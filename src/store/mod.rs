@@ -7,12 +7,14 @@
 //! through `pipeline::lifecycle`, so backends cannot disagree on semantics.
 
 pub mod migrate;
+mod operator;
 mod spend;
 pub mod sqlite;
 mod types;
 
 use std::collections::BTreeMap;
 
+pub use operator::*;
 pub use spend::*;
 pub use types::*;
 
@@ -284,4 +286,51 @@ pub trait Store: Send + Sync {
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()>;
 
     fn list_events(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>>;
+
+    // ---- operator surfaces: API tokens, cap overrides, overview reads -----
+
+    /// Stores a new token; a name already used (even revoked) is a `Conflict`.
+    fn create_api_token(&self, token: &NewApiToken, now: Timestamp) -> StoreResult<ApiTokenRecord>;
+
+    /// Every token, revoked ones included, by name.
+    fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>>;
+
+    /// Revokes a token by name (`NotFound` if there is none; revoking twice
+    /// keeps the first time). Records an event.
+    fn revoke_api_token(&self, name: &str, actor: &str, now: Timestamp) -> StoreResult<()>;
+
+    /// Tokens not revoked: the API compares a presented token's hash with
+    /// each in constant time.
+    fn active_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>>;
+
+    fn touch_api_token(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+
+    /// Cap overrides set through the API. `reserve_budget` applies them on
+    /// top of the caps in the request, in its own transaction.
+    fn cap_overrides(&self) -> StoreResult<Vec<CapOverride>>;
+
+    /// Sets or removes cap overrides in one transaction, with an event naming
+    /// `actor`. An unknown site is a `Conflict`.
+    fn set_cap_overrides(
+        &self,
+        changes: &[CapChange],
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CapOverride>>;
+
+    /// Jobs matching the filter, newest first (paged with `before`).
+    fn list_jobs_page(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>>;
+
+    /// Settled LLM cost per (UTC day, site, provider, model) for calls at or
+    /// after `since`, newest day first.
+    fn cost_lines(&self, since: Timestamp) -> StoreResult<Vec<CostLine>>;
+
+    /// Per site: jobs queued, waiting, running and dead, and its last error.
+    fn site_queues(&self) -> StoreResult<Vec<SiteQueue>>;
+
+    /// Counts for /metrics.
+    fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot>;
+
+    /// Cheapest query that proves the database answers (for /readyz).
+    fn ping(&self) -> StoreResult<()>;
 }

@@ -72,7 +72,9 @@ pub(super) fn reserve(
         site_monthly: total(tx, &keys[3])?,
         article: total(tx, &keys[4])?,
     };
-    let c = &req.caps;
+    // Caps set through the API (cap_overrides) win over the config's.
+    let caps = super::operator::apply_overrides(tx, site, &req.caps)?;
+    let c = &caps;
     if let Err(refusal) = check_caps(c, &spent, req.amount, &req.site, now) {
         return Ok(Reservation::Refused(refusal));
     }

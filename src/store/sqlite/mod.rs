@@ -6,6 +6,7 @@
 mod budget;
 mod coverage;
 mod jobs;
+mod operator;
 mod outputs;
 mod publish;
 mod reads;
@@ -619,5 +620,62 @@ impl Store for SqliteStore {
 
     fn list_events(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>> {
         self.read(|c| reads::list_events(c, limit, before))
+    }
+
+    fn create_api_token(&self, token: &NewApiToken, now: Timestamp) -> StoreResult<ApiTokenRecord> {
+        self.write(|tx| operator::create_token(tx, token, now))
+    }
+
+    fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
+        self.read(operator::list_tokens)
+    }
+
+    fn revoke_api_token(&self, name: &str, actor: &str, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| operator::revoke_token(tx, name, actor, now))
+    }
+
+    fn active_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
+        self.read(operator::active_tokens)
+    }
+
+    fn touch_api_token(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| operator::touch_token(tx, id, now))
+    }
+
+    fn cap_overrides(&self) -> StoreResult<Vec<CapOverride>> {
+        self.read(operator::overrides)
+    }
+
+    fn set_cap_overrides(
+        &self,
+        changes: &[CapChange],
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CapOverride>> {
+        self.write(|tx| operator::set_overrides(tx, changes, actor, now))
+    }
+
+    fn list_jobs_page(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
+        self.read(|c| operator::list_jobs_page(c, filter))
+    }
+
+    fn cost_lines(&self, since: Timestamp) -> StoreResult<Vec<CostLine>> {
+        self.read(|c| operator::cost_lines(c, since))
+    }
+
+    fn site_queues(&self) -> StoreResult<Vec<SiteQueue>> {
+        self.read(operator::site_queues)
+    }
+
+    fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot> {
+        self.read(operator::metrics_snapshot)
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        self.read(|c| {
+            c.query_row_cached("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(map_err)?;
+            Ok(())
+        })
     }
 }

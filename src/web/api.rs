@@ -1,0 +1,636 @@
+//! The route table and the dispatcher: match, authorize, run the handler,
+//! audit writes, count the request. Read handlers live in `views`, write
+//! handlers here. docs/api.md documents every route of [`ROUTES`].
+
+use std::io::Read;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{self, Access, Denied};
+use super::reply::{ApiError, Reply};
+use super::{WebState, page, views};
+use crate::budget::CapScope;
+use crate::config::Money;
+use crate::pipeline::lifecycle::Stage;
+use crate::store::{ArticleId, CapChange, JobId, NewEvent, NewRun, RunTrigger};
+
+/// What a handler gets.
+pub struct Ctx<'a> {
+    pub state: &'a WebState,
+    pub params: Vec<(&'static str, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The token's name, or "public" for an open read.
+    pub actor: String,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn id(&self) -> Result<i64, ApiError> {
+        self.param("id").parse().map_err(|_| {
+            ApiError::bad_request(format!("\"{}\" is not a numeric id", self.param("id")))
+        })
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn query_num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        match self.query(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("query parameter {name}=\"{v}\" is not a number"))
+            }),
+        }
+    }
+
+    /// `?limit=`, default 50, at most 500.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        Ok(self.query_num::<u32>("limit")?.unwrap_or(50).clamp(1, 500))
+    }
+
+    /// The JSON body, or `T::default()`-like absence handled by the caller.
+    pub fn json_body<T: for<'de> Deserialize<'de>>(&self) -> Result<Option<T>, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice(&self.body)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("the body is not the expected JSON: {e}")))
+    }
+
+    fn site_name(&self) -> Result<String, ApiError> {
+        let site = self.param("site");
+        if self.state.config.site(site).is_none() {
+            return Err(ApiError::not_found(format!(
+                "there is no site \"{site}\" in the config"
+            )));
+        }
+        Ok(site.to_string())
+    }
+}
+
+type Handler = fn(&Ctx<'_>) -> Result<Reply, ApiError>;
+
+/// Path parameters by name, in pattern order.
+type Params = Vec<(&'static str, String)>;
+
+/// One route: method, path pattern (`{name}` matches one segment), who may
+/// call it, and its handler.
+pub struct Route {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub access: Access,
+    handler: Handler,
+}
+
+const fn route(
+    method: &'static str,
+    pattern: &'static str,
+    access: Access,
+    handler: Handler,
+) -> Route {
+    Route {
+        method,
+        pattern,
+        access,
+        handler,
+    }
+}
+
+/// Every route the server answers.
+pub static ROUTES: &[Route] = &[
+    route("GET", "/healthz", Access::Open, views::healthz),
+    route("GET", "/readyz", Access::Open, views::readyz),
+    route("GET", "/metrics", Access::Read, views::metrics),
+    route("GET", "/", Access::Open, page::index),
+    route("GET", "/assets/{file}", Access::Open, page::asset),
+    route("GET", "/api/v1/status", Access::Read, views::status),
+    route("GET", "/api/v1/runs", Access::Read, views::runs),
+    route("GET", "/api/v1/jobs", Access::Read, views::jobs),
+    route("GET", "/api/v1/articles", Access::Read, views::articles),
+    route("GET", "/api/v1/articles/{id}", Access::Read, views::article),
+    route("GET", "/api/v1/costs", Access::Read, views::costs),
+    route("GET", "/api/v1/caps", Access::Read, views::caps),
+    route("GET", "/api/v1/sources", Access::Read, views::sources),
+    route(
+        "GET",
+        "/api/v1/source-items",
+        Access::Read,
+        views::source_items,
+    ),
+    route("GET", "/api/v1/events", Access::Read, views::events),
+    route("POST", "/api/v1/sites/{site}/run", Access::Write, run_now),
+    route("POST", "/api/v1/sites/{site}/pause", Access::Write, pause),
+    route("POST", "/api/v1/sites/{site}/resume", Access::Write, resume),
+    route("POST", "/api/v1/jobs/{id}/retry", Access::Write, retry_job),
+    route(
+        "POST",
+        "/api/v1/jobs/{id}/cancel",
+        Access::Write,
+        cancel_job,
+    ),
+    route(
+        "POST",
+        "/api/v1/articles/{id}/approve",
+        Access::Write,
+        approve,
+    ),
+    route(
+        "POST",
+        "/api/v1/articles/{id}/reject",
+        Access::Write,
+        reject,
+    ),
+    route(
+        "POST",
+        "/api/v1/articles/{id}/publish",
+        Access::Write,
+        publish,
+    ),
+    route("PUT", "/api/v1/caps", Access::Write, set_caps),
+];
+
+fn match_pattern(pattern: &str, path: &str) -> Option<Params> {
+    let mut params = Vec::new();
+    let (mut p, mut s) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return Some(params),
+            (Some(pat), Some(seg)) => {
+                if let Some(name) = pat.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                    if seg.is_empty() {
+                        return None;
+                    }
+                    params.push((static_name(name), percent_decode(seg)?));
+                } else if pat != seg {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn static_name(name: &str) -> &'static str {
+    match name {
+        "site" => "site",
+        "id" => "id",
+        "file" => "file",
+        _ => "param",
+    }
+}
+
+/// Decodes %XX escapes (and '+' in query strings); `None` if invalid UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                let v = u8::from_str_radix(hex, 16).ok()?;
+                out.push(v);
+                i += 3;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Some((
+                percent_decode(&k.replace('+', " "))?,
+                percent_decode(&v.replace('+', " "))?,
+            ))
+        })
+        .collect()
+}
+
+/// Answers one request relayed by the front.
+pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
+    let started = Instant::now();
+    let method = rq.method().as_str().to_string();
+    let url = rq.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let mut label = "unmatched";
+    let reply = match find_route(&method, path) {
+        Err(e) => e.into(),
+        Ok((r, params)) => {
+            label = r.pattern;
+            let mut body = Vec::new();
+            let limit = state.config.http.max_body;
+            match rq.as_reader().take(limit + 1).read_to_end(&mut body) {
+                Err(e) => ApiError::bad_request(format!("cannot read the body: {e}")).into(),
+                Ok(_) if body.len() as u64 > limit => ApiError::new(
+                    413,
+                    "body_too_large",
+                    format!("the body is larger than {limit} bytes"),
+                )
+                .into(),
+                Ok(_) => dispatch(state, r, params, query, body, rq.headers()),
+            }
+        }
+    };
+    state
+        .metrics
+        .observe_http(label, &method, reply.status, started.elapsed());
+    if let Err(e) = rq.respond(reply.into_response()) {
+        tracing::debug!(error = %e, "could not send an HTTP answer");
+    }
+}
+
+fn find_route(method: &str, path: &str) -> Result<(&'static Route, Params), ApiError> {
+    let mut path_matched = false;
+    for r in ROUTES {
+        if let Some(params) = match_pattern(r.pattern, path) {
+            if r.method == method || (method == "HEAD" && r.method == "GET") {
+                return Ok((r, params));
+            }
+            path_matched = true;
+        }
+    }
+    if path_matched {
+        Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        ))
+    } else {
+        Err(ApiError::not_found(format!(
+            "no route {path} (see docs/api.md)"
+        )))
+    }
+}
+
+fn dispatch(
+    state: &WebState,
+    r: &'static Route,
+    params: Vec<(&'static str, String)>,
+    query: &str,
+    body: Vec<u8>,
+    headers: &[tiny_http::Header],
+) -> Reply {
+    let authz = headers
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string());
+    let presented = authz.as_deref().and_then(auth::bearer);
+    let needs_token = r.access == Access::Write
+        || (r.access == Access::Read && (presented.is_some() || !state.config.http.public_status));
+    let token = if needs_token && let Some(p) = presented {
+        match state.store.active_api_tokens() {
+            Ok(active) => auth::find_token(p, &active).cloned(),
+            Err(e) => return ApiError::from(e).into(),
+        }
+    } else {
+        None
+    };
+    if let Err(denied) = auth::authorize(
+        r.access,
+        state.config.http.public_status,
+        authz.is_some(),
+        token.as_ref(),
+    ) {
+        return match denied {
+            Denied::Unauthenticated(msg) => Reply::from(ApiError::new(401, "unauthorized", msg))
+                .with_header("WWW-Authenticate", "Bearer realm=\"blog-poster\""),
+            Denied::Forbidden => ApiError::new(
+                403,
+                "forbidden",
+                "this token is a viewer token; changes need an admin token",
+            )
+            .into(),
+        };
+    }
+    if let Some(t) = &token {
+        touch(state, t.id);
+    }
+    let ctx = Ctx {
+        state,
+        params,
+        query: parse_query(query),
+        body,
+        actor: token.map_or_else(|| "public".to_string(), |t| t.name),
+    };
+    let result = (r.handler)(&ctx);
+    if r.access == Access::Write {
+        audit(&ctx, r, &result);
+        state.invalidate_status();
+    }
+    result.unwrap_or_else(Reply::from)
+}
+
+/// Writes last_used_at at most once a minute per token.
+fn touch(state: &WebState, id: i64) {
+    let due = {
+        let mut touched = state.touched.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match touched.get(&id) {
+            Some(at) if now.duration_since(*at) < std::time::Duration::from_secs(60) => false,
+            _ => {
+                touched.insert(id, now);
+                true
+            }
+        }
+    };
+    if due && let Err(e) = state.store.touch_api_token(id, state.clock.now()) {
+        tracing::debug!(error = %e, "could not record a token's last use");
+    }
+}
+
+/// Every write leaves an event naming the token, whatever its outcome.
+fn audit(ctx: &Ctx<'_>, r: &Route, result: &Result<Reply, ApiError>) {
+    let path = ctx
+        .params
+        .iter()
+        .fold(r.pattern.to_string(), |p, (name, v)| {
+            p.replace(&format!("{{{name}}}"), v)
+        });
+    let outcome = match result {
+        Ok(reply) => format!("{}", reply.status),
+        Err(e) => format!("{} {}: {}", e.status, e.code, e.message),
+    };
+    let site = ctx
+        .params
+        .iter()
+        .find(|(n, _)| *n == "site")
+        .map(|(_, v)| v.clone())
+        .filter(|s| ctx.state.config.site(s).is_some());
+    let event = NewEvent {
+        site,
+        run_id: None,
+        job_id: None,
+        kind: "api.write".into(),
+        actor: ctx.actor.clone(),
+        message: format!("{} {path} → {outcome}", r.method),
+    };
+    if let Err(e) = ctx.state.store.record_event(&event, ctx.state.clock.now()) {
+        tracing::warn!(error = %e, "could not record the audit event of an API write");
+    }
+}
+
+// ---- writes ----------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    /// Stop after this stage (the run starts with monitor).
+    stage: Option<String>,
+}
+
+fn run_now(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let site = ctx.site_name()?;
+    let body: RunBody = ctx.json_body()?.unwrap_or_default();
+    let until = match body.stage.as_deref() {
+        None => None,
+        Some(s) => Some(Stage::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown stage \"{s}\" (use monitor, topics, generate, check or publish)"
+            ))
+        })?),
+    };
+    let run = NewRun {
+        site: site.clone(),
+        trigger: RunTrigger::Manual,
+        slot_key: None,
+        first_stage: Stage::Monitor,
+        until,
+        max_attempts: ctx.state.config.engine.max_attempts,
+    };
+    let enq = ctx.state.store.enqueue_run(&run, ctx.state.clock.now())?;
+    Ok(Reply::json(
+        202,
+        &json!({ "run_id": enq.run_id(), "site": site, "until": until.map(Stage::as_str) }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    reason: Option<String>,
+}
+
+fn pause(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let site = ctx.site_name()?;
+    let body: PauseBody = ctx.json_body()?.unwrap_or_default();
+    let reason = body
+        .reason
+        .unwrap_or_else(|| format!("paused by {} through the API", ctx.actor));
+    ctx.state
+        .store
+        .set_site_paused(&site, true, Some(&reason), ctx.state.clock.now())?;
+    Ok(Reply::json(
+        200,
+        &json!({ "site": site, "paused": true, "reason": reason }),
+    ))
+}
+
+fn resume(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let site = ctx.site_name()?;
+    ctx.state
+        .store
+        .set_site_paused(&site, false, None, ctx.state.clock.now())?;
+    Ok(Reply::json(200, &json!({ "site": site, "paused": false })))
+}
+
+fn retry_job(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = JobId(ctx.id()?);
+    let now = ctx.state.clock.now();
+    ctx.state.store.retry_job(id, &ctx.actor, now)?;
+    Ok(Reply::json(200, &ctx.state.store.get_job(id)?))
+}
+
+fn cancel_job(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = JobId(ctx.id()?);
+    let now = ctx.state.clock.now();
+    ctx.state.store.cancel_job(id, &ctx.actor, now)?;
+    Ok(Reply::json(200, &ctx.state.store.get_job(id)?))
+}
+
+fn approve(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = ArticleId(ctx.id()?);
+    let out = ctx
+        .state
+        .store
+        .approve_article(id, &ctx.actor, ctx.state.clock.now())?;
+    Ok(Reply::json(200, &out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: String,
+}
+
+fn reject(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = ArticleId(ctx.id()?);
+    let body: RejectBody = ctx.json_body()?.ok_or_else(|| {
+        ApiError::bad_request("send {\"reason\": \"…\"}: a rejection keeps its reason")
+    })?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("the reason must not be empty"));
+    }
+    let out = ctx.state.store.reject_article(
+        id,
+        body.reason.trim(),
+        &ctx.actor,
+        ctx.state.clock.now(),
+    )?;
+    Ok(Reply::json(200, &out))
+}
+
+fn publish(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = ArticleId(ctx.id()?);
+    let out = ctx
+        .state
+        .store
+        .request_publish(id, &ctx.actor, ctx.state.clock.now())?;
+    Ok(Reply::json(200, &out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapBody {
+    scope: String,
+    site: Option<String>,
+    /// "12.50" or "$12.50"; null removes the override.
+    cap: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CapsBody {
+    One(CapBody),
+    Many(Vec<CapBody>),
+}
+
+fn set_caps(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let body: CapsBody = ctx.json_body()?.ok_or_else(|| {
+        ApiError::bad_request("send {\"scope\": \"site_daily\", \"site\": \"blog\", \"cap\": \"5.00\"} (or a list of them)")
+    })?;
+    let list = match body {
+        CapsBody::One(c) => vec![c],
+        CapsBody::Many(v) => v,
+    };
+    if list.is_empty() {
+        return Err(ApiError::bad_request("no cap to change"));
+    }
+    let mut changes = Vec::new();
+    for c in list {
+        let scope = CapScope::parse(&c.scope).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown cap scope \"{}\" (use global_daily, global_monthly, site_daily, site_monthly or article)",
+                c.scope
+            ))
+        })?;
+        match (&c.site, scope.per_site()) {
+            (Some(_), false) => {
+                return Err(ApiError::bad_request(format!(
+                    "the {} cap is global: leave \"site\" out",
+                    scope.as_str()
+                )));
+            }
+            (None, true) => {
+                return Err(ApiError::bad_request(format!(
+                    "the {} cap belongs to one site: name it in \"site\"",
+                    scope.as_str()
+                )));
+            }
+            _ => {}
+        }
+        if let Some(site) = &c.site
+            && ctx.state.config.site(site).is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "there is no site \"{site}\" in the config"
+            )));
+        }
+        let cap = match c.cap.as_deref() {
+            None => None,
+            Some(v) => Some(Money::parse(v).map_err(|e| {
+                ApiError::bad_request(format!("cap \"{v}\" is not an amount of dollars: {e}"))
+            })?),
+        };
+        if cap.is_some_and(|m| m.micros() < 0) {
+            return Err(ApiError::bad_request("a cap cannot be negative"));
+        }
+        changes.push(CapChange {
+            scope,
+            site: c.site,
+            cap,
+        });
+    }
+    let now = ctx.state.clock.now();
+    ctx.state
+        .store
+        .set_cap_overrides(&changes, &ctx.actor, now)?;
+    // Jobs waiting for a cap look again now: a raised cap takes effect at once.
+    ctx.state.store.wake_waiting_jobs(now)?;
+    views::caps(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_segments_and_decode_them() {
+        assert_eq!(
+            match_pattern("/api/v1/sites/{site}/run", "/api/v1/sites/my%20blog/run"),
+            Some(vec![("site", "my blog".to_string())])
+        );
+        assert!(match_pattern("/api/v1/sites/{site}/run", "/api/v1/sites//run").is_none());
+        assert!(match_pattern("/api/v1/status", "/api/v1/status/x").is_none());
+        assert_eq!(match_pattern("/", "/"), Some(vec![]));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_get_404_and_405() {
+        assert_eq!(
+            find_route("GET", "/nope").err().map(|e| e.status),
+            Some(404)
+        );
+        assert_eq!(
+            find_route("DELETE", "/api/v1/caps").err().map(|e| e.status),
+            Some(405)
+        );
+        assert!(find_route("HEAD", "/healthz").is_ok());
+    }
+
+    #[test]
+    fn queries_decode() {
+        assert_eq!(
+            parse_query("site=a+b&limit=5&x"),
+            vec![
+                ("site".into(), "a b".into()),
+                ("limit".into(), "5".into()),
+                ("x".into(), String::new())
+            ]
+        );
+        assert_eq!(percent_decode("%3Cimg%3E"), Some("<img>".into()));
+        assert_eq!(percent_decode("%zz"), None);
+    }
+}

@@ -1,0 +1,196 @@
+//! The HTTP server inside `serve`: the JSON API under /api/v1, the status
+//! page, /metrics, /healthz and /readyz.
+//!
+//! Layout: [`front`] owns the TCP listener, a bounded connection pool and
+//! every limit (tiny_http has none); tiny_http parses the relayed requests
+//! on a private Unix socket, and `workers` threads answer them through
+//! [`api`]. [`auth`] checks bearer tokens, [`metrics`] renders Prometheus
+//! text, [`page`] serves the embedded status page. Handlers call the
+//! synchronous `Store` directly: they run on their own threads, not on the
+//! async runtime.
+
+pub mod api;
+pub mod auth;
+pub mod front;
+pub mod metrics;
+mod page;
+mod reply;
+mod views;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::Store;
+
+pub use reply::{ApiError, Reply};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error(
+        "cannot listen for HTTP on {addr}: {error} (another program may use the port; set [http] listen to a free address)"
+    )]
+    Listen { addr: SocketAddr, error: String },
+    #[error("cannot start the HTTP request handler: {0}")]
+    Backend(String),
+}
+
+/// What the handlers share.
+pub struct WebState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<metrics::Registry>,
+    /// Unix milliseconds of the scheduler's last tick (0: not yet).
+    pub scheduler_tick: Arc<AtomicI64>,
+    /// The serialized /api/v1/status answer and when it was built.
+    status_cache: Mutex<Option<(Instant, Arc<Vec<u8>>)>>,
+    /// When each token's last_used_at was last written (at most once a minute).
+    touched: Mutex<HashMap<i64, Instant>>,
+}
+
+/// How long /api/v1/status is served from memory.
+pub const STATUS_CACHE: Duration = Duration::from_secs(1);
+
+impl WebState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<metrics::Registry>,
+        scheduler_tick: Arc<AtomicI64>,
+    ) -> Self {
+        WebState {
+            store,
+            config,
+            clock,
+            metrics,
+            scheduler_tick,
+            status_cache: Mutex::new(None),
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets the cached status (after a write that changes it).
+    pub fn invalidate_status(&self) {
+        *self.status_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// A running HTTP server.
+pub struct WebServer {
+    pub local_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    backend: Arc<tiny_http::Server>,
+    socket_dir: PathBuf,
+}
+
+impl WebServer {
+    /// Binds the listener and starts the threads. `on_fatal` is called (from
+    /// a server thread) if serving cannot go on; the daemon then stops with
+    /// an error so that systemd restarts it.
+    pub fn start(
+        state: Arc<WebState>,
+        on_fatal: Arc<dyn Fn(String) + Send + Sync>,
+    ) -> Result<WebServer, WebError> {
+        let http = state.config.http.clone();
+        let listener = TcpListener::bind(http.listen).map_err(|e| WebError::Listen {
+            addr: http.listen,
+            error: e.to_string(),
+        })?;
+        let local_addr = listener.local_addr().map_err(|e| WebError::Listen {
+            addr: http.listen,
+            error: e.to_string(),
+        })?;
+        let socket_dir = private_socket_dir().map_err(WebError::Backend)?;
+        let socket = socket_dir.join("http.sock");
+        let backend = tiny_http::Server::http_unix(&socket)
+            .map_err(|e| WebError::Backend(format!("{}: {e}", socket.display())))?;
+        let backend = Arc::new(backend);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for i in 0..http.workers.max(1) {
+            let (backend, state, stop, on_fatal) = (
+                backend.clone(),
+                state.clone(),
+                stop.clone(),
+                on_fatal.clone(),
+            );
+            let t = std::thread::Builder::new()
+                .name(format!("http-worker-{i}"))
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match backend.recv_timeout(Duration::from_millis(250)) {
+                            Ok(Some(rq)) => api::handle(&state, rq),
+                            Ok(None) => {}
+                            Err(e) => {
+                                if !stop.load(Ordering::Relaxed) {
+                                    on_fatal(format!("the HTTP request handler stopped: {e}"));
+                                }
+                                return;
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| WebError::Backend(e.to_string()))?;
+            threads.push(t);
+        }
+        let pool = http.max_connections.max(1) as usize;
+        let front_threads = front::spawn(
+            listener,
+            socket,
+            front::Limits::from_config(&http),
+            pool,
+            stop.clone(),
+            on_fatal,
+        )
+        .map_err(|e| WebError::Backend(e.to_string()))?;
+        threads.extend(front_threads);
+        tracing::info!(listen = %local_addr, public_status = http.public_status, "HTTP server listening");
+        Ok(WebServer {
+            local_addr,
+            stop,
+            threads,
+            backend,
+            socket_dir,
+        })
+    }
+
+    /// Stops accepting, lets requests in progress finish, joins the threads.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.backend.unblock();
+        for t in self.threads {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.socket_dir);
+    }
+}
+
+/// A fresh directory only we can enter, for tiny_http's Unix socket.
+fn private_socket_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::var_os("RUNTIME_DIRECTORY")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let mut rnd = [0u8; 8];
+    getrandom::fill(&mut rnd).map_err(|e| format!("no random bytes: {e}"))?;
+    let dir = base.join(format!(
+        "blog-poster-http-{}-{}",
+        std::process::id(),
+        hex::encode(rnd)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,121 @@
+//! Answers: JSON bodies, errors as `{"error": code, "message": text}`, and
+//! the security headers every response carries.
+
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// CSP for everything we serve: our own scripts and styles only, no inline
+/// code, no framing, no plugins, no form posts elsewhere.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Extra headers (cache policy, WWW-Authenticate…).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Reply {
+        match serde_json::to_vec(value) {
+            Ok(body) => Reply::bytes(status, "application/json", body),
+            Err(e) => ApiError::internal(format!("cannot encode the answer: {e}")).into(),
+        }
+    }
+
+    pub fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            content_type,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn into_response(self) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+        let mut r = tiny_http::Response::from_data(self.body).with_status_code(self.status);
+        let mut add = |name: &str, value: &str| {
+            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                r.add_header(h);
+            }
+        };
+        add("Content-Type", self.content_type);
+        add("Content-Security-Policy", CSP);
+        add("X-Content-Type-Options", "nosniff");
+        add("X-Frame-Options", "DENY");
+        add("Referrer-Policy", "no-referrer");
+        add("Cross-Origin-Opener-Policy", "same-origin");
+        let mut cache = false;
+        for (name, value) in &self.headers {
+            cache |= name.eq_ignore_ascii_case("cache-control");
+            add(name, value);
+        }
+        if !cache {
+            add("Cache-Control", "no-store");
+        }
+        r
+    }
+}
+
+/// An API failure with its HTTP status and a stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "internal", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let message = e.to_string();
+        match e {
+            StoreError::NotFound { .. } => ApiError::new(404, "not_found", message),
+            StoreError::Conflict(_) | StoreError::LeaseLost { .. } => {
+                ApiError::new(409, "conflict", message)
+            }
+            StoreError::InvalidTransition(_) => ApiError::new(409, "invalid_transition", message),
+            StoreError::Unavailable(_) => ApiError::new(503, "database_busy", message),
+            StoreError::Schema(_) => ApiError::new(503, "schema", message),
+            StoreError::Backend(_) => ApiError::new(500, "database_error", message),
+        }
+    }
+}
+
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Reply {
+        Reply::json(
+            e.status,
+            &serde_json::json!({ "error": e.code, "message": e.message }),
+        )
+    }
+}
