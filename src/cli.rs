@@ -66,8 +66,20 @@ pub enum Command {
     /// API tokens for the status page, the JSON API and the TUI.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The terminal UI (works over SSH): a client of the running daemon's API.
+    Tui(TuiArgs),
     /// Print the version and build details.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// API token (else $BLOG_POSTER_TOKEN, else the [tui] token_file).
+    #[arg(long, env = "BLOG_POSTER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The API's base URL (default: http://<[http] listen>).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +183,21 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Article(cmd) => publishing::article(cli.config.as_deref(), cmd, &env),
         Command::Doctor(args) => publishing::doctor(cli.config.as_deref(), args, &env),
         Command::Token(cmd) => token::token(cli.config.as_deref(), cmd, &env),
+        Command::Tui(args) => {
+            let location =
+                config::locate(cli.config.as_deref(), &env).map_err(|e| usage(anyhow!(e)))?;
+            let endpoint =
+                crate::tui::endpoint(&location, &env, args.url.as_deref(), args.token.as_deref())
+                    .map_err(|e| usage(anyhow!(e)))?;
+            crate::tui::run(endpoint).map_err(|e| match e {
+                crate::tui::TuiError::NotATerminal => usage(anyhow!(e)),
+                e => CliError {
+                    code: exit::FAILURE,
+                    error: anyhow!(e),
+                },
+            })?;
+            Ok(exit::OK)
+        }
         Command::Db(cmd) => {
             let (config, _) = load_config(cli.config.as_deref(), &env)?;
             db(&config, cmd)

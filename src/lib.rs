@@ -33,6 +33,7 @@
 //!   rate-limited.
 //! - [`web`] is the HTTP server inside `serve`: the JSON API, the status
 //!   page, /metrics and the probes, behind bearer tokens.
+//! - [`tui`] is `blog-poster tui`, a terminal client of that API.
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
@@ -59,5 +60,6 @@ pub mod scheduler;
 pub mod ssrf;
 pub mod store;
 pub mod topics;
+pub mod tui;
 pub mod web;
 pub mod wordpress;

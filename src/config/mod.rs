@@ -48,6 +48,7 @@ pub struct Config {
     /// Sorted by name.
     pub sites: Vec<SiteConfig>,
     pub alerts: AlertsConfig,
+    pub tui: TuiConfig,
 }
 
 impl Config {
@@ -170,6 +171,13 @@ impl Default for HttpConfig {
             keepalive_timeout: Duration::from_secs(15),
         }
     }
+}
+
+/// `blog-poster tui`: where its API token is read from when neither
+/// `--token` nor `$BLOG_POSTER_TOKEN` gives one.
+#[derive(Debug, Clone)]
+pub struct TuiConfig {
+    pub token_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]

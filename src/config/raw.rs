@@ -36,6 +36,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub sites: BTreeMap<String, S<RawSite>>,
     pub alerts: Option<S<RawAlerts>>,
+    #[serde(default)]
+    pub tui: RawTui,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,4 +279,10 @@ pub struct RawSmtp {
     pub from: S<String>,
     pub to: S<Vec<String>>,
     pub timeout: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTui {
+    pub token_file: Option<S<String>>,
 }

@@ -155,6 +155,13 @@ impl Validator<'_> {
         }
         sites.sort_by(|a, b| a.name.cmp(&b.name));
         let alerts = self.alerts(&raw);
+        let tui = TuiConfig {
+            token_file: raw
+                .tui
+                .token_file
+                .as_ref()
+                .map_or_else(|| data_dir.join("tui.token"), |f| self.path(f.get_ref())),
+        };
         Some(Config {
             source: path.map(Path::to_path_buf),
             data_dir,
@@ -169,6 +176,7 @@ impl Validator<'_> {
             budget,
             sites,
             alerts,
+            tui,
         })
     }
 

@@ -1,0 +1,452 @@
+//! Snapshot tests of every screen at 80×24 (TestBackend + insta), and the
+//! update logic driven by key events.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::app::*;
+use super::data::*;
+use super::ui;
+
+fn key(c: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn ch(c: char) -> Event {
+    key(KeyCode::Char(c))
+}
+
+fn spend(total: i64, cap: Option<i64>) -> Spend {
+    Spend {
+        spent: total,
+        reserved: 0,
+        total,
+        cap,
+    }
+}
+
+fn t(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
+/// An app with data on every tab, as a daemon would answer.
+fn fixture() -> App {
+    let mut app = App::new("http://127.0.0.1:8080");
+    let status = Status {
+        generated_at: t("2026-11-23T09:00:00Z"),
+        version: t("0.1.0"),
+        global: Window {
+            today: spend(1_250_000, Some(5_000_000)),
+            month: spend(42_100_000, Some(50_000_000)),
+        },
+        jobs: [("queued", 2), ("waiting", 1), ("running", 1), ("dead", 1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        sites: vec![
+            SiteStatus {
+                name: "blog".into(),
+                enabled: true,
+                next_run_at: t("2026-11-24T06:00:00Z"),
+                last_run_at: t("2026-11-23T06:00:00Z"),
+                queue: Queue {
+                    queued: 1,
+                    waiting: 0,
+                    running: 1,
+                    dead: 0,
+                },
+                today: spend(900_000, Some(2_000_000)),
+                month: spend(12_000_000, Some(30_000_000)),
+                ..SiteStatus::default()
+            },
+            SiteStatus {
+                name: "docs".into(),
+                enabled: true,
+                paused: true,
+                queue: Queue {
+                    queued: 1,
+                    waiting: 1,
+                    running: 0,
+                    dead: 1,
+                },
+                today: spend(350_000, Some(2_000_000)),
+                month: spend(2_000_000, None),
+                last_error: t("publish: WordPress answered 401 (\x1b[31mbad app password\x1b[0m)"),
+                last_error_at: t("2026-11-23T08:12:00Z"),
+                ..SiteStatus::default()
+            },
+        ],
+    };
+    app.update(Event::Loaded(Loaded::Status(status)));
+    app.update(Event::Loaded(Loaded::Runs(
+        vec![
+            Run {
+                id: 12,
+                site: "blog".into(),
+                trigger: "schedule".into(),
+                status: "running".into(),
+                created_at: t("2026-11-23T06:00:00Z"),
+                ..Run::default()
+            },
+            Run {
+                id: 11,
+                site: "docs".into(),
+                trigger: "manual".into(),
+                until: t("monitor"),
+                status: "failed".into(),
+                error: t("publish failed"),
+                created_at: t("2026-11-23T05:00:00Z"),
+                ..Run::default()
+            },
+        ],
+        vec![
+            Job {
+                id: 41,
+                run_id: 12,
+                site: "blog".into(),
+                stage: "generate".into(),
+                status: "running".into(),
+                attempts: 1,
+                max_attempts: 5,
+                created_at: t("2026-11-23T06:01:00Z"),
+                ..Job::default()
+            },
+            Job {
+                id: 40,
+                run_id: 11,
+                site: "docs".into(),
+                stage: "publish".into(),
+                status: "dead".into(),
+                attempts: 5,
+                max_attempts: 5,
+                last_error: t("WordPress answered 401: invalid application password"),
+                created_at: t("2026-11-23T05:02:00Z"),
+                ..Job::default()
+            },
+        ],
+    )));
+    app.update(Event::Loaded(Loaded::Review(vec![
+        ArticleSummary {
+            id: 7,
+            site: "blog".into(),
+            status: "review".into(),
+            title: "<img src=x onerror=alert(1)> Rust SQLite in WAL mode".into(),
+            words: 812,
+            check_score: Some(64),
+            review_reason: t("score 64 below the gate 70: 2 unsupported claims"),
+            ..ArticleSummary::default()
+        },
+        ArticleSummary {
+            id: 6,
+            site: "docs".into(),
+            status: "approved".into(),
+            title: "Backups with the online API".into(),
+            words: 1040,
+            check_score: Some(81),
+            ..ArticleSummary::default()
+        },
+    ])));
+    app.update(Event::Loaded(Loaded::Costs(
+        Costs {
+            days: 14,
+            by_day: vec![
+                CostRow {
+                    day: t("2026-11-23"),
+                    calls: 4,
+                    cost: 41_000,
+                    ..CostRow::default()
+                },
+                CostRow {
+                    day: t("2026-11-22"),
+                    calls: 9,
+                    cost: 120_500,
+                    ..CostRow::default()
+                },
+            ],
+            by_site: vec![CostRow {
+                site: t("blog"),
+                calls: 13,
+                cost: 161_500,
+                ..CostRow::default()
+            }],
+            by_model: vec![CostRow {
+                provider: t("anthropic"),
+                model: t("claude-sonnet-4-5"),
+                calls: 13,
+                input_tokens: 29_000,
+                output_tokens: 9_100,
+                cost: 161_500,
+                ..CostRow::default()
+            }],
+        },
+        Caps {
+            global: GlobalCaps {
+                effective: CapValues {
+                    global_daily: Some(5_000_000),
+                    global_monthly: Some(50_000_000),
+                    ..CapValues::default()
+                },
+            },
+            sites: vec![SiteCaps {
+                site: "blog".into(),
+                effective: CapValues {
+                    site_daily: Some(2_000_000),
+                    site_monthly: None,
+                    article: Some(1_000_000),
+                    ..CapValues::default()
+                },
+            }],
+        },
+    )));
+    app.update(Event::Loaded(Loaded::Sources(vec![
+        Source {
+            id: 1,
+            site: "blog".into(),
+            url: "https://competitor.example/feed.xml".into(),
+            kind: "feed".into(),
+            last_success_at: t("2026-11-23T06:00:10Z"),
+            next_check_at: t("2026-11-23T07:00:00Z"),
+            healthy: true,
+            ..Source::default()
+        },
+        Source {
+            id: 2,
+            site: "docs".into(),
+            url: "https://gone.example/sitemap.xml".into(),
+            kind: "sitemap".into(),
+            consecutive_failures: 7,
+            last_error: t("HTTP 503 Service Unavailable"),
+            next_check_at: t("2026-11-23T09:30:00Z"),
+            ..Source::default()
+        },
+    ])));
+    app.update(Event::Loaded(Loaded::Events(vec![
+        AuditEvent {
+            id: 5,
+            at: "2026-11-23T08:30:00Z".into(),
+            kind: "api.write".into(),
+            actor: t("ops"),
+            message: "PUT /api/v1/caps → 200".into(),
+            ..AuditEvent::default()
+        },
+        AuditEvent {
+            id: 4,
+            at: "2026-11-23T08:12:00Z".into(),
+            site: t("docs"),
+            kind: "job.dead".into(),
+            message: "publish: WordPress answered 401".into(),
+            ..AuditEvent::default()
+        },
+    ])));
+    app
+}
+
+fn screen(app: &App) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    terminal.draw(|f| ui::draw(f, app)).expect("draw");
+    terminal.backend().to_string()
+}
+
+fn on_tab(n: char) -> App {
+    let mut app = fixture();
+    app.update(ch(n));
+    app
+}
+
+#[test]
+fn tui_snapshot_overview() {
+    let s = screen(&on_tab('1'));
+    assert!(!s.contains('\x1b'), "control characters reached the screen");
+    insta::assert_snapshot!("overview", s);
+}
+
+#[test]
+fn tui_snapshot_runs() {
+    let mut app = on_tab('2');
+    app.update(ch('j'));
+    insta::assert_snapshot!("runs", screen(&app));
+}
+
+#[test]
+fn tui_snapshot_review() {
+    insta::assert_snapshot!("review", screen(&on_tab('3')));
+}
+
+#[test]
+fn tui_snapshot_article_preview() {
+    let mut app = on_tab('3');
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Command::FetchArticle(7)]
+    );
+    app.update(Event::Loaded(Loaded::Article(Article {
+        id: 7,
+        site: "blog".into(),
+        status: "review".into(),
+        title: "Rust SQLite in WAL mode".into(),
+        meta_description: t("How WAL lets readers and one writer work at once."),
+        focus_keyword: t("rust sqlite"),
+        body_markdown: "## Why\n\nReaders never wait.\x1b]0;pwned\x07\n\n- one\n- two\n".into(),
+        check_score: Some(64),
+        review_reason: None,
+    })));
+    let s = screen(&app);
+    assert!(!s.contains("\x1b"), "{s}");
+    insta::assert_snapshot!("article_preview", s);
+}
+
+#[test]
+fn tui_snapshot_costs() {
+    insta::assert_snapshot!("costs", screen(&on_tab('4')));
+}
+
+#[test]
+fn tui_snapshot_sources() {
+    let mut app = on_tab('5');
+    app.update(ch('j'));
+    insta::assert_snapshot!("sources", screen(&app));
+}
+
+#[test]
+fn tui_snapshot_events() {
+    insta::assert_snapshot!("events", screen(&on_tab('6')));
+}
+
+#[test]
+fn tui_snapshot_help() {
+    let mut app = fixture();
+    app.update(ch('?'));
+    insta::assert_snapshot!("help", screen(&app));
+}
+
+#[test]
+fn tui_snapshot_daemon_not_running() {
+    let mut app = App::new("http://127.0.0.1:8080");
+    app.update(Event::Unreachable(
+        "blog-poster serve is not running on 127.0.0.1:8080 (start it: systemctl start blog-poster)".into(),
+    ));
+    let s = screen(&app);
+    assert!(
+        s.contains("blog-poster serve is not running on 127.0.0.1:8080"),
+        "{s}"
+    );
+    insta::assert_snapshot!("daemon_not_running", s);
+}
+
+#[test]
+fn tui_snapshot_cap_change_confirmation() {
+    let mut app = on_tab('4');
+    app.update(ch('j'));
+    app.update(ch('j')); // site_daily of blog
+    app.update(ch('e'));
+    for c in "3.50".chars() {
+        app.update(ch(c));
+    }
+    insta::assert_snapshot!("cap_input", screen(&app));
+    assert!(app.update(key(KeyCode::Enter)).is_empty(), "asks first");
+    insta::assert_snapshot!("cap_confirm", screen(&app));
+    let cmds = app.update(ch('y'));
+    assert_eq!(
+        cmds,
+        vec![Command::Write {
+            method: "PUT",
+            path: "/api/v1/caps".into(),
+            body: serde_json::json!({"scope": "site_daily", "site": "blog", "cap": "3.50"}),
+            done: "site_daily of blog cap set to $3.50".into(),
+        }]
+    );
+}
+
+#[test]
+fn tui_every_tab_fits_80x24_at_every_selection() {
+    // Drawing never panics, whatever is selected, on every tab and modal.
+    let mut app = fixture();
+    for n in '1'..='6' {
+        app.update(ch(n));
+        for _ in 0..5 {
+            app.update(ch('j'));
+            screen(&app);
+        }
+        app.update(ch('?'));
+        screen(&app);
+        app.update(ch('x'));
+    }
+}
+
+#[test]
+fn tui_tab_keys_switch_and_fetch() {
+    let mut app = fixture();
+    assert_eq!(app.update(ch('3')), vec![Command::Fetch(Tab::Review)]);
+    assert_eq!(
+        app.update(key(KeyCode::Tab)),
+        vec![Command::Fetch(Tab::Costs)]
+    );
+    assert_eq!(
+        app.update(key(KeyCode::BackTab)),
+        vec![Command::Fetch(Tab::Review)]
+    );
+    assert_eq!(
+        app.update(key(KeyCode::Left)),
+        vec![Command::Fetch(Tab::Runs)]
+    );
+    assert_eq!(app.update(Event::Tick), vec![Command::Fetch(Tab::Runs)]);
+    assert_eq!(app.update(ch('q')), vec![Command::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn tui_writes_ask_first_and_no_cancels() {
+    let mut app = on_tab('2');
+    app.update(ch('j')); // the dead publish job 40
+    assert!(app.update(ch('R')).is_empty());
+    assert!(matches!(app.modal, Some(Modal::Confirm(_))));
+    assert!(app.update(ch('n')).is_empty(), "n is no");
+    assert!(app.modal.is_none());
+    app.update(ch('R'));
+    let cmds = app.update(ch('y'));
+    assert!(
+        matches!(&cmds[..], [Command::Write { method: "POST", path, .. }] if path == "/api/v1/jobs/40/retry"),
+        "{cmds:?}"
+    );
+    // Approve from the review list acts on the selected article.
+    let mut app = on_tab('3');
+    app.update(ch('j'));
+    app.update(ch('a'));
+    let cmds = app.update(ch('y'));
+    assert!(
+        matches!(&cmds[..], [Command::Write { path, .. }] if path == "/api/v1/articles/6/approve"),
+        "{cmds:?}"
+    );
+    // Pausing a paused site resumes it.
+    let mut app = on_tab('1');
+    app.update(ch('j'));
+    app.update(ch('p'));
+    let cmds = app.update(ch('y'));
+    assert!(
+        matches!(&cmds[..], [Command::Write { path, .. }] if path == "/api/v1/sites/docs/resume"),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn tui_bad_cap_amount_is_refused_with_a_message() {
+    let mut app = on_tab('4');
+    app.update(ch('e'));
+    app.update(ch('.'));
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(matches!(&app.message, Some((true, m)) if m.contains("not an amount")));
+    assert!(app.modal.is_none());
+}
+
+#[test]
+fn tui_dollars_parse_and_print() {
+    assert_eq!(parse_dollars("3.50"), Some(3_500_000));
+    assert_eq!(parse_dollars("$3"), Some(3_000_000));
+    assert_eq!(parse_dollars(".05"), Some(50_000));
+    assert_eq!(parse_dollars("."), None);
+    assert_eq!(parse_dollars("1.0000001"), None);
+    assert_eq!(dollars(1_250_000), "$1.25");
+    assert_eq!(dollars(0), "$0.00");
+    assert_eq!(ui::clean("a\x1b[2Jb\nc"), "a [2Jb c");
+}
