@@ -538,15 +538,20 @@ fn sources(frame: &mut Frame, app: &App, area: Rect) {
         .sources
         .get(app.selected())
         .map(|s| {
-            s.last_error
-                .as_ref()
-                .map_or_else(|| "no error".into(), |e| clean(e))
+            vec![
+                Line::from(clean(&s.url)),
+                Line::from(
+                    s.last_error
+                        .as_ref()
+                        .map_or_else(|| Span::raw("no error"), |e| Span::styled(clean(e), ERROR)),
+                ),
+            ]
         })
-        .unwrap_or_else(|| "no sources".into());
+        .unwrap_or_else(|| vec![Line::from("no sources")]);
     frame.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: true })
-            .block(Block::bordered().title(" Last error ")),
+            .block(Block::bordered().title(" Selected source ")),
         detail,
     );
 }

@@ -17,6 +17,7 @@ mod stages;
 mod store_contract;
 mod systemd_unit;
 mod topics;
+mod tui_tmux;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;
