@@ -160,6 +160,13 @@ pub fn run(endpoint: Endpoint) -> Result<(), TuiError> {
     // ratatui::try_init enters raw mode and the alternate screen and
     // installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::try_init().map_err(|e| TuiError::Terminal(e.to_string()))?;
+    // Debug builds only: lets the tests prove the panic hook restores the
+    // terminal (raw mode off, main screen back).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("BLOG_POSTER_TUI_TEST_PANIC").is_some() {
+        let _ = terminal.draw(|f| ui::draw(f, &app));
+        panic!("test panic requested by BLOG_POSTER_TUI_TEST_PANIC");
+    }
     let result = run_app(
         &mut terminal,
         &mut app,

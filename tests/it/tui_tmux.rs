@@ -232,3 +232,78 @@ fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
     assert_eq!(code.trim(), "0", "tui exit code; stderr: {stderr}");
     drop(daemon);
 }
+
+/// A panic inside the TUI leaves a usable terminal: ratatui's hook turns raw
+/// mode off and leaves the alternate screen before the message is printed.
+#[test]
+fn tui_in_tmux_restores_the_terminal_on_panic() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "data_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let tmux = Tmux {
+        socket: format!("bp-test-panic-{}-{port}", std::process::id()),
+    };
+    let done = dir.path().join("done");
+    // After the TUI dies: the exit code, then the terminal's mode as stty sees it.
+    let script = format!(
+        "env -i HOME={home} PATH=/usr/bin:/bin TERM=xterm-256color BLOG_POSTER_TUI_TEST_PANIC=1 {bin} --config {cfg} tui; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -e -icanon -e icanon -e echo -e -echo | tr '\\n' ' ' > {done}; sleep 30",
+        home = shell_quote(dir.path()),
+        bin = shell_quote(&bin()),
+        cfg = shell_quote(&cfg),
+        done = shell_quote(&done),
+    );
+    let ok = tmux
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "bp",
+            &script,
+        ])
+        .status()
+        .expect("tmux new-session")
+        .success();
+    assert!(ok, "tmux new-session");
+    let start = Instant::now();
+    while std::fs::read_to_string(&done).map_or(true, |s| s.trim().is_empty()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no result; screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let modes = std::fs::read_to_string(&done).expect("stty result");
+    let screen = tmux.wait_for(&["exit=101"], Duration::from_secs(10));
+    println!("screen after the panic:\n{screen}\nstty: {modes}");
+    assert!(screen.contains("test panic requested"), "{screen}");
+    // Back on the main screen: the tab bar of the alternate screen is gone.
+    assert!(!screen.contains("1 Overview"), "{screen}");
+    let alt = tmux
+        .cmd()
+        .args(["display-message", "-p", "-t", "bp", "#{alternate_on}"])
+        .output()
+        .expect("tmux display");
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    // Cooked mode again: canonical input and echo are on.
+    let modes: Vec<&str> = modes.split_whitespace().collect();
+    assert!(
+        modes.contains(&"icanon") && modes.contains(&"echo"),
+        "{modes:?}"
+    );
+}
