@@ -25,8 +25,9 @@ apt_install() {
 }
 
 # Tools the tests call: gcc and the static glibc archives for the build,
-# tmux for the TUI test, sqlite3 for inspecting databases.
-apt_install gcc libc6-dev tmux sqlite3
+# tmux for the TUI test, sqlite3 for inspecting databases, promtool (Debian
+# package prometheus) for the /metrics test, chromium for the status page test.
+apt_install gcc libc6-dev tmux sqlite3 prometheus chromium
 
 # PostgreSQL on 127.0.0.1:5432 with trust auth (already running on these
 # machines; start it if not) and a fresh database per run.

@@ -262,10 +262,7 @@ pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
     }
 }
 
-fn find_route(
-    method: &str,
-    path: &str,
-) -> Result<(&'static Route, Params), ApiError> {
+fn find_route(method: &str, path: &str) -> Result<(&'static Route, Params), ApiError> {
     let mut path_matched = false;
     for r in ROUTES {
         if let Some(params) = match_pattern(r.pattern, path) {

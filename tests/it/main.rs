@@ -15,6 +15,8 @@ mod review_queue;
 mod stages;
 mod store_contract;
 mod topics;
+mod web_api;
+mod web_client;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;
