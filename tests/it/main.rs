@@ -17,6 +17,7 @@ mod store_contract;
 mod topics;
 mod web_api;
 mod web_client;
+mod web_metrics;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;

@@ -139,3 +139,92 @@ pub fn request(
         body: body.to_string(),
     })
 }
+
+/// A feed on loopback: serves `body` as RSS for every request, forever.
+pub fn feed_server(body: String) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind feed");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = [0u8; 8192];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes());
+            });
+        }
+    });
+    addr
+}
+
+/// RSS 2.0 with one item per (title, link); titles are escaped as XML text.
+pub fn rss(items: &[(&str, &str)]) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Rival</title><link>https://rival.example/</link><description>d</description>",
+    );
+    for (title, link) in items {
+        out.push_str(&format!(
+            "<item><title>{}</title><link>{link}</link><guid>{link}</guid><description>about {}</description></item>",
+            esc(title),
+            esc(title)
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
+
+/// Writes a config whose one site ("example") watches `feed`.
+pub fn prepare_with_feed(
+    feed: SocketAddr,
+    extra_http: &str,
+) -> (tempfile::TempDir, PathBuf, SocketAddr) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let text = format!(
+        "data_dir = \"{}\"\n[log]\nformat = \"plain\"\n[http]\nlisten = \"{addr}\"\n{extra_http}\n\
+         [sites.example]\nschedule = \"0 6 * * *\"\n[[sites.example.sources]]\nurl = \"http://{feed}/feed.xml\"\nkind = \"feed\"\n",
+        dir.path().join("data").display()
+    );
+    let config = write_config(dir.path(), &text);
+    (dir, config, addr)
+}
+
+/// Runs the monitor stage through the API and waits for its run to end.
+pub fn monitor_now(addr: SocketAddr, admin: &str) {
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/sites/example/run",
+        Some(admin),
+        Some(r#"{"stage":"monitor"}"#),
+    )
+    .expect("run");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let run = r.json()["run_id"].as_i64().expect("run id");
+    wait_for(Duration::from_secs(60), "the monitor run to finish", || {
+        request(addr, "GET", "/api/v1/runs?limit=20", Some(admin), None).is_ok_and(|r| {
+            r.json()["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|x| x["id"] == run && x["status"] != "running")
+        })
+    });
+}
