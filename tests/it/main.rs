@@ -18,6 +18,7 @@ mod topics;
 mod web_api;
 mod web_client;
 mod web_metrics;
+mod web_page;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;
