@@ -368,6 +368,22 @@ fn alerts_config_errors_name_the_key_and_line() {
     assert_eq!((s.port, s.tls), (587, SmtpTls::StartTls));
     assert_eq!(s.password.expect("password").expose(), "pw");
     assert_eq!(c.source_failing_after, Duration::from_secs(7200));
+    // `config check` says where alerts go, never the URL or the password.
+    let line = alerts::describe(&config::parse(text, None, &env).expect("valid").alerts);
+    assert!(
+        line.contains("webhook (slack, URL from env HOOK, redacted)"),
+        "{line}"
+    );
+    assert!(
+        line.contains(
+            "email via smtp.example.com:587 (starttls, login u, password from env PW, redacted)"
+        ),
+        "{line}"
+    );
+    assert!(
+        !line.contains("hooks.example") && !line.contains("pw,"),
+        "{line}"
+    );
 }
 
 /// The daemon wiring: `serve` with a source that cannot be reached and

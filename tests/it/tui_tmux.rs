@@ -307,3 +307,15 @@ fn tui_in_tmux_restores_the_terminal_on_panic() {
         "{modes:?}"
     );
 }
+
+#[test]
+fn tui_without_a_terminal_exits_2_and_says_how_to_run_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "[http]\nlisten = \"127.0.0.1:9\"\n");
+    let (code, _, err) = run(command(dir.path())
+        .args(["--config", cfg.to_str().expect("utf8"), "tui"])
+        .stdin(Stdio::null()));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(err.contains("ssh -t"), "{err}");
+}
