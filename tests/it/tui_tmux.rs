@@ -69,7 +69,8 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
+        // The session may have ended with the TUI already.
+        let _ = self.cmd().arg("kill-server").stderr(Stdio::null()).status();
     }
 }
 
