@@ -18,6 +18,9 @@ use budget_contract::*;
 #[path = "store_contract_publish.rs"]
 mod publishing;
 use publishing::*;
+#[path = "store_contract_operator.rs"]
+mod operator_contract;
+use operator_contract::*;
 
 /// A fresh, migrated store per test, with sites "a" and "b".
 pub struct Fixture {
@@ -823,4 +826,8 @@ contract!(
     approve_queues_a_publish_job_and_reopens_the_run,
     reject_keeps_the_reason_and_cancels_a_queued_publish,
     request_publish_revives_a_dead_publish_job,
+    api_tokens_are_created_listed_and_revoked,
+    cap_overrides_apply_to_reservations_and_can_be_removed,
+    jobs_page_filters_and_pages_newest_first,
+    costs_queues_and_metrics_aggregate_the_history,
 );

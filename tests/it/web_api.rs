@@ -206,3 +206,18 @@ fn web_api_limits_are_enforced_by_the_front() {
     assert_eq!(r.status, 200);
     drop(served);
 }
+
+#[test]
+fn web_api_serve_exits_1_naming_the_address_when_the_port_is_taken() {
+    let (dir, config, addr) = prepare("");
+    let _taken = std::net::TcpListener::bind(addr).expect("occupy the port");
+    let (code, _, err) = crate::harness::run(
+        crate::harness::command(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .arg("serve"),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("cannot listen for HTTP on {addr}")), "{err}");
+    assert!(err.contains("[http] listen"), "{err}");
+}
