@@ -46,7 +46,10 @@ impl Limits {
 }
 
 /// Runs the accept loop and the connection pool until `stop` is set.
-/// `on_fatal` is called if the listener keeps failing.
+/// `on_fatal` is called if the listener keeps failing. Returns the accept
+/// thread; connection threads end by themselves once `stop` is set (after
+/// the request in progress, or when an idle connection times out), so a
+/// stop never waits for an idle keep-alive client.
 pub fn spawn(
     listener: TcpListener,
     backend: PathBuf,
@@ -54,27 +57,21 @@ pub fn spawn(
     pool_size: usize,
     stop: Arc<AtomicBool>,
     on_fatal: Arc<dyn Fn(String) + Send + Sync>,
-) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+) -> io::Result<std::thread::JoinHandle<()>> {
     let (tx, rx) = sync_channel::<TcpStream>(pool_size);
     let rx = Arc::new(Mutex::new(rx));
-    let mut handles = Vec::new();
     for i in 0..pool_size {
         let (rx, backend, limits, stop) =
             (rx.clone(), backend.clone(), limits.clone(), stop.clone());
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("http-conn-{i}"))
-                .stack_size(256 << 10)
-                .spawn(move || worker(&rx, &backend, &limits, &stop))?,
-        );
+        std::thread::Builder::new()
+            .name(format!("http-conn-{i}"))
+            .stack_size(256 << 10)
+            .spawn(move || worker(&rx, &backend, &limits, &stop))?;
     }
     listener.set_nonblocking(true)?;
-    handles.push(
-        std::thread::Builder::new()
-            .name("http-accept".into())
-            .spawn(move || accept_loop(listener, tx, &stop, on_fatal.as_ref()))?,
-    );
-    Ok(handles)
+    std::thread::Builder::new()
+        .name("http-accept".into())
+        .spawn(move || accept_loop(listener, tx, &stop, on_fatal.as_ref()))
 }
 
 fn accept_loop(

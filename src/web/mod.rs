@@ -143,7 +143,7 @@ impl WebServer {
             threads.push(t);
         }
         let pool = http.max_connections.max(1) as usize;
-        let front_threads = front::spawn(
+        let accept = front::spawn(
             listener,
             socket,
             front::Limits::from_config(&http),
@@ -152,7 +152,7 @@ impl WebServer {
             on_fatal,
         )
         .map_err(|e| WebError::Backend(e.to_string()))?;
-        threads.extend(front_threads);
+        threads.push(accept);
         tracing::info!(listen = %local_addr, public_status = http.public_status, "HTTP server listening");
         Ok(WebServer {
             local_addr,
@@ -163,7 +163,8 @@ impl WebServer {
         })
     }
 
-    /// Stops accepting, lets requests in progress finish, joins the threads.
+    /// Stops accepting, lets requests in progress finish, joins the request
+    /// handlers and the accept thread.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         self.backend.unblock();

@@ -218,6 +218,9 @@ fn web_api_serve_exits_1_naming_the_address_when_the_port_is_taken() {
             .arg("serve"),
     );
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains(&format!("cannot listen for HTTP on {addr}")), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen for HTTP on {addr}")),
+        "{err}"
+    );
     assert!(err.contains("[http] listen"), "{err}");
 }
