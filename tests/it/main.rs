@@ -10,6 +10,7 @@ mod content;
 mod crash;
 mod llm;
 mod monitor;
+mod pg_env;
 mod pipeline_e2e;
 mod review_queue;
 mod stages;
