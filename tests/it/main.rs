@@ -11,6 +11,7 @@ mod crash;
 mod llm;
 mod monitor;
 mod pg_env;
+mod pg_instances;
 mod pipeline_e2e;
 mod review_queue;
 mod stages;

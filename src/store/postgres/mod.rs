@@ -38,7 +38,7 @@ use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
 pub(crate) type P<'a> = &'a (dyn ToSql + Sync);
 
 /// The advisory-lock key of schema migrations ("bp-migr" as ASCII).
-const MIGRATE_LOCK: i64 = 0x6270_2d6d_6967_72;
+const MIGRATE_LOCK: i64 = 0x0062_702d_6d69_6772;
 
 pub struct PgStore {
     pool: Pool,
@@ -138,6 +138,20 @@ impl Pool {
         drop(conn);
         self.lock().open -= 1;
         self.freed.notify_one();
+    }
+}
+
+impl Drop for Pool {
+    /// Each client owns a small runtime, and dropping a runtime on an async
+    /// worker panics; the store's last owner may well be async code (the
+    /// daemon at shutdown). So the connections are closed on a thread of
+    /// their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        if idle.is_empty() {
+            return;
+        }
+        let _ = std::thread::spawn(move || drop(idle)).join();
     }
 }
 
@@ -473,10 +487,12 @@ impl PgStore {
     /// Drops every pooled connection (tests use it to simulate a server
     /// restart; operators never need it).
     pub fn close_idle_connections(&self) {
-        let mut state = self.pool.lock();
-        let n = state.idle.len();
-        state.idle.clear();
-        state.open -= n;
+        let idle = {
+            let mut state = self.pool.lock();
+            state.open -= state.idle.len();
+            std::mem::take(&mut state.idle)
+        };
+        let _ = std::thread::spawn(move || drop(idle)).join();
     }
 }
 
