@@ -275,6 +275,7 @@ impl Validator<'_> {
                 defaults.statement_timeout,
             ),
             schema: None,
+            application_name: defaults.application_name,
         }
     }
 

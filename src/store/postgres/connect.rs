@@ -45,6 +45,8 @@ pub struct PgOptions {
     /// Tables live in this schema (`search_path`); `None` uses the
     /// server's default (public). Lets several test suites share a database.
     pub schema: Option<String>,
+    /// What `pg_stat_activity` shows for our sessions.
+    pub application_name: String,
 }
 
 impl Default for PgOptions {
@@ -57,6 +59,7 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
             schema: None,
+            application_name: "blog-poster".into(),
         }
     }
 }
@@ -154,7 +157,7 @@ impl Connector {
             .connect_timeout(options.connect_timeout)
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
-            .application_name("blog-poster");
+            .application_name(&options.application_name);
         let ssl_mode = config.get_ssl_mode();
         let verify = match (ssl_mode, options.tls_insecure, &options.ca_file) {
             (_, true, _) => Verify::Nothing,
