@@ -53,3 +53,25 @@ fn pg_store_describes_itself_without_the_password() {
     assert!(!described.contains("hunter2"), "{described}");
     assert!(described.contains("db.example.com:25060/defaultdb"));
 }
+
+/// A host name (not an IP) is resolved by hickory, not by glibc, and the
+/// store connects; an unknown name fails with the name in the message.
+#[test]
+fn pg_store_resolves_host_names_itself() {
+    let Some(schema) = TestSchema::create("resolve") else {
+        return;
+    };
+    let mut url = url::Url::parse(&schema.url).expect("url");
+    url.set_host(Some("localhost")).expect("host");
+    let store = blog_poster::store::postgres::PgStore::open(url.as_str(), &schema.options())
+        .expect("open through localhost");
+    store.migrate(t(0)).expect("migrate");
+    url.set_host(Some("no-such-host.invalid")).expect("host");
+    let err = blog_poster::store::postgres::PgStore::open(url.as_str(), &schema.options())
+        .expect_err("unknown host");
+    assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
+    assert!(
+        err.is_transient(),
+        "an unreachable server is worth retrying: {err}"
+    );
+}
