@@ -166,7 +166,7 @@ impl Connector {
         };
         let tls = MakeRustlsConnect::new(tls_config(verify, options.ca_file.as_deref())?);
         let mut setup = format!(
-            "SET statement_timeout = {}; SET lock_timeout = {}",
+            "SET statement_timeout = {}; SET lock_timeout = {}; SET client_min_messages = warning",
             options.statement_timeout.as_millis(),
             options.statement_timeout.as_millis()
         );

@@ -256,7 +256,20 @@ pub(crate) fn map_err(e: ::postgres::Error) -> StoreError {
         };
     let text = match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => e.to_string(),
+        None => {
+            // "error connecting to server" alone says little: add the causes.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let c_text = c.to_string();
+                if !text.contains(&c_text) {
+                    text.push_str(": ");
+                    text.push_str(&c_text);
+                }
+                cause = c.source();
+            }
+            text
+        }
     };
     if unavailable {
         StoreError::Unavailable(text)
