@@ -328,8 +328,8 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
     let clock = SystemClock;
     match cmd {
         DbCommand::Status => {
-            let store = crate::daemon::open_sqlite(config)?;
-            let status = crate::store::Store::schema_status(&store)?;
+            let store = crate::daemon::open_database(config)?;
+            let status = store.schema_status()?;
             println!("database: {}", config.database.backend.describe());
             println!(
                 "schema: version {} of {} known to this binary",
@@ -353,7 +353,7 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
                     "  (a new database: `blog-poster db migrate` or `serve` creates the schema)"
                 );
             } else {
-                let counts = crate::store::Store::job_counts(&store)?;
+                let counts = store.job_counts()?;
                 let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
                 println!(
                     "jobs: {}",
@@ -367,10 +367,9 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         DbCommand::Migrate => {
-            let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend;
-            let _lock = crate::instance::InstanceLock::acquire(path)?;
-            let store = crate::daemon::open_sqlite(config)?;
-            let applied = crate::store::Store::migrate(&store, clock.now())?;
+            let _lock = crate::daemon::instance_lock(config)?;
+            let store = crate::daemon::open_database(config)?;
+            let applied = store.migrate(clock.now())?;
             if applied.is_empty() {
                 println!("schema is up to date");
             }

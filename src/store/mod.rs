@@ -8,6 +8,7 @@
 
 pub mod migrate;
 mod operator;
+pub mod postgres;
 mod spend;
 pub mod sqlite;
 mod types;
