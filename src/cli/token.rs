@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::{CliError, exit, load_config, usage};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Environment;
-use crate::store::{NewApiToken, Store, StoreError, TokenRole};
+use crate::store::{NewApiToken, StoreError, TokenRole};
 use crate::web::auth;
 
 #[derive(Debug, Subcommand)]

@@ -70,6 +70,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "llm_budget",
         sql: include_str!("../../migrations/postgres/0003_llm_budget.sql"),
     },
+    Migration {
+        version: 4,
+        name: "api_tokens",
+        sql: include_str!("../../migrations/postgres/0004_api_tokens.sql"),
+    },
 ];
 
 /// sha256 of the migration text, hex.

@@ -91,7 +91,9 @@ pub(super) fn reserve(
         site_monthly: totals[3],
         article: totals[4],
     };
-    if let Err(refusal) = check_caps(&req.caps, &spent, req.amount, &req.site, now) {
+    // Caps set through the API (cap_overrides) win over the config's.
+    let caps = super::operator::apply_overrides(tx, site, &req.caps)?;
+    if let Err(refusal) = check_caps(&caps, &spent, req.amount, &req.site, now) {
         return Ok(Reservation::Refused(refusal));
     }
     let row = tx.one(

@@ -14,6 +14,7 @@
 mod budget;
 mod connect;
 mod jobs;
+mod operator;
 mod outputs;
 mod publish;
 mod reads;
@@ -868,5 +869,61 @@ impl Store for PgStore {
 
     fn list_events(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>> {
         self.run(|tx| reads::list_events(tx, limit, before))
+    }
+
+    fn create_api_token(&self, token: &NewApiToken, now: Timestamp) -> StoreResult<ApiTokenRecord> {
+        self.run(|tx| operator::create_token(tx, token, now))
+    }
+
+    fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
+        self.run(operator::list_tokens)
+    }
+
+    fn revoke_api_token(&self, name: &str, actor: &str, now: Timestamp) -> StoreResult<()> {
+        self.run(|tx| operator::revoke_token(tx, name, actor, now))
+    }
+
+    fn active_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
+        self.run(operator::active_tokens)
+    }
+
+    fn touch_api_token(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        self.run(|tx| operator::touch_token(tx, id, now))
+    }
+
+    fn cap_overrides(&self) -> StoreResult<Vec<CapOverride>> {
+        self.run(operator::overrides)
+    }
+
+    fn set_cap_overrides(
+        &self,
+        changes: &[CapChange],
+        actor: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CapOverride>> {
+        self.run(|tx| operator::set_overrides(tx, changes, actor, now))
+    }
+
+    fn list_jobs_page(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
+        self.run(|tx| operator::list_jobs_page(tx, filter))
+    }
+
+    fn cost_lines(&self, since: Timestamp) -> StoreResult<Vec<CostLine>> {
+        self.run(|tx| operator::cost_lines(tx, since))
+    }
+
+    fn site_queues(&self) -> StoreResult<Vec<SiteQueue>> {
+        self.run(operator::site_queues)
+    }
+
+    fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot> {
+        self.run(operator::metrics_snapshot)
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        self.run(|tx| {
+            tx.one("SELECT 1", &[])?;
+            Ok(())
+        })
     }
 }

@@ -83,11 +83,11 @@ pub(super) fn list_runs(
     collect(rows, run_row)
 }
 
-const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
+pub(super) const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
          j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at
      FROM jobs j JOIN sites s ON s.id = j.site_id";
 
-fn job_row(r: &Row) -> StoreResult<JobRecord> {
+pub(super) fn job_row(r: &Row) -> StoreResult<JobRecord> {
     Ok(JobRecord {
         id: JobId(get(r, 0)?),
         run_id: RunId(get(r, 1)?),
