@@ -15,6 +15,7 @@ use crate::config::{
 use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
 
+pub mod backup;
 pub mod publishing;
 
 /// Exit codes, documented in `--help` and docs/operations.md.
@@ -56,6 +57,9 @@ pub enum Command {
     /// Database schema: status and migrations.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Backups of the SQLite database: create, list, verify, restore, prune.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// The review queue: list, show, approve, reject or publish articles.
     #[command(subcommand)]
     Article(publishing::ArticleCommand),
@@ -166,6 +170,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Article(cmd) => publishing::article(cli.config.as_deref(), cmd, &env),
         Command::Doctor(args) => publishing::doctor(cli.config.as_deref(), args, &env),
+        Command::Backup(cmd) => {
+            let (config, _) = load_config(cli.config.as_deref(), &env)?;
+            backup::backup(&config, cmd)
+        }
         Command::Db(cmd) => {
             let (config, _) = load_config(cli.config.as_deref(), &env)?;
             db(&config, cmd)
@@ -336,6 +344,10 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
         }
         DbCommand::Migrate => {
             let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+            }
             let _lock = crate::instance::InstanceLock::acquire(path)?;
             let store = crate::daemon::open_sqlite(config)?;
             let applied = crate::store::Store::migrate(&store, clock.now())?;

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::backup::{BackupError, BackupId, BackupKind, Backups, RestoreReport};
 
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseBackend};
@@ -29,6 +31,8 @@ pub enum DaemonError {
 /// An opened database this process may work on.
 pub struct Workspace {
     pub store: Arc<dyn Store>,
+    /// The same store when it is SQLite (backups and restore need the file).
+    pub sqlite: Option<Arc<SqliteStore>>,
     /// Held while the process lives: one worker process per SQLite database.
     _lock: InstanceLock,
     /// Jobs found running at start (their process died) and requeued.
@@ -105,8 +109,10 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // Jobs waiting for a cost cap are looked at again now: a cap raised in
     // the config takes effect with this start; the rest wait again.
     store.wake_waiting_jobs(now)?;
+    let sqlite = Arc::new(store);
     Ok(Workspace {
-        store: Arc::new(store),
+        store: sqlite.clone(),
+        sqlite: Some(sqlite),
         _lock: lock,
         reclaimed,
         migrated,
@@ -144,6 +150,64 @@ pub async fn serve(
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), DaemonError> {
+    let (_handle, control) = control_channel();
+    serve_with_control(config, stages, clock, shutdown, control).await
+}
+
+/// Asks the running daemon to do what needs its workers paused. Cheap to
+/// clone; give one to the HTTP API.
+#[derive(Debug, Clone)]
+pub struct DaemonHandle {
+    tx: mpsc::Sender<ControlRequest>,
+}
+
+/// The daemon's end of [`DaemonHandle`]; pass it to [`serve_with_control`].
+#[derive(Debug)]
+pub struct DaemonControl {
+    rx: mpsc::Receiver<ControlRequest>,
+}
+
+#[derive(Debug)]
+enum ControlRequest {
+    Restore {
+        id: BackupId,
+        reply: oneshot::Sender<Result<RestoreReport, BackupError>>,
+    },
+}
+
+pub fn control_channel() -> (DaemonHandle, DaemonControl) {
+    let (tx, rx) = mpsc::channel(4);
+    (DaemonHandle { tx }, DaemonControl { rx })
+}
+
+impl DaemonHandle {
+    /// Restores backup `id` into the running daemon: checks the backup fully
+    /// while work goes on (sha256, integrity, schema, row counts), then
+    /// pauses the engine, the scheduler and the backup task (running jobs get
+    /// `engine.shutdown_grace` to finish, the rest go back to the queue),
+    /// takes a safety copy, swaps the database file atomically, reopens and
+    /// migrates it, puts the backup catalog back, requeues jobs the backup
+    /// had running, and resumes. A damaged backup is refused before
+    /// anything stops. What `POST /api/v1/backups/{id}/restore` calls.
+    pub async fn restore_backup(&self, id: BackupId) -> Result<RestoreReport, BackupError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(ControlRequest::Restore { id, reply })
+            .await
+            .map_err(|_| BackupError::Daemon("the daemon is stopping".into()))?;
+        rx.await
+            .map_err(|_| BackupError::Daemon("the daemon stopped before finishing".into()))?
+    }
+}
+
+/// [`serve`], taking requests from a [`DaemonHandle`] (the API's restore).
+pub async fn serve_with_control(
+    config: Arc<Config>,
+    stages: StageSet,
+    clock: Arc<dyn Clock>,
+    mut shutdown: watch::Receiver<bool>,
+    mut control: DaemonControl,
+) -> Result<(), DaemonError> {
     let started = std::time::Instant::now();
     let (cfg, now) = (config.clone(), clock.now());
     let ws = tokio::task::spawn_blocking(move || open_for_work(&cfg, now))
@@ -167,18 +231,8 @@ pub async fn serve(
         owner: owner_id(),
         observer,
     });
-    let watchdog = sd_notify::watchdog_enabled().is_some();
-    let scheduler = tokio::spawn(crate::scheduler::run(
-        ws.store.clone(),
-        config.clone(),
-        clock.clone(),
-        shutdown.clone(),
-        move || {
-            if watchdog {
-                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
-            }
-        },
-    ));
+    let backups = Backups::from_config(&config).ok();
+    let mut workers = Workers::start(&engine, &ws, &config, &clock, backups.as_ref());
     notify_systemd(&[
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("running"),
@@ -190,10 +244,151 @@ pub async fn serve(
         ready_ms = started.elapsed().as_millis() as u64,
         "blog-poster ready"
     );
-    engine.clone().run(shutdown, None).await;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break; }
+            }
+            Some(request) = control.rx.recv() => {
+                match request {
+                    ControlRequest::Restore { id, reply } => {
+                        let result = restore_in_daemon(
+                            id, &mut workers, &engine, &ws, &config, &clock, backups.as_ref(),
+                        ).await;
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        }
+    }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    let _ = scheduler.await;
+    workers.stop().await;
     tracing::info!("stopped");
     drop(ws);
     Ok(())
+}
+
+/// The tasks that work on the database; stopped for a restore.
+struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start(
+        engine: &Arc<Engine>,
+        ws: &Workspace,
+        config: &Arc<Config>,
+        clock: &Arc<dyn Clock>,
+        backups: Option<&Backups>,
+    ) -> Workers {
+        let (stop, rx) = watch::channel(false);
+        let watchdog = sd_notify::watchdog_enabled().is_some();
+        let mut tasks = vec![
+            tokio::spawn(engine.clone().run(rx.clone(), None)),
+            tokio::spawn(crate::scheduler::run(
+                ws.store.clone(),
+                config.clone(),
+                clock.clone(),
+                rx.clone(),
+                move || {
+                    if watchdog {
+                        notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+                    }
+                },
+            )),
+        ];
+        if let Some(b) = backups {
+            tasks.push(tokio::spawn(crate::backup::task::run(
+                b.clone(),
+                ws.store.clone(),
+                clock.clone(),
+                rx,
+                config.scheduler.tick.max(std::time::Duration::from_secs(1)),
+            )));
+        }
+        Workers { stop, tasks }
+    }
+
+    /// Stops every task gracefully and waits for them.
+    async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn restore_in_daemon(
+    id: BackupId,
+    workers: &mut Workers,
+    engine: &Arc<Engine>,
+    ws: &Workspace,
+    config: &Arc<Config>,
+    clock: &Arc<dyn Clock>,
+    backups: Option<&Backups>,
+) -> Result<RestoreReport, BackupError> {
+    let (Some(backups), Some(sqlite)) = (backups, ws.sqlite.clone()) else {
+        return Err(BackupError::NotSqlite);
+    };
+    tracing::info!(backup = id, "restore requested: checking the backup");
+    // Check everything before stopping anything.
+    let b = backups.clone();
+    let prepared = tokio::task::spawn_blocking(move || b.prepare_restore(id))
+        .await
+        .map_err(|e| BackupError::Daemon(format!("restore task failed: {e}")))??;
+    tracing::info!(backup = id, "backup checked; pausing work for the swap");
+    workers.stop().await;
+    let (b, cfg, now) = (backups.clone(), config.clone(), clock.now());
+    let result = tokio::task::spawn_blocking(move || {
+        let safety = b.create(BackupKind::PreRestore, now)?;
+        let catalog_rows = b.list()?;
+        let record = prepared.record.clone();
+        let file = prepared.into_file();
+        let mut install_error = None;
+        sqlite
+            .replace_database(|path| {
+                crate::backup::restore::install(file, path).map_err(|e| {
+                    let msg = e.to_string();
+                    install_error = Some(e);
+                    StoreError::Backend(msg)
+                })
+            })
+            .map_err(|e| install_error.take().unwrap_or(BackupError::Store(e)))?;
+        let report = b.finish_restore(&record, &safety, &catalog_rows, Some(&sqlite), now)?;
+        // This process is the database's only worker: whatever the backup
+        // had running is requeued, and the config's sites are synced again.
+        sqlite.sync_sites(&site_specs(&cfg), now)?;
+        sqlite.reclaim_leases(true, now)?;
+        sqlite.wake_waiting_jobs(now)?;
+        sqlite.record_event(
+            &crate::store::NewEvent {
+                site: None,
+                run_id: None,
+                job_id: None,
+                kind: "backup.restored".into(),
+                actor: "api".into(),
+                message: format!(
+                    "backup {} restored ({} rows); the database before it is backup {}",
+                    report.restored, report.rows, report.safety_backup
+                ),
+            },
+            now,
+        )?;
+        Ok(report)
+    })
+    .await
+    .map_err(|e| BackupError::Daemon(format!("restore task failed: {e}")));
+    // Resume whatever happened: on failure the old database is still in place.
+    *workers = Workers::start(engine, ws, config, clock, Some(backups));
+    let result = result.and_then(|r| r);
+    match &result {
+        Ok(r) => tracing::info!(
+            backup = r.restored,
+            safety = r.safety_backup,
+            "restore done; work resumed"
+        ),
+        Err(e) => tracing::error!(error = %e, "restore failed; work resumed"),
+    }
+    result
 }

@@ -35,6 +35,7 @@
 //! Async only where the network is: the store is called through
 //! `spawn_blocking`; time comes from an injected [`clock::Clock`].
 
+pub mod backup;
 pub mod budget;
 pub mod cli;
 pub mod clock;

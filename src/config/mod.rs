@@ -6,6 +6,7 @@
 //! the XDG config dir; with no file the embedded defaults
 //! (`config/blog-poster.example.toml`) apply.
 
+mod backup;
 mod diagnostics;
 mod environment;
 mod feeds;
@@ -18,6 +19,7 @@ mod validate_feeds;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use backup::{BackupConfig, BackupS3Config};
 pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::Environment;
 pub use feeds::{MonitorConfig, TopicsConfig};
@@ -44,6 +46,7 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// Sorted by name.
     pub sites: Vec<SiteConfig>,
+    pub backup: BackupConfig,
 }
 
 impl Config {

@@ -13,6 +13,9 @@ use super::*;
 #[path = "validate_llm.rs"]
 mod llm_rules;
 
+#[path = "validate_backup.rs"]
+mod backup_rules;
+
 pub(super) struct Validator<'a> {
     pub(super) map: SourceMap<'a>,
     env: &'a Environment,
@@ -99,7 +102,7 @@ impl Validator<'_> {
         }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(super) fn path(&self, p: &str) -> PathBuf {
         let path = PathBuf::from(p);
         match (&self.base_dir, path.is_relative()) {
             (Some(base), true) => base.join(path),
@@ -151,6 +154,7 @@ impl Validator<'_> {
             }
         }
         sites.sort_by(|a, b| a.name.cmp(&b.name));
+        let backup = self.backup(&raw, &data_dir);
         Some(Config {
             source: path.map(Path::to_path_buf),
             data_dir,
@@ -163,6 +167,7 @@ impl Validator<'_> {
             llm,
             budget,
             sites,
+            backup,
         })
     }
 
@@ -390,6 +395,16 @@ impl Validator<'_> {
     }
 
     fn schedule(&mut self, s: &S<String>, tz: chrono_tz::Tz) -> Option<Schedule> {
+        self.cron_schedule(s, tz, "schedule")
+    }
+
+    /// A cron expression in `tz`; problems are reported under `key`.
+    pub(super) fn cron_schedule(
+        &mut self,
+        s: &S<String>,
+        tz: chrono_tz::Tz,
+        key: &str,
+    ) -> Option<Schedule> {
         let expr = s.get_ref().trim();
         let fields = expr.split_whitespace().count();
         let parsed = if (5..=7).contains(&fields) {
@@ -408,7 +423,7 @@ impl Validator<'_> {
             Err(e) => {
                 self.push(
                     s.span(),
-                    "schedule",
+                    key,
                     format!("invalid cron schedule \"{expr}\": {e}"),
                     Some(
                         "use 5 fields \"min hour day month weekday\" (e.g. \"0 6 * * *\" for 06:00 daily) or 6 with seconds first"
@@ -571,7 +586,7 @@ impl Validator<'_> {
 
     /// Resolves a secret: `<name>_file`, else `<name>_env`, else the systemd
     /// credential `credential`, else the environment variable `default_env`.
-    fn secret(
+    pub(super) fn secret(
         &mut self,
         env_key: &Option<S<String>>,
         file_key: &Option<S<String>>,
