@@ -4,6 +4,7 @@
 mod fake_llm;
 mod harness;
 
+mod backup;
 mod budget;
 mod cli;
 mod content;
