@@ -5,6 +5,7 @@ mod fake_llm;
 mod harness;
 
 mod backup;
+mod backup_s3;
 mod budget;
 mod cli;
 mod content;
