@@ -19,7 +19,9 @@ use blog_poster::config::BackupConfig;
 fn main() {
     let mut args = std::env::args().skip(1);
     let temp = tempfile::tempdir().expect("tempdir");
-    let dir = args.next().map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
+    let dir = args
+        .next()
+        .map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
     let mib: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1024);
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("blog-poster.db");

@@ -112,6 +112,27 @@ pub enum DbCommand {
     Status,
     /// Apply pending migrations.
     Migrate,
+    /// Copy the SQLite database into PostgreSQL and verify it (serve must
+    /// be stopped): row counts and a checksum of every table on both sides.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The target, e.g. postgres://user:password@host:25060/blog?sslmode=require
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Empty the target's tables first (otherwise a non-empty target is refused).
+    #[arg(long)]
+    pub replace: bool,
+    /// PEM file with the CA that signed the server's certificate (managed
+    /// providers publish theirs).
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (only for a server you cannot give a
+    /// proper one).
+    #[arg(long)]
+    pub tls_insecure: bool,
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
@@ -342,6 +363,7 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
             }
             Ok(exit::OK)
         }
+        DbCommand::Copy(args) => db_copy(config, args),
         DbCommand::Migrate => {
             let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend;
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -360,6 +382,42 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
     }
+}
+
+fn db_copy(config: &Config, args: CopyArgs) -> Result<u8, CliError> {
+    #[allow(
+        irrefutable_let_patterns,
+        reason = "the PostgreSQL backend adds a variant"
+    )]
+    let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend else {
+        return Err(usage(anyhow!(
+            "db copy reads the SQLite database; database.url already points elsewhere"
+        )));
+    };
+    if !(args.to.starts_with("postgres://") || args.to.starts_with("postgresql://")) {
+        return Err(usage(anyhow!(
+            "--to must be a postgres:// URL, like postgres://user:password@host:5432/blog?sslmode=require"
+        )));
+    }
+    if !path.exists() {
+        return Err(usage(anyhow!("there is no database at {}", path.display())));
+    }
+    let _lock = crate::instance::InstanceLock::acquire(path)?;
+    let request = crate::dbcopy::CopyRequest {
+        source: path,
+        url: &args.to,
+        options: crate::store::postgres::PgOptions {
+            ca_file: args.ca_file,
+            tls_insecure: args.tls_insecure,
+            pool_size: 2,
+            statement_timeout: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        replace: args.replace,
+    };
+    let report = crate::dbcopy::copy(&request, SystemClock.now(), &mut |line| println!("{line}"))?;
+    print!("{}", crate::dbcopy::render(&report));
+    Ok(exit::OK)
 }
 
 /// What `config check` prints: the meaning of the config, secrets redacted.

@@ -42,6 +42,7 @@ pub mod clock;
 pub mod config;
 pub mod content;
 pub mod daemon;
+pub mod dbcopy;
 pub mod feeds;
 pub mod http;
 pub mod instance;

@@ -22,18 +22,117 @@ pub struct Filled {
 }
 
 const WORDS: &[&str] = &[
-    "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "with", "on", "be",
-    "by", "this", "are", "or", "from", "your", "backup", "site", "plugin", "page", "content",
-    "search", "ranking", "traffic", "theme", "server", "cache", "image", "speed", "mobile",
-    "security", "update", "database", "hosting", "visitors", "keyword", "article", "write",
-    "publish", "editor", "block", "menu", "widget", "comment", "spam", "login", "password",
-    "domain", "certificate", "redirect", "sitemap", "schema", "snippet", "analytics", "report",
-    "conversion", "newsletter", "audience", "strategy", "guide", "checklist", "mistake", "tip",
-    "simple", "fast", "better", "small", "business", "owner", "team", "customer", "product",
-    "store", "checkout", "payment", "shipping", "review", "feature", "option", "setting",
-    "default", "custom", "free", "premium", "version", "release", "support", "community",
-    "question", "answer", "problem", "solution", "example", "step", "first", "next", "last",
-    "every", "most", "many", "few", "often", "always", "never", "usually", "quickly", "easily",
+    "the",
+    "of",
+    "and",
+    "to",
+    "a",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "with",
+    "on",
+    "be",
+    "by",
+    "this",
+    "are",
+    "or",
+    "from",
+    "your",
+    "backup",
+    "site",
+    "plugin",
+    "page",
+    "content",
+    "search",
+    "ranking",
+    "traffic",
+    "theme",
+    "server",
+    "cache",
+    "image",
+    "speed",
+    "mobile",
+    "security",
+    "update",
+    "database",
+    "hosting",
+    "visitors",
+    "keyword",
+    "article",
+    "write",
+    "publish",
+    "editor",
+    "block",
+    "menu",
+    "widget",
+    "comment",
+    "spam",
+    "login",
+    "password",
+    "domain",
+    "certificate",
+    "redirect",
+    "sitemap",
+    "schema",
+    "snippet",
+    "analytics",
+    "report",
+    "conversion",
+    "newsletter",
+    "audience",
+    "strategy",
+    "guide",
+    "checklist",
+    "mistake",
+    "tip",
+    "simple",
+    "fast",
+    "better",
+    "small",
+    "business",
+    "owner",
+    "team",
+    "customer",
+    "product",
+    "store",
+    "checkout",
+    "payment",
+    "shipping",
+    "review",
+    "feature",
+    "option",
+    "setting",
+    "default",
+    "custom",
+    "free",
+    "premium",
+    "version",
+    "release",
+    "support",
+    "community",
+    "question",
+    "answer",
+    "problem",
+    "solution",
+    "example",
+    "step",
+    "first",
+    "next",
+    "last",
+    "every",
+    "most",
+    "many",
+    "few",
+    "often",
+    "always",
+    "never",
+    "usually",
+    "quickly",
+    "easily",
 ];
 
 fn sentence(rng: &mut fastrand::Rng, out: &mut String) {
@@ -100,7 +199,9 @@ pub fn fill(
     conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;")
         .expect("pragmas");
     let site: i64 = conn
-        .query_row("SELECT id FROM sites WHERE name = 'bench'", [], |r| r.get(0))
+        .query_row("SELECT id FROM sites WHERE name = 'bench'", [], |r| {
+            r.get(0)
+        })
         .expect("site");
     let mut rng = fastrand::Rng::with_seed(seed);
     let base_ms = now.timestamp_millis() - 400 * 86_400_000;
@@ -116,7 +217,10 @@ pub fn fill(
             )
             .expect("run");
             let run = tx.last_insert_rowid();
-            for (i, stage) in ["monitor", "topics", "generate", "check", "publish"].iter().enumerate() {
+            for (i, stage) in ["monitor", "topics", "generate", "check", "publish"]
+                .iter()
+                .enumerate()
+            {
                 let at = t + i as i64 * 19_000;
                 tx.execute(
                     "INSERT INTO jobs (run_id, site_id, stage, status, attempts, max_attempts, not_before, result_summary, created_at, updated_at, started_at, finished_at)
@@ -143,7 +247,10 @@ pub fn fill(
             )
             .expect("article");
             let article = tx.last_insert_rowid();
-            for (purpose, tokens_in, tokens_out, cost) in [("generate", 2_400i64, 3_100i64, 41_000i64), ("fact_check", 3_500, 600, 19_000)] {
+            for (purpose, tokens_in, tokens_out, cost) in [
+                ("generate", 2_400i64, 3_100i64, 41_000i64),
+                ("fact_check", 3_500, 600, 19_000),
+            ] {
                 tx.execute(
                     "INSERT INTO budget_reservations (site_id, run_id, article_key, day, month, reserved_micros, actual_micros, status, created_at, settled_at, provider, model, purpose)
                      VALUES (?1, ?2, ?3, '2026-01-01', '2026-01', ?4, ?5, 'settled', ?6, ?6, 'anthropic', 'bench-model', ?7)",

@@ -53,6 +53,32 @@ pub const SQLITE: &[Migration] = &[
     },
 ];
 
+/// The PostgreSQL migrations: the same versions and names as SQLITE (a test
+/// checks both lists against their folders and against each other), each
+/// written in PostgreSQL's types. Checksummed the same way.
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "publishing",
+        sql: include_str!("../../migrations/postgres/0002_publishing.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "llm_budget",
+        sql: include_str!("../../migrations/postgres/0003_llm_budget.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "backups",
+        sql: include_str!("../../migrations/postgres/0005_backups.sql"),
+    },
+];
+
 /// sha256 of the migration text, hex.
 pub fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
@@ -156,6 +182,36 @@ mod tests {
     fn newer_database_is_refused() {
         let err = plan(&[applied(1, KNOWN[0].sql), applied(3, "x")], KNOWN).expect_err("newer");
         assert!(err.to_string().contains("schema version 3"), "{err}");
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let names = |list: &[Migration]| list.iter().map(Migration::file_stem).collect::<Vec<_>>();
+        assert_eq!(
+            names(SQLITE),
+            names(POSTGRES),
+            "every SQLite migration needs its PostgreSQL mirror with the same number and name"
+        );
+    }
+
+    #[test]
+    fn embedded_postgres_list_matches_the_migration_files() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = POSTGRES
+            .iter()
+            .map(|m| format!("{}.sql", m.file_stem()))
+            .collect();
+        assert_eq!(
+            files, listed,
+            "every file in migrations/postgres must be listed in POSTGRES"
+        );
     }
 
     #[test]

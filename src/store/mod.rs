@@ -7,6 +7,7 @@
 //! through `pipeline::lifecycle`, so backends cannot disagree on semantics.
 
 pub mod migrate;
+pub mod postgres;
 mod spend;
 pub mod sqlite;
 mod types;

@@ -1,7 +1,9 @@
 //! The store contract: what every backend must do, written once against
-//! `&dyn Store` and run against each backend (a fresh SQLite file always;
-//! more backends register in `backends()`). Nothing about claiming, leases,
-//! retries or stage outputs may differ between backends.
+//! `&dyn Store` and run against each backend: a fresh SQLite file always,
+//! and PostgreSQL whenever `BLOG_POSTER_TEST_POSTGRES_URL` is set (each test
+//! in its own schema, so they run in parallel; an unreachable server fails
+//! the tests, it never skips them). Nothing about claiming, leases, retries,
+//! caps or stage outputs may differ between backends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,8 @@ use publishing::*;
 pub struct Fixture {
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
+    /// Dropped last: removes the test's PostgreSQL schema.
+    _schema: Option<crate::pg_env::TestSchema>,
 }
 
 pub fn sqlite() -> Fixture {
@@ -32,7 +36,20 @@ pub fn sqlite() -> Fixture {
     prepare(Fixture {
         store: Arc::new(store),
         _dir: Some(dir),
+        _schema: None,
     })
+}
+
+/// A store in a fresh schema of the test database, or `None` (and a note)
+/// when `BLOG_POSTER_TEST_POSTGRES_URL` is not set.
+pub fn postgres() -> Option<Fixture> {
+    let schema = crate::pg_env::TestSchema::create("contract")?;
+    let store = schema.open();
+    Some(prepare(Fixture {
+        store: Arc::new(store),
+        _dir: None,
+        _schema: Some(schema),
+    }))
 }
 
 fn prepare(f: Fixture) -> Fixture {
@@ -788,6 +805,11 @@ macro_rules! contract {
         mod sqlite_backend {
             $( #[test] fn $name() { super::$name(super::sqlite()); } )+
         }
+        mod postgres_backend {
+            $( #[test] fn $name() {
+                if let Some(f) = super::postgres() { super::$name(f); }
+            } )+
+        }
     };
 }
 
@@ -816,6 +838,8 @@ contract!(
     reservations_are_refused_at_every_cap_and_unsettled_ones_count,
     recording_a_call_settles_its_reservation_and_feeds_the_spend_report,
     waking_waiting_jobs_makes_them_due_now,
+    concurrent_reservations_never_exceed_a_cap,
+    concurrent_slot_enqueues_create_one_run,
     begin_publish_records_intent_and_rate_limits_per_site,
     publish_commit_marks_the_ledger_published,
     article_images_are_set_and_replaced,

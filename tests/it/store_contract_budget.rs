@@ -251,3 +251,74 @@ pub fn waking_waiting_jobs_makes_them_due_now(f: Fixture) {
     assert!(claim(s, "w", 10).is_some(), "due now");
     assert_eq!(s.wake_waiting_jobs(t(11)).expect("wake"), 0);
 }
+
+/// Eight threads reserve against one daily cap at once (on PostgreSQL each
+/// through its own pooled connection): the granted total never exceeds the
+/// cap, and exactly as many as fit are granted.
+pub fn concurrent_reservations_never_exceed_a_cap(f: Fixture) {
+    let caps = BudgetCaps {
+        global_daily: None,
+        global_monthly: None,
+        site_daily: Some(Money(10_000)),
+        site_monthly: None,
+        per_article: None,
+    };
+    let handles: Vec<_> = (0..8)
+        .map(|w| {
+            let s = f.store.clone();
+            std::thread::spawn(move || {
+                let mut granted = 0i64;
+                for i in 0..40 {
+                    let req = budget_request("a", &format!("run:{w}-{i}"), 70, caps);
+                    if let Reservation::Granted(_) = s.reserve_budget(&req, t(0)).expect("reserve")
+                    {
+                        granted += 70;
+                    }
+                }
+                granted
+            })
+        })
+        .collect();
+    let total: i64 = handles.into_iter().map(|h| h.join().expect("thread")).sum();
+    // 8 × 40 × 70 = 22,400 asked; 142 reservations of 70 fit in 10,000.
+    assert_eq!(
+        total,
+        142 * 70,
+        "exactly what fits under the cap was granted"
+    );
+    let report = f.store.spend_report(t(0)).expect("report");
+    let site = report.sites.iter().find(|x| x.site == "a").expect("site a");
+    assert_eq!(site.today.unsettled, Money(142 * 70));
+    assert!(site.today.unsettled.micros() <= 10_000);
+}
+
+/// Two "instances" (threads) advancing the same schedule slot and
+/// enqueueing the same slot key at once: one run, one first job.
+pub fn concurrent_slot_enqueues_create_one_run(f: Fixture) {
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let s = f.store.clone();
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|slot| {
+                        s.enqueue_run(&new_run("a", Some(&format!("a@{slot}")), None), t(0))
+                            .expect("enqueue")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let all: Vec<Enqueued> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    let created = all
+        .iter()
+        .filter(|e| matches!(e, Enqueued::Created(_)))
+        .count();
+    assert_eq!(created, 20, "one run per slot, whoever asked first");
+    let runs = f.store.list_runs(Some("a"), 100, None).expect("runs");
+    assert_eq!(runs.len(), 20);
+    let jobs = f.store.list_jobs(None, None, 1000).expect("jobs");
+    assert_eq!(jobs.len(), 20, "one first job per run");
+}

@@ -1,0 +1,450 @@
+//! The durable queue on PostgreSQL: claim with a lease, complete with the
+//! stage output, fail with backoff, release, reclaim expired leases, operator
+//! retry and cancel. Each is one transaction; every status change is decided
+//! by `lifecycle::job_transition`, exactly as on SQLite.
+//!
+//! Several instances: a claim takes a transaction-scoped advisory lock (so
+//! the running counts behind the global and per-site limits are exact) and
+//! the job row `FOR UPDATE SKIP LOCKED`; every other transition locks its
+//! job row first, so a reclaim and a late completion cannot both win.
+
+use super::{Tx, get, get_u32, insert_event, job_status_col, ms, outputs, stage_col, ts};
+use crate::pipeline::lifecycle::{
+    Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
+    after_stage, job_transition,
+};
+use crate::store::*;
+
+/// The advisory-lock key claims serialize on ("bp-claim" as ASCII).
+const CLAIM_LOCK: i64 = 0x6270_2d63_6c61_696d;
+
+/// The columns of a job that transitions need.
+struct JobRow {
+    id: JobId,
+    run_id: RunId,
+    site_id: SiteId,
+    site: String,
+    stage: Stage,
+    state: JobState,
+    owner: Option<String>,
+}
+
+/// Policy for transitions where no retry delay is computed.
+const NO_RETRY: RetryPolicy = RetryPolicy {
+    base: std::time::Duration::ZERO,
+    max: std::time::Duration::ZERO,
+};
+
+pub(super) fn insert_job(
+    tx: &mut Tx<'_>,
+    run: RunId,
+    site: SiteId,
+    stage: Stage,
+    max_attempts: u32,
+    now: Timestamp,
+) -> StoreResult<JobId> {
+    let row = tx.one(
+        "INSERT INTO jobs (run_id, site_id, stage, status, attempts, max_attempts, not_before, created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) RETURNING id",
+        &[&run.0, &site.0, &stage.as_str(), &i64::from(max_attempts), &ms(now)],
+    )?;
+    Ok(JobId(get(&row, 0)?))
+}
+
+/// Loads the job and locks its row until the transaction ends.
+fn load(tx: &mut Tx<'_>, id: JobId) -> StoreResult<JobRow> {
+    let r = tx
+        .opt(
+            "SELECT j.id, j.run_id, j.site_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before, j.lease_owner
+             FROM jobs j JOIN sites s ON s.id = j.site_id WHERE j.id = $1 FOR UPDATE OF j",
+            &[&id.0],
+        )?
+        .ok_or_else(|| StoreError::NotFound { what: format!("job {id}") })?;
+    Ok(JobRow {
+        id: JobId(get(&r, 0)?),
+        run_id: RunId(get(&r, 1)?),
+        site_id: SiteId(get(&r, 2)?),
+        site: get(&r, 3)?,
+        stage: stage_col(&r, 4)?,
+        state: JobState {
+            status: job_status_col(&r, 5)?,
+            attempts: get_u32(&r, 6)?,
+            max_attempts: get_u32(&r, 7)?,
+            not_before: ts(get(&r, 8)?),
+        },
+        owner: get(&r, 9)?,
+    })
+}
+
+fn load_owned(tx: &mut Tx<'_>, id: JobId, owner: &str) -> StoreResult<JobRow> {
+    let row = load(tx, id)?;
+    if row.state.status != JobStatus::Running || row.owner.as_deref() != Some(owner) {
+        return Err(StoreError::LeaseLost {
+            job: id,
+            owner: owner.to_string(),
+        });
+    }
+    Ok(row)
+}
+
+/// Writes the transition's job state; running jobs keep their lease, others
+/// drop it.
+fn write_state(tx: &mut Tx<'_>, id: JobId, tr: &Transition, now: Timestamp) -> StoreResult<()> {
+    let s = &tr.state;
+    let finished = s.status.is_terminal().then(|| ms(now));
+    tx.exec(
+        "UPDATE jobs SET status = $2, attempts = $3, not_before = $4, updated_at = $5, finished_at = $6,
+             lease_owner = CASE WHEN $2 = 'running' THEN lease_owner ELSE NULL END,
+             lease_expires_at = CASE WHEN $2 = 'running' THEN lease_expires_at ELSE NULL END
+         WHERE id = $1",
+        &[
+            &id.0,
+            &s.status.as_str(),
+            &i64::from(s.attempts),
+            &ms(s.not_before),
+            &ms(now),
+            &finished,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Carries out the transition's effects on the run.
+fn apply_effects(
+    tx: &mut Tx<'_>,
+    row: &JobRow,
+    tr: &Transition,
+    outcome: Option<&str>,
+    error: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    for effect in &tr.effects {
+        match effect {
+            Effect::EnqueueStage(stage) => {
+                insert_job(
+                    tx,
+                    row.run_id,
+                    row.site_id,
+                    *stage,
+                    row.state.max_attempts,
+                    now,
+                )?;
+            }
+            Effect::FinishRun(status) => {
+                tx.exec(
+                    "UPDATE runs SET status = $2, outcome = $3, error = $4, finished_at = $5 WHERE id = $1",
+                    &[&row.run_id.0, &status.as_str(), &outcome, &error, &ms(now)],
+                )?;
+                let kind = match status {
+                    RunStatus::Succeeded => "run.succeeded",
+                    RunStatus::Failed => "run.failed",
+                    RunStatus::Cancelled => "run.cancelled",
+                    RunStatus::Running => "run.running",
+                };
+                let message = match (outcome, error) {
+                    (Some(o), _) => format!("run {} of {}: {o}", row.run_id, row.site),
+                    (None, Some(e)) => format!(
+                        "run {} of {} failed at {}: {e}",
+                        row.run_id, row.site, row.stage
+                    ),
+                    (None, None) => format!("run {} of {}: {status}", row.run_id, row.site),
+                };
+                event(tx, row, kind, "engine", message, now)?;
+            }
+            Effect::ReopenRun => {
+                tx.exec(
+                    "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = $1",
+                    &[&row.run_id.0],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn event(
+    tx: &mut Tx<'_>,
+    row: &JobRow,
+    kind: &str,
+    actor: &str,
+    message: String,
+    now: Timestamp,
+) -> StoreResult<()> {
+    insert_event(
+        tx,
+        &NewEvent {
+            site: Some(row.site.clone()),
+            run_id: Some(row.run_id),
+            job_id: Some(row.id),
+            kind: kind.into(),
+            actor: actor.into(),
+            message,
+        },
+        now,
+    )
+}
+
+pub(super) fn claim(
+    tx: &mut Tx<'_>,
+    req: &ClaimRequest,
+    now: Timestamp,
+) -> StoreResult<Option<ClaimedJob>> {
+    let only_runs: Option<Vec<i64>> = match &req.only_runs {
+        Some(runs) if runs.is_empty() => return Ok(None),
+        Some(runs) => Some(runs.iter().map(|r| r.0).collect()),
+        None => None,
+    };
+    // Claims from every instance take turns here (held to commit), so the
+    // counts below are exact; the rest of the queue keeps working.
+    tx.exec("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
+    let running: i64 = get(
+        &tx.one("SELECT COUNT(*) FROM jobs WHERE status = 'running'", &[])?,
+        0,
+    )?;
+    if running >= i64::from(req.global_limit) {
+        return Ok(None);
+    }
+    // The oldest due job of a site that is enabled, not paused and below
+    // its own limit; SKIP LOCKED passes over a job another transaction is
+    // finishing or cancelling right now.
+    let id: Option<i64> = match tx.opt(
+        "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id
+         WHERE j.status IN ('queued', 'waiting') AND j.not_before <= $1
+           AND NOT s.paused AND s.enabled
+           AND (SELECT COUNT(*) FROM jobs r WHERE r.site_id = j.site_id AND r.status = 'running') < s.max_concurrency
+           AND ($2::BIGINT[] IS NULL OR j.run_id = ANY($2::BIGINT[]))
+         ORDER BY j.not_before, j.id LIMIT 1
+         FOR UPDATE OF j SKIP LOCKED",
+        &[&ms(now), &only_runs],
+    )? {
+        Some(r) => Some(get(&r, 0)?),
+        None => None,
+    };
+    let Some(id) = id else { return Ok(None) };
+
+    let row = load(tx, JobId(id))?;
+    let tr = job_transition(&row.state, &JobEvent::Claim { now }, &NO_RETRY)?;
+    let lease_until = now + chrono::Duration::from_std(req.lease).unwrap_or(chrono::Duration::MAX);
+    write_state(tx, row.id, &tr, now)?;
+    tx.exec(
+        "UPDATE jobs SET lease_owner = $2, lease_expires_at = $3, wait_reason = NULL,
+             started_at = COALESCE(started_at, $4)
+         WHERE id = $1",
+        &[&row.id.0, &req.owner, &ms(lease_until), &ms(now)],
+    )?;
+    let until: Option<String> = get(
+        &tx.one(
+            "SELECT until_stage FROM runs WHERE id = $1",
+            &[&row.run_id.0],
+        )?,
+        0,
+    )?;
+    Ok(Some(ClaimedJob {
+        id: row.id,
+        run_id: row.run_id,
+        site: row.site,
+        site_id: row.site_id,
+        stage: row.stage,
+        attempts: tr.state.attempts,
+        max_attempts: tr.state.max_attempts,
+        until: until.as_deref().and_then(Stage::parse),
+        lease_expires_at: lease_until,
+    }))
+}
+
+pub(super) fn complete(
+    tx: &mut Tx<'_>,
+    job: &ClaimedJob,
+    owner: &str,
+    output: &StageOutput,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let row = load_owned(tx, job.id, owner)?;
+    if output.stage() != row.stage {
+        return Err(StoreError::Conflict(format!(
+            "job {} is a {} job but got {} output",
+            row.id,
+            row.stage,
+            output.stage()
+        )));
+    }
+    let ctx = outputs::Context {
+        site_id: row.site_id,
+        run_id: row.run_id,
+    };
+    outputs::persist(tx, &ctx, output, now)?;
+    let (next, outcome) = match after_stage(row.stage, &output.verdict(), job.until) {
+        Ok(Some(next)) => (Some(next), None),
+        Ok(None) => (None, Some("completed".to_string())),
+        Err(outcome) => (None, Some(outcome)),
+    };
+    let tr = job_transition(&row.state, &JobEvent::Succeed { next }, &NO_RETRY)?;
+    write_state(tx, row.id, &tr, now)?;
+    tx.exec(
+        "UPDATE jobs SET result_summary = $2, last_error = NULL, wait_reason = NULL WHERE id = $1",
+        &[&row.id.0, &output.summary()],
+    )?;
+    apply_effects(tx, &row, &tr, outcome.as_deref(), None, now)
+}
+
+pub(super) fn fail(
+    tx: &mut Tx<'_>,
+    job: &ClaimedJob,
+    owner: &str,
+    failure: &JobFailure,
+    policy: &RetryPolicy,
+    now: Timestamp,
+) -> StoreResult<JobStatus> {
+    let row = load_owned(tx, job.id, owner)?;
+    let event = match failure {
+        JobFailure::Retryable { jitter, .. } => JobEvent::Fail {
+            retryable: true,
+            now,
+            jitter: *jitter,
+        },
+        JobFailure::Permanent { .. } => JobEvent::Fail {
+            retryable: false,
+            now,
+            jitter: 0.0,
+        },
+        JobFailure::Deferred { until, .. } => JobEvent::Defer { until: *until },
+    };
+    let tr = job_transition(&row.state, &event, policy)?;
+    write_state(tx, row.id, &tr, now)?;
+    match failure {
+        JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
+            tx.exec(
+                "UPDATE jobs SET last_error = $2, wait_reason = NULL WHERE id = $1",
+                &[&row.id.0, error],
+            )?;
+            let (kind, message) = if tr.state.status == JobStatus::Dead {
+                (
+                    "job.dead",
+                    format!(
+                        "{} job {} is dead after {} attempt(s): {error}",
+                        row.stage, row.id, tr.state.attempts
+                    ),
+                )
+            } else {
+                (
+                    "job.retry",
+                    format!(
+                        "{} job {} failed (attempt {}), retrying: {error}",
+                        row.stage, row.id, tr.state.attempts
+                    ),
+                )
+            };
+            event_row(tx, &row, kind, message, now)?;
+            apply_effects(tx, &row, &tr, None, Some(error), now)?;
+        }
+        JobFailure::Deferred { reason, .. } => {
+            tx.exec(
+                "UPDATE jobs SET wait_reason = $2 WHERE id = $1",
+                &[&row.id.0, reason],
+            )?;
+            event_row(
+                tx,
+                &row,
+                "job.waiting",
+                format!("{} job {} waits: {reason}", row.stage, row.id),
+                now,
+            )?;
+        }
+    }
+    Ok(tr.state.status)
+}
+
+fn event_row(
+    tx: &mut Tx<'_>,
+    row: &JobRow,
+    kind: &str,
+    message: String,
+    now: Timestamp,
+) -> StoreResult<()> {
+    event(tx, row, kind, "engine", message, now)
+}
+
+pub(super) fn release(tx: &mut Tx<'_>, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
+    let row = load_owned(tx, job, owner)?;
+    let tr = job_transition(&row.state, &JobEvent::Release { now }, &NO_RETRY)?;
+    write_state(tx, row.id, &tr, now)
+}
+
+pub(super) fn reclaim(tx: &mut Tx<'_>, all_running: bool, now: Timestamp) -> StoreResult<u64> {
+    // Rows another transaction holds (a completion in flight) are skipped:
+    // if their lease really ran out, the next reclaim takes them.
+    let ids: Vec<i64> = tx
+        .query(
+            "SELECT id FROM jobs WHERE status = 'running' AND ($1 OR lease_expires_at < $2)
+             ORDER BY id FOR UPDATE SKIP LOCKED",
+            &[&all_running, &ms(now)],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<StoreResult<_>>()?;
+    for id in &ids {
+        let row = load(tx, JobId(*id))?;
+        let tr = job_transition(&row.state, &JobEvent::LeaseExpired { now }, &NO_RETRY)?;
+        write_state(tx, row.id, &tr, now)?;
+        let owner = row.owner.clone().unwrap_or_default();
+        let error = format!("the worker {owner} holding it stopped (lease expired)");
+        if tr.state.status == JobStatus::Dead {
+            tx.exec(
+                "UPDATE jobs SET last_error = $2 WHERE id = $1",
+                &[&row.id.0, &error],
+            )?;
+        }
+        event_row(
+            tx,
+            &row,
+            "job.reclaimed",
+            format!("{} job {} reclaimed from {owner}", row.stage, row.id),
+            now,
+        )?;
+        apply_effects(tx, &row, &tr, None, Some(&error), now)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+pub(super) fn operator_retry(
+    tx: &mut Tx<'_>,
+    job: JobId,
+    actor: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let row = load(tx, job)?;
+    let tr = job_transition(&row.state, &JobEvent::OperatorRetry { now }, &NO_RETRY)?;
+    write_state(tx, row.id, &tr, now)?;
+    apply_effects(tx, &row, &tr, None, None, now)?;
+    event(
+        tx,
+        &row,
+        "job.retried",
+        actor,
+        format!("{} job {} queued again by {actor}", row.stage, row.id),
+        now,
+    )
+}
+
+pub(super) fn operator_cancel(
+    tx: &mut Tx<'_>,
+    job: JobId,
+    actor: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    cancel_with_outcome(tx, job, &format!("cancelled by {actor}"), now)
+}
+
+/// Cancels a queued, waiting or running job; its run ends cancelled with
+/// `outcome` (a rejected article's publish job, say).
+pub(super) fn cancel_with_outcome(
+    tx: &mut Tx<'_>,
+    job: JobId,
+    outcome: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let row = load(tx, job)?;
+    let tr = job_transition(&row.state, &JobEvent::OperatorCancel, &NO_RETRY)?;
+    write_state(tx, row.id, &tr, now)?;
+    apply_effects(tx, &row, &tr, Some(outcome), None, now)
+}

@@ -1,0 +1,83 @@
+//! PostgreSQL for the tests: `BLOG_POSTER_TEST_POSTGRES_URL` names a database
+//! (scripts/test.sh creates a fresh one per run); each test gets its own
+//! schema in it, dropped afterwards, so tests run in parallel. When the
+//! variable is set, an unreachable server fails the test: it never skips.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use blog_poster::store::postgres::{PgOptions, PgStore};
+
+pub const URL_VAR: &str = "BLOG_POSTER_TEST_POSTGRES_URL";
+
+/// The test database's URL, or `None` (with a note on stderr) when unset.
+pub fn url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(u) if !u.trim().is_empty() => Some(u),
+        _ => {
+            eprintln!("{URL_VAR} is not set: PostgreSQL part not run");
+            None
+        }
+    }
+}
+
+fn admin(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL is unreachable at {url}: {e}"))
+}
+
+/// A schema of the test database that lives as long as this value.
+pub struct TestSchema {
+    pub url: String,
+    pub name: String,
+}
+
+impl TestSchema {
+    /// A fresh, empty schema named after `what`, or `None` without a URL.
+    pub fn create(what: &str) -> Option<TestSchema> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let url = url()?;
+        let name = format!(
+            "bp_{what}_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            fastrand::u32(..)
+        );
+        admin(&url)
+            .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+            .expect("create schema");
+        Some(TestSchema { url, name })
+    }
+
+    pub fn options(&self) -> PgOptions {
+        PgOptions {
+            schema: Some(self.name.clone()),
+            pool_size: 8,
+            statement_timeout: Duration::from_secs(60),
+            ..PgOptions::default()
+        }
+    }
+
+    /// A store on this schema (not migrated).
+    pub fn open(&self) -> PgStore {
+        PgStore::open(&self.url, &self.options()).expect("open PostgreSQL store")
+    }
+
+    /// A plain client with this schema on its search path.
+    pub fn client(&self) -> postgres::Client {
+        let mut c = admin(&self.url);
+        c.batch_execute(&format!("SET search_path TO \"{}\"", self.name))
+            .expect("search_path");
+        c
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.name));
+        }
+    }
+}
