@@ -23,7 +23,9 @@ use blog_poster::store::postgres::PgOptions;
 fn main() {
     let mut args = std::env::args().skip(1);
     let temp = tempfile::tempdir().expect("tempdir");
-    let dir = args.next().map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
+    let dir = args
+        .next()
+        .map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
     let articles: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let body: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(2_000);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -54,7 +56,10 @@ fn main() {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("create database");
     }
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_string();
     let ours_url = format!("{base}/{ours}");
     let theirs_url = format!("{base}/{theirs}");
 
@@ -79,7 +84,10 @@ fn main() {
     let started = Instant::now();
     let out = Command::new("pgloader")
         .arg(format!("sqlite://{}", db.display()))
-        .arg(format!("postgresql://{}", theirs_url.trim_start_matches("postgres://")))
+        .arg(format!(
+            "postgresql://{}",
+            theirs_url.trim_start_matches("postgres://")
+        ))
         .output()
         .expect("pgloader (apt-get install pgloader)");
     let pgl = started.elapsed();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::backup::{BackupError, BackupId, BackupKind, Backups, RestoreReport};
+use crate::dbcopy::{CopyError, CopyReport};
 
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseBackend};
@@ -173,6 +174,12 @@ enum ControlRequest {
         id: BackupId,
         reply: oneshot::Sender<Result<RestoreReport, BackupError>>,
     },
+    Copy {
+        url: String,
+        options: crate::store::postgres::PgOptions,
+        replace: bool,
+        reply: oneshot::Sender<Result<CopyReport, CopyError>>,
+    },
 }
 
 pub fn control_channel() -> (DaemonHandle, DaemonControl) {
@@ -197,6 +204,32 @@ impl DaemonHandle {
             .map_err(|_| BackupError::Daemon("the daemon is stopping".into()))?;
         rx.await
             .map_err(|_| BackupError::Daemon("the daemon stopped before finishing".into()))?
+    }
+}
+
+impl DaemonHandle {
+    /// `db copy` while the daemon runs: pauses its workers (as for a
+    /// restore) so the SQLite file holds still, copies and verifies it into
+    /// PostgreSQL (see [`crate::dbcopy::copy`]), and resumes on SQLite.
+    /// Switching to PostgreSQL is then a config change and a restart.
+    pub async fn copy_database(
+        &self,
+        url: String,
+        options: crate::store::postgres::PgOptions,
+        replace: bool,
+    ) -> Result<CopyReport, CopyError> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || CopyError::Source("the daemon is stopping".into());
+        self.tx
+            .send(ControlRequest::Copy {
+                url,
+                options,
+                replace,
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
     }
 }
 
@@ -254,6 +287,12 @@ pub async fn serve_with_control(
                     ControlRequest::Restore { id, reply } => {
                         let result = restore_in_daemon(
                             id, &mut workers, &engine, &ws, &config, &clock, backups.as_ref(),
+                        ).await;
+                        let _ = reply.send(result);
+                    }
+                    ControlRequest::Copy { url, options, replace, reply } => {
+                        let result = copy_in_daemon(
+                            url, options, replace, &mut workers, &engine, &ws, &config, &clock, backups.as_ref(),
                         ).await;
                         let _ = reply.send(result);
                     }
@@ -317,6 +356,49 @@ impl Workers {
             let _ = t.await;
         }
     }
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the daemon's parts, passed down once"
+)]
+async fn copy_in_daemon(
+    url: String,
+    options: crate::store::postgres::PgOptions,
+    replace: bool,
+    workers: &mut Workers,
+    engine: &Arc<Engine>,
+    ws: &Workspace,
+    config: &Arc<Config>,
+    clock: &Arc<dyn Clock>,
+    backups: Option<&Backups>,
+) -> Result<CopyReport, CopyError> {
+    let Some(sqlite) = ws.sqlite.clone() else {
+        return Err(CopyError::Source(
+            "db copy reads a SQLite database; this daemon runs on PostgreSQL".into(),
+        ));
+    };
+    tracing::info!("db copy requested: pausing work while the database is copied");
+    workers.stop().await;
+    let now = clock.now();
+    let result = tokio::task::spawn_blocking(move || {
+        let req = crate::dbcopy::CopyRequest {
+            source: sqlite.path(),
+            url: &url,
+            options,
+            replace,
+        };
+        crate::dbcopy::copy(&req, now, &mut |line| tracing::info!("db copy: {line}"))
+    })
+    .await
+    .map_err(|e| CopyError::Source(format!("copy task failed: {e}")))
+    .and_then(|r| r);
+    *workers = Workers::start(engine, ws, config, clock, backups);
+    match &result {
+        Ok(r) => tracing::info!(rows = r.rows, "db copy verified; work resumed on SQLite"),
+        Err(e) => tracing::error!(error = %e, "db copy failed; work resumed on SQLite"),
+    }
+    result
 }
 
 async fn restore_in_daemon(

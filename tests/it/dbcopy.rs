@@ -315,3 +315,59 @@ fn the_copied_database_answers_like_the_original_and_keeps_working() {
         .run_id();
     assert_eq!(run.0, 301);
 }
+
+#[test]
+fn the_running_daemon_pauses_for_a_copy_and_resumes() {
+    let Some(schema) = TestSchema::create("copy_daemon") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "data_dir = \"{}\"\n[log]\nlevel = \"warn\"\n[sites.bench]\n",
+        dir.path().display()
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text).expect("config");
+    let env = blog_poster::config::Environment::from_pairs([(
+        "HOME",
+        dir.path().to_str().expect("utf8"),
+    )]);
+    let config =
+        std::sync::Arc::new(blog_poster::config::parse(&text, Some(&path), &env).expect("config"));
+    fill::fill(&dir.path().join("blog-poster.db"), 50, 300, None, 3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (handle, control) = blog_poster::daemon::control_channel();
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let daemon = tokio::spawn(blog_poster::daemon::serve_with_control(
+            config.clone(),
+            blog_poster::pipeline::stage::StageSet::standard(),
+            std::sync::Arc::new(blog_poster::clock::SystemClock),
+            shutdown,
+            control,
+        ));
+        let report = handle
+            .copy_database(schema.url.clone(), schema.options(), false)
+            .await
+            .expect("copy through the daemon");
+        assert!(report.tables.iter().all(|t| t.matches()));
+        let runs = report
+            .tables
+            .iter()
+            .find(|t| t.table == "runs")
+            .expect("runs");
+        assert_eq!(runs.target_rows, 50);
+        // Still serving afterwards: a second request is answered.
+        let again = handle
+            .copy_database(schema.url.clone(), schema.options(), false)
+            .await
+            .expect_err("the target is no longer empty");
+        assert!(matches!(again, CopyError::NotEmpty(_)), "{again}");
+        let _ = stop.send(true);
+        daemon.await.expect("join").expect("serve stopped cleanly");
+    });
+}
