@@ -1,7 +1,9 @@
-//! Engine throughput on SQLite: enqueue + claim + complete, measured two
-//! ways — straight through the Store (one thread, the database's share) and
+//! Engine throughput: enqueue + claim + complete, measured two ways —
+//! straight through the Store (one thread, the database's share) and
 //! through the real async engine with a stage that does no work (the
-//! engine's own overhead: spawn_blocking, leases, notification).
+//! engine's own overhead: spawn_blocking, leases, notification). On SQLite
+//! always; on PostgreSQL too when `BLOG_POSTER_TEST_POSTGRES_URL` is set
+//! (in a fresh schema of that database, dropped afterwards).
 //!
 //! Run: `cargo bench --bench engine` (release profile). Figures go to
 //! docs/performance.md.
@@ -16,13 +18,61 @@ use blog_poster::pipeline::lifecycle::{RunStatus, Stage};
 use blog_poster::pipeline::stage::{
     BoxFuture, NotBuilt, StageContext, StageError, StageRunner, StageSet,
 };
+use blog_poster::store::postgres::{PgOptions, PgStore};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 
 const JOBS: usize = 20_000;
 
-fn new_store(dir: &std::path::Path) -> Arc<SqliteStore> {
-    let store = SqliteStore::open(&dir.join("bench.db"), Duration::from_secs(5)).expect("open");
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const PG_URL: &str = "BLOG_POSTER_TEST_POSTGRES_URL";
+
+/// A PostgreSQL schema that is dropped with this value.
+struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = ::postgres::Client::connect(&self.url, ::postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.name));
+        }
+    }
+}
+
+fn open(backend: Backend, dir: &std::path::Path) -> (Arc<dyn Store>, Option<PgSchema>) {
+    match backend {
+        Backend::Sqlite => {
+            let store =
+                SqliteStore::open(&dir.join("bench.db"), Duration::from_secs(5)).expect("open");
+            (Arc::new(store), None)
+        }
+        Backend::Postgres => {
+            let url = std::env::var(PG_URL).expect("PostgreSQL URL");
+            let name = format!("bp_bench_{}_{}", std::process::id(), fastrand::u32(..));
+            ::postgres::Client::connect(&url, ::postgres::NoTls)
+                .expect("connect")
+                .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+                .expect("schema");
+            let options = PgOptions {
+                schema: Some(name.clone()),
+                pool_size: 20,
+                ..PgOptions::default()
+            };
+            let store = PgStore::open(&url, &options).expect("open");
+            (Arc::new(store), Some(PgSchema { url, name }))
+        }
+    }
+}
+
+fn new_store(backend: Backend, dir: &std::path::Path) -> (Arc<dyn Store>, Option<PgSchema>) {
+    let (store, schema) = open(backend, dir);
     let now = chrono::Utc::now();
     store.migrate(now).expect("migrate");
     store
@@ -36,7 +86,14 @@ fn new_store(dir: &std::path::Path) -> Arc<SqliteStore> {
             now,
         )
         .expect("sync");
-    Arc::new(store)
+    (store, schema)
+}
+
+fn label(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
 }
 
 fn run_request() -> NewRun {
@@ -54,9 +111,9 @@ fn empty_output() -> StageOutput {
     StageOutput::Monitor(MonitorOutput::default())
 }
 
-fn store_level() {
+fn store_level(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = new_store(dir.path());
+    let (store, _schema) = new_store(backend, dir.path());
     let req = ClaimRequest {
         owner: "bench".into(),
         lease: Duration::from_secs(60),
@@ -77,7 +134,8 @@ fn store_level() {
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "store-level  : {JOBS} jobs (enqueue + claim + complete) in {secs:.2} s = {:.0} jobs/s",
+        "{:<8} store-level  : {JOBS} jobs (enqueue + claim + complete) in {secs:.2} s = {:.0} jobs/s",
+        label(backend),
         JOBS as f64 / secs
     );
 }
@@ -93,9 +151,9 @@ impl StageRunner for Noop {
 struct Quiet;
 impl Observer for Quiet {}
 
-fn engine_level(workers: u32) {
+fn engine_level(backend: Backend, workers: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = new_store(dir.path());
+    let (store, _schema) = new_store(backend, dir.path());
     let text = format!(
         "data_dir = \"{}\"\n[engine]\nworkers = {workers}\nper_site_concurrency = 64\npoll_interval = \"5ms\"\n[sites.bench]\nmax_concurrency = 64\n",
         dir.path().display()
@@ -165,14 +223,23 @@ fn engine_level(workers: u32) {
         .copied();
     assert_eq!(succeeded, Some(JOBS as u64), "every job ran exactly once");
     println!(
-        "engine-level : {JOBS} jobs through the engine ({workers} workers) in {secs:.2} s = {:.0} jobs/s (enqueue {:.2} s of it)",
+        "{:<8} engine-level : {JOBS} jobs through the engine ({workers} workers) in {secs:.2} s = {:.0} jobs/s (enqueue {:.2} s of it)",
+        label(backend),
         JOBS as f64 / secs,
         enqueued.as_secs_f64()
     );
 }
 
 fn main() {
-    store_level();
-    engine_level(4);
-    engine_level(16);
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var(PG_URL).is_ok_and(|u| !u.is_empty()) {
+        backends.push(Backend::Postgres);
+    } else {
+        println!("{PG_URL} not set: SQLite only");
+    }
+    for backend in backends {
+        store_level(backend);
+        engine_level(backend, 4);
+        engine_level(backend, 16);
+    }
 }

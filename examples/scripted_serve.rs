@@ -9,6 +9,12 @@
 //! after the publish stage returned its output and before the engine
 //! commits it: the post exists remotely, our database does not know.
 //!
+//! With `SCRIPT_RESERVE_MICROS=N` (and `SCRIPT_CAP_MICROS=C`), generate
+//! reserves N micro-dollars against a per-site daily cap of C before it
+//! "calls the model" and records the call at cost N: what the several-
+//! instances test uses to check caps across processes. Refused → the job
+//! fails permanently ("cap reached").
+//!
 //! Usage: scripted_serve CONFIG
 
 use std::sync::Arc;
@@ -57,24 +63,27 @@ impl StageRunner for Scripted {
                         reason: "scripted".into(),
                     }],
                 }),
-                Stage::Generate => StageOutput::Generate(GenerateOutput {
-                    article: NewArticle {
-                        topic: format!("topic {run}"),
-                        title: format!("Scripted article {run}"),
-                        slug: format!(
-                            "{}-{run}",
-                            std::env::var("SCRIPT_SLUG_PREFIX")
-                                .unwrap_or_else(|_| "scripted".into())
-                        ),
-                        meta_description: String::new(),
-                        focus_keyword: String::new(),
-                        excerpt: String::new(),
-                        tags: vec![],
-                        category: None,
-                        body_markdown: format!("Scripted body for run {run}.\n"),
-                    },
-                    notes: Default::default(),
-                }),
+                Stage::Generate => {
+                    reserve_and_record(ctx).await?;
+                    StageOutput::Generate(GenerateOutput {
+                        article: NewArticle {
+                            topic: format!("topic {run}"),
+                            title: format!("Scripted article {run}"),
+                            slug: format!(
+                                "{}-{run}",
+                                std::env::var("SCRIPT_SLUG_PREFIX")
+                                    .unwrap_or_else(|_| "scripted".into())
+                            ),
+                            meta_description: String::new(),
+                            focus_keyword: String::new(),
+                            excerpt: String::new(),
+                            tags: vec![],
+                            category: None,
+                            body_markdown: format!("Scripted body for run {run}.\n"),
+                        },
+                        notes: Default::default(),
+                    })
+                }
                 Stage::Check => {
                     let article = ctx
                         .db(move |s| s.article_for_run(run))
@@ -93,6 +102,59 @@ impl StageRunner for Scripted {
             })
         })
     }
+}
+
+fn env_micros(name: &str) -> Option<i64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// A fake model call under the budget: reserve, then record (settles).
+async fn reserve_and_record(ctx: &StageContext) -> Result<(), StageError> {
+    let Some(amount) = env_micros("SCRIPT_RESERVE_MICROS") else {
+        return Ok(());
+    };
+    let cap = env_micros("SCRIPT_CAP_MICROS").map(blog_poster::config::Money);
+    let job = ctx.job.clone();
+    let now = ctx.now();
+    let req = BudgetRequest {
+        site: job.site.clone(),
+        job: Some(job.id),
+        run: Some(job.run_id),
+        article_key: format!("run:{}", job.run_id),
+        provider: "scripted".into(),
+        model: "scripted".into(),
+        purpose: "generate".into(),
+        amount: blog_poster::config::Money(amount),
+        caps: blog_poster::budget::BudgetCaps {
+            global_daily: None,
+            global_monthly: None,
+            site_daily: cap,
+            site_monthly: None,
+            per_article: None,
+        },
+    };
+    let granted = ctx.db(move |s| s.reserve_budget(&req, now)).await?;
+    let id = match granted {
+        Reservation::Granted(id) => id,
+        Reservation::Refused(r) => return Err(StageError::Permanent(format!("cap reached: {r}"))),
+    };
+    let call = NewLlmCall {
+        site: job.site.clone(),
+        job: Some(job.id),
+        run: Some(job.run_id),
+        reservation: Some(id),
+        provider: "scripted".into(),
+        model: "scripted".into(),
+        purpose: "generate".into(),
+        input_tokens: 1,
+        output_tokens: 1,
+        cost: blog_poster::config::Money(amount),
+        latency_ms: 1,
+        outcome: CallOutcome::Ok,
+        error: None,
+    };
+    ctx.db(move |s| s.record_llm_call(&call, now)).await?;
+    Ok(())
 }
 
 /// Wraps the real publish stage: once it has published, kill this process

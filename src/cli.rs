@@ -325,8 +325,8 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
     let clock = SystemClock;
     match cmd {
         DbCommand::Status => {
-            let store = crate::daemon::open_sqlite(config)?;
-            let status = crate::store::Store::schema_status(&store)?;
+            let store = crate::daemon::open_database(config)?;
+            let status = store.schema_status()?;
             println!("database: {}", config.database.backend.describe());
             println!(
                 "schema: version {} of {} known to this binary",
@@ -350,7 +350,7 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
                     "  (a new database: `blog-poster db migrate` or `serve` creates the schema)"
                 );
             } else {
-                let counts = crate::store::Store::job_counts(&store)?;
+                let counts = store.job_counts()?;
                 let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
                 println!(
                     "jobs: {}",
@@ -365,14 +365,15 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
         }
         DbCommand::Copy(args) => db_copy(config, args),
         DbCommand::Migrate => {
-            let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend
+                && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create the folder {}", dir.display()))?;
             }
-            let _lock = crate::instance::InstanceLock::acquire(path)?;
-            let store = crate::daemon::open_sqlite(config)?;
-            let applied = crate::store::Store::migrate(&store, clock.now())?;
+            let _lock = crate::daemon::instance_lock(config)?;
+            let store = crate::daemon::open_database(config)?;
+            let applied = store.migrate(clock.now())?;
             if applied.is_empty() {
                 println!("schema is up to date");
             }
@@ -385,10 +386,6 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
 }
 
 fn db_copy(config: &Config, args: CopyArgs) -> Result<u8, CliError> {
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the PostgreSQL backend adds a variant"
-    )]
     let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend else {
         return Err(usage(anyhow!(
             "db copy reads the SQLite database; database.url already points elsewhere"

@@ -16,6 +16,7 @@ use crate::instance::{InstanceError, InstanceLock};
 use crate::pipeline::engine::{Engine, LogObserver, Observer, owner_id};
 use crate::pipeline::lifecycle::Timestamp;
 use crate::pipeline::stage::StageSet;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AppliedMigration, SiteSpec, SourceSpec, Store, StoreError};
 
@@ -35,7 +36,8 @@ pub struct Workspace {
     /// The same store when it is SQLite (backups and restore need the file).
     pub sqlite: Option<Arc<SqliteStore>>,
     /// Held while the process lives: one worker process per SQLite database.
-    _lock: InstanceLock,
+    /// None with PostgreSQL, where several instances share the work.
+    _lock: Option<InstanceLock>,
     /// Jobs found running at start (their process died) and requeued.
     pub reclaimed: u64,
     pub migrated: Vec<AppliedMigration>,
@@ -83,10 +85,37 @@ pub fn ensure_migrated(
 }
 
 /// Opens the SQLite database at the configured path without taking the
-/// instance lock (for read-only commands).
+/// instance lock (for read-only commands). Refused for PostgreSQL.
 pub fn open_sqlite(config: &Config) -> Result<SqliteStore, StoreError> {
-    let DatabaseBackend::Sqlite { path } = &config.database.backend;
-    SqliteStore::open(path, config.database.busy_timeout)
+    match &config.database.backend {
+        DatabaseBackend::Sqlite { path } => SqliteStore::open(path, config.database.busy_timeout),
+        DatabaseBackend::Postgres { .. } => Err(StoreError::Conflict(format!(
+            "this needs a SQLite database, but database.url is {}",
+            config.database.backend.describe()
+        ))),
+    }
+}
+
+/// Opens the configured database, SQLite or PostgreSQL, without any lock.
+/// Blocking (PostgreSQL connects here): call it off the async workers.
+pub fn open_database(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match &config.database.backend {
+        DatabaseBackend::Sqlite { path } => {
+            Arc::new(SqliteStore::open(path, config.database.busy_timeout)?)
+        }
+        DatabaseBackend::Postgres { url } => {
+            Arc::new(PgStore::open(url, &config.database.postgres)?)
+        }
+    })
+}
+
+/// The instance lock of a SQLite database (one working process at a time);
+/// `None` for PostgreSQL, where several instances may work at once.
+pub fn instance_lock(config: &Config) -> Result<Option<InstanceLock>, InstanceError> {
+    match &config.database.backend {
+        DatabaseBackend::Sqlite { path } => InstanceLock::acquire(path).map(Some),
+        DatabaseBackend::Postgres { .. } => Ok(None),
+    }
 }
 
 /// Everything a working process does before its first job: data dir, lock,
@@ -98,22 +127,30 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
             config.data_dir.display()
         ))
     })?;
-    let DatabaseBackend::Sqlite { path } = &config.database.backend;
-    let lock = InstanceLock::acquire(path)?;
-    let store = open_sqlite(config)?;
-    let migrated = ensure_migrated(&store, config.database.auto_migrate, now)?;
+    let lock = instance_lock(config)?;
+    // The SQLite store is kept by its type as well: backups and restore
+    // need its file.
+    let (store, sqlite): (Arc<dyn Store>, Option<Arc<SqliteStore>>) = match &config.database.backend
+    {
+        DatabaseBackend::Sqlite { path } => {
+            let s = Arc::new(SqliteStore::open(path, config.database.busy_timeout)?);
+            (s.clone(), Some(s))
+        }
+        DatabaseBackend::Postgres { .. } => (open_database(config)?, None),
+    };
+    let migrated = ensure_migrated(store.as_ref(), config.database.auto_migrate, now)?;
     store.sync_sites(&site_specs(config), now)?;
-    // We hold the only lock on this database, so every job still marked
+    // With the only lock on a SQLite database, every job still marked
     // running belongs to a process that died: requeue them now instead of
-    // waiting for their leases to run out.
-    let reclaimed = store.reclaim_leases(true, now)?;
+    // waiting for their leases to run out. On PostgreSQL other instances
+    // may hold running jobs: only expired leases are taken back.
+    let reclaimed = store.reclaim_leases(lock.is_some(), now)?;
     // Jobs waiting for a cost cap are looked at again now: a cap raised in
     // the config takes effect with this start; the rest wait again.
     store.wake_waiting_jobs(now)?;
-    let sqlite = Arc::new(store);
     Ok(Workspace {
-        store: sqlite.clone(),
-        sqlite: Some(sqlite),
+        store,
+        sqlite,
         _lock: lock,
         reclaimed,
         migrated,

@@ -179,10 +179,6 @@ pub struct Backups {
 impl Backups {
     /// The backups of the configured database (SQLite only).
     pub fn from_config(config: &Config) -> BackupResult<Self> {
-        #[allow(
-            irrefutable_let_patterns,
-            reason = "the PostgreSQL backend adds a variant"
-        )]
         let DatabaseBackend::Sqlite { path } = &config.database.backend else {
             return Err(BackupError::NotSqlite);
         };

@@ -12,14 +12,13 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, exit, load_config, runtime, usage};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DatabaseBackend, Environment, PublisherConfig};
-use crate::daemon::{DaemonError, ensure_migrated, open_for_work, open_sqlite};
-use crate::instance::{InstanceError, InstanceLock};
+use crate::config::{Config, Environment, PublisherConfig};
+use crate::daemon::{DaemonError, ensure_migrated, instance_lock, open_database, open_for_work};
+use crate::instance::InstanceError;
 use crate::pipeline::lifecycle::ArticleStatus;
 use crate::pipeline::stage::StageSet;
 use crate::review::{self, ReviewError};
 use crate::run_once::{ProgressPrinter, render_summary, work_runs};
-use crate::store::sqlite::SqliteStore;
 use crate::store::{ArticleFilter, ArticleId, ReviewOutcome, Store, StoreError};
 use crate::wordpress::doctor;
 
@@ -109,12 +108,15 @@ fn review_error(e: ReviewError) -> CliError {
 
 /// The store, migrated if this binary brought new migrations (under the
 /// instance lock; a running daemon of this version has migrated already).
-fn open_store(config: &Config) -> Result<SqliteStore, CliError> {
-    let store = open_sqlite(config)?;
+fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+    let store = open_database(config)?;
     if !store.schema_status()?.pending.is_empty() {
-        let DatabaseBackend::Sqlite { path } = &config.database.backend;
-        let _lock = InstanceLock::acquire(path)?;
-        ensure_migrated(&store, config.database.auto_migrate, SystemClock.now())?;
+        let _lock = instance_lock(config)?;
+        ensure_migrated(
+            store.as_ref(),
+            config.database.auto_migrate,
+            SystemClock.now(),
+        )?;
     }
     Ok(store)
 }
@@ -143,17 +145,17 @@ pub fn article(
                 limit: args.limit,
                 before: None,
             };
-            let articles = review::list(&store, &filter).map_err(review_error)?;
+            let articles = review::list(store.as_ref(), &filter).map_err(review_error)?;
             print!("{}", review::render_list(&articles));
             Ok(exit::OK)
         }
         ArticleCommand::Show { id } => {
-            let detail = review::show(&store, ArticleId(id)).map_err(review_error)?;
+            let detail = review::show(store.as_ref(), ArticleId(id)).map_err(review_error)?;
             print!("{}", review::render_detail(&detail));
             Ok(exit::OK)
         }
         ArticleCommand::Reject { id, reason } => {
-            let outcome = review::reject(&store, ArticleId(id), &reason, &actor(), now)
+            let outcome = review::reject(store.as_ref(), ArticleId(id), &reason, &actor(), now)
                 .map_err(review_error)?;
             println!("{}", review::printable(&outcome.message));
             Ok(exit::OK)
@@ -164,7 +166,7 @@ pub fn article(
                 alt_text: alt,
             };
             review::set_image(
-                &store,
+                store.as_ref(),
                 ArticleId(id),
                 &image,
                 &config.data_dir,
@@ -178,14 +180,14 @@ pub fn article(
             Ok(exit::OK)
         }
         ArticleCommand::Approve { id, wait } => {
-            let outcome =
-                review::approve(&store, ArticleId(id), &actor(), now).map_err(review_error)?;
+            let outcome = review::approve(store.as_ref(), ArticleId(id), &actor(), now)
+                .map_err(review_error)?;
             drop(store);
             publish_now(config, outcome, &wait)
         }
         ArticleCommand::Publish { id, wait } => {
-            let outcome =
-                review::publish(&store, ArticleId(id), &actor(), now).map_err(review_error)?;
+            let outcome = review::publish(store.as_ref(), ArticleId(id), &actor(), now)
+                .map_err(review_error)?;
             drop(store);
             publish_now(config, outcome, &wait)
         }

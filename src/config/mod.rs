@@ -92,18 +92,27 @@ pub struct DatabaseConfig {
     pub busy_timeout: Duration,
     /// Apply pending migrations at start (`serve`, `run`). `db migrate` always does.
     pub auto_migrate: bool,
+    /// TLS, pool and timeouts of the PostgreSQL backend (unused with SQLite).
+    pub postgres: crate::store::postgres::PgOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseBackend {
+    /// One file; one working process at a time (the instance lock).
     Sqlite { path: PathBuf },
+    /// A PostgreSQL server; several instances may share it. The URL may
+    /// hold a password: print `describe()`, never the URL.
+    Postgres { url: String },
 }
 
 impl DatabaseBackend {
-    /// The location, safe to print.
+    /// The location, safe to print (a password is masked).
     pub fn describe(&self) -> String {
         match self {
             DatabaseBackend::Sqlite { path } => format!("sqlite {}", path.display()),
+            DatabaseBackend::Postgres { url } => {
+                format!("postgres {}", crate::store::postgres::redact_url(url))
+            }
         }
     }
 }

@@ -77,6 +77,13 @@ pub struct RawDatabase {
     pub url: Option<S<String>>,
     pub busy_timeout: Option<S<String>>,
     pub auto_migrate: Option<bool>,
+    // PostgreSQL only.
+    pub ca_file: Option<S<String>>,
+    pub tls_insecure: Option<S<bool>>,
+    pub pool_size: Option<S<u32>>,
+    pub pool_timeout: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    pub statement_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

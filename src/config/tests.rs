@@ -464,3 +464,36 @@ fn bad_wordpress_posting_keys_name_the_line_and_the_choices() {
         "{shown}"
     );
 }
+
+#[test]
+fn postgres_url_selects_postgres_with_its_options_and_describe_hides_the_password() {
+    let c = parse_at(
+        "[database]\nurl = \"postgres://app:pw@db.example:25060/bp?sslmode=require\"\n\
+         pool_size = 3\npool_timeout = \"2s\"\nconnect_timeout = \"4s\"\nstatement_timeout = \"9s\"\n\
+         tls_insecure = true\n",
+    )
+    .expect("valid");
+    assert!(matches!(
+        c.database.backend,
+        DatabaseBackend::Postgres { .. }
+    ));
+    let described = c.database.backend.describe();
+    assert!(described.starts_with("postgres "), "{described}");
+    assert!(!described.contains(":pw@"), "{described}");
+    let pg = &c.database.postgres;
+    assert_eq!(pg.pool_size, 3);
+    assert_eq!(pg.pool_timeout, Duration::from_secs(2));
+    assert_eq!(pg.connect_timeout, Duration::from_secs(4));
+    assert_eq!(pg.statement_timeout, Duration::from_secs(9));
+    assert!(pg.tls_insecure);
+}
+
+#[test]
+fn missing_postgres_ca_file_is_named_with_its_line() {
+    let issue = one_issue(
+        "[database]\nurl = \"postgres://app@db.example/bp?sslmode=require\"\nca_file = \"/nonexistent/ca.pem\"\n",
+    );
+    let text = issue.to_string();
+    assert!(text.contains("ca_file"), "{text}");
+    assert!(text.contains("no such file"), "{text}");
+}

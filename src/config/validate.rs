@@ -224,13 +224,7 @@ impl Validator<'_> {
                 if let Some(p) = url.strip_prefix("sqlite://") {
                     DatabaseBackend::Sqlite { path: self.path(p) }
                 } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                    self.push(
-                        u.span(),
-                        "url",
-                        "the PostgreSQL backend is not built yet in this version".into(),
-                        Some("remove the key to use SQLite under data_dir".into()),
-                    );
-                    DatabaseBackend::Sqlite { path: default_path }
+                    DatabaseBackend::Postgres { url: url.clone() }
                 } else {
                     self.push(
                         u.span(),
@@ -246,6 +240,47 @@ impl Validator<'_> {
             backend,
             busy_timeout,
             auto_migrate: raw.database.auto_migrate.unwrap_or(true),
+            postgres: self.postgres_options(&raw.database),
+        }
+    }
+
+    fn postgres_options(
+        &mut self,
+        d: &super::raw::RawDatabase,
+    ) -> crate::store::postgres::PgOptions {
+        let defaults = crate::store::postgres::PgOptions::default();
+        let ca_file = d.ca_file.as_ref().map(|p| {
+            let path = self.path(p.get_ref());
+            if !path.is_file() {
+                self.push(
+                    p.span(),
+                    "ca_file",
+                    format!("no such file: {}", path.display()),
+                    Some(
+                        "download your provider's CA certificate (PEM) and point ca_file at it"
+                            .into(),
+                    ),
+                );
+            }
+            path
+        });
+        crate::store::postgres::PgOptions {
+            ca_file,
+            tls_insecure: d.tls_insecure.as_ref().is_some_and(|v| *v.get_ref()),
+            pool_size: self.positive(&d.pool_size, "pool_size", defaults.pool_size),
+            pool_timeout: self.duration(&d.pool_timeout, "pool_timeout", defaults.pool_timeout),
+            connect_timeout: self.duration(
+                &d.connect_timeout,
+                "connect_timeout",
+                defaults.connect_timeout,
+            ),
+            statement_timeout: self.duration(
+                &d.statement_timeout,
+                "statement_timeout",
+                defaults.statement_timeout,
+            ),
+            schema: None,
+            application_name: defaults.application_name,
         }
     }
 

@@ -128,9 +128,27 @@ impl Engine {
         let (hard_stop, hard_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut store_failures = 0u32;
+        // Leases of workers that died (another instance SIGKILLed, a lost
+        // machine) are taken back while we run, not only at start: half a
+        // lease after it ran out at the latest.
+        let reclaim_every = (cfg.lease / 2).max(Duration::from_millis(100));
+        let mut last_reclaim = Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if last_reclaim.elapsed() >= reclaim_every {
+                last_reclaim = Instant::now();
+                match self.call(|s, now| s.reclaim_leases(false, now)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        jobs = n,
+                        "requeued jobs whose lease ran out (their worker stopped)"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot reclaim expired leases; trying again later")
+                    }
+                }
             }
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },

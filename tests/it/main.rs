@@ -14,6 +14,8 @@ mod dbcopy;
 mod llm;
 mod monitor;
 mod pg_env;
+mod pg_instances;
+mod pg_store;
 mod pipeline_e2e;
 mod review_queue;
 mod stages;

@@ -54,6 +54,7 @@ impl TestSchema {
     pub fn options(&self) -> PgOptions {
         PgOptions {
             schema: Some(self.name.clone()),
+            application_name: self.name.clone(),
             pool_size: 8,
             statement_timeout: Duration::from_secs(60),
             ..PgOptions::default()

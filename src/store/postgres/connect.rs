@@ -45,6 +45,8 @@ pub struct PgOptions {
     /// Tables live in this schema (`search_path`); `None` uses the
     /// server's default (public). Lets several test suites share a database.
     pub schema: Option<String>,
+    /// What `pg_stat_activity` shows for our sessions.
+    pub application_name: String,
 }
 
 impl Default for PgOptions {
@@ -57,6 +59,7 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
             schema: None,
+            application_name: "blog-poster".into(),
         }
     }
 }
@@ -154,7 +157,7 @@ impl Connector {
             .connect_timeout(options.connect_timeout)
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
-            .application_name("blog-poster");
+            .application_name(&options.application_name);
         let ssl_mode = config.get_ssl_mode();
         let verify = match (ssl_mode, options.tls_insecure, &options.ca_file) {
             (_, true, _) => Verify::Nothing,
@@ -163,7 +166,7 @@ impl Connector {
         };
         let tls = MakeRustlsConnect::new(tls_config(verify, options.ca_file.as_deref())?);
         let mut setup = format!(
-            "SET statement_timeout = {}; SET lock_timeout = {}",
+            "SET statement_timeout = {}; SET lock_timeout = {}; SET client_min_messages = warning",
             options.statement_timeout.as_millis(),
             options.statement_timeout.as_millis()
         );
@@ -185,6 +188,7 @@ impl Connector {
     }
 
     pub(super) fn connect(&self) -> StoreResult<Client> {
+        let config = resolved(&self.config)?;
         if self.insecure_warning {
             tracing::warn!(
                 database = %self.described,
@@ -192,7 +196,7 @@ impl Connector {
                  here and the database can read and change the data. Set database.ca_file instead"
             );
         }
-        let mut client = self.config.connect(self.tls.clone()).map_err(|e| {
+        let mut client = config.connect(self.tls.clone()).map_err(|e| {
             let hosts: Vec<String> = self
                 .config
                 .get_hosts()
@@ -217,6 +221,66 @@ impl Connector {
         client.batch_execute(&self.setup).map_err(map_err)?;
         Ok(client)
     }
+}
+
+/// The config with each host name resolved by hickory (`hostaddr`; the name
+/// stays for TLS). The driver would call glibc's getaddrinfo, whose NSS
+/// modules can crash the static binary. Resolved at every connect: a
+/// managed database's failover moves the name to another address.
+fn resolved(config: &::postgres::Config) -> StoreResult<::postgres::Config> {
+    let names: Vec<&str> = config
+        .get_hosts()
+        .iter()
+        .filter_map(|h| match h {
+            Host::Tcp(name) => Some(name.as_str()),
+            Host::Unix(_) => None,
+        })
+        .collect();
+    let needs_lookup = names.iter().any(|n| n.parse::<std::net::IpAddr>().is_err());
+    if !config.get_hostaddrs().is_empty()
+        || names.len() != config.get_hosts().len()
+        || !needs_lookup
+    {
+        return Ok(config.clone());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the DNS lookup: {e}")))?;
+    let addrs = rt.block_on(async {
+        // IPv4 first: database servers often listen on one family only,
+        // and `hostaddr` takes one address per host.
+        let resolver = hickory_resolver::TokioResolver::builder_tokio()
+            .and_then(|mut b| {
+                b.options_mut().ip_strategy =
+                    hickory_resolver::config::LookupIpStrategy::Ipv4thenIpv6;
+                b.build()
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot read the DNS configuration: {e}")))?;
+        let mut addrs = Vec::with_capacity(names.len());
+        for name in &names {
+            let ip = match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => resolver
+                    .lookup_ip(*name)
+                    .await
+                    .ok()
+                    .and_then(|l| l.iter().next())
+                    .ok_or_else(|| {
+                        StoreError::Unavailable(format!(
+                            "cannot resolve the database host \"{name}\"; check database.url and DNS"
+                        ))
+                    })?,
+            };
+            addrs.push(ip);
+        }
+        Ok::<_, StoreError>(addrs)
+    })?;
+    let mut config = config.clone();
+    for ip in addrs {
+        config.hostaddr(ip);
+    }
+    Ok(config)
 }
 
 /// `"name"` with inner quotes doubled: a safe SQL identifier.

@@ -141,6 +141,20 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// Each client owns a small runtime, and dropping a runtime on an async
+    /// worker panics; the store's last owner may well be async code (the
+    /// daemon at shutdown). So the connections are closed on a thread of
+    /// their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        if idle.is_empty() {
+            return;
+        }
+        let _ = std::thread::spawn(move || drop(idle)).join();
+    }
+}
+
 /// A transaction with the connection's statement cache.
 pub(crate) struct Tx<'a> {
     inner: ::postgres::Transaction<'a>,
@@ -242,7 +256,20 @@ pub(crate) fn map_err(e: ::postgres::Error) -> StoreError {
         };
     let text = match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => e.to_string(),
+        None => {
+            // "error connecting to server" alone says little: add the causes.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let c_text = c.to_string();
+                if !text.contains(&c_text) {
+                    text.push_str(": ");
+                    text.push_str(&c_text);
+                }
+                cause = c.source();
+            }
+            text
+        }
     };
     if unavailable {
         StoreError::Unavailable(text)
@@ -487,10 +514,12 @@ impl PgStore {
     /// Drops every pooled connection (tests use it to simulate a server
     /// restart; operators never need it).
     pub fn close_idle_connections(&self) {
-        let mut state = self.pool.lock();
-        let n = state.idle.len();
-        state.idle.clear();
-        state.open -= n;
+        let idle = {
+            let mut state = self.pool.lock();
+            state.open -= state.idle.len();
+            std::mem::take(&mut state.idle)
+        };
+        let _ = std::thread::spawn(move || drop(idle)).join();
     }
 }
 
