@@ -88,6 +88,10 @@ pub fn snapshot(src: &Path, dest: &Path, busy_timeout: Duration) -> BackupResult
     from.busy_timeout(busy_timeout)
         .map_err(sql("cannot set the busy timeout"))?;
     let mut to = Connection::open(dest).map_err(sql("cannot create the snapshot file"))?;
+    // A scratch file, deleted if anything fails: no journal and no fsync
+    // while the pages are copied (the compressed result is synced).
+    to.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        .map_err(sql("cannot set up the snapshot file"))?;
     copy_all(&from, &mut to, busy_timeout)?;
     // The copy carries the source's WAL flag; a rollback-journal file opens
     // read-only without leaving -wal/-shm files behind. Opening it with the

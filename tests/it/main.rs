@@ -11,6 +11,7 @@ mod cli;
 mod content;
 mod crash;
 mod dbcopy;
+mod dbcopy_run_once;
 mod llm;
 mod monitor;
 mod pg_env;
