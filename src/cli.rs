@@ -454,6 +454,30 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
         format_duration(m.backoff_max)
     ));
     out.push_str(&describe_llm(c));
+    let b = &c.backup;
+    let cron = |s: &Option<config::Schedule>| {
+        s.as_ref().map_or_else(
+            || "by hand only".to_string(),
+            |s| format!("\"{}\" UTC", s.expr),
+        )
+    };
+    out.push_str(&format!(
+        "backup: {} (schedule {}, drill {}), keep last {} + {} daily + {} weekly, zstd {}{}\n",
+        b.dir.display(),
+        cron(&b.schedule),
+        cron(&b.drill_schedule),
+        b.keep_last,
+        b.keep_daily,
+        b.keep_weekly,
+        b.compression_level,
+        b.s3.as_ref().map_or_else(String::new, |s3| format!(
+            ", off-site s3 bucket {} at {} (keys from {} and {}, redacted)",
+            s3.bucket,
+            s3.endpoint,
+            s3.access_key.origin(),
+            s3.secret_key.origin()
+        ))
+    ));
     out.push_str(&format!("sites: {}\n", c.sites.len()));
     for s in &c.sites {
         let schedule = s.schedule.as_ref().map_or_else(
