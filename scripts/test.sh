@@ -47,6 +47,19 @@ else
   log "PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL tests will fail"
 fi
 
+# A local S3-compatible server for the off-site backup tests: moto's S3
+# behind scripts/fake_s3.py, which checks every presigned URL's signature.
+if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
+  if python3 -m pip --version >/dev/null 2>&1; then
+    log "installing moto[server] (local S3 for the backup tests)"
+    python3 -m pip install -q 'moto[server]' >/dev/null 2>&1 || true
+  fi
+fi
+if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
+  log "SKIPPING the S3 backup tests: python3 with pip is unavailable, so moto cannot be installed"
+  export BLOG_POSTER_SKIP_S3_TESTS=1
+fi
+
 # Two real WordPress sites: pretty permalinks and plain ones.
 if [ -x "$shared/wordpress/wp.sh" ]; then
   log "starting WordPress (first start installs packages)"

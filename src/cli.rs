@@ -15,6 +15,7 @@ use crate::config::{
 use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
 
+pub mod backup;
 pub mod publishing;
 pub mod token;
 
@@ -57,6 +58,9 @@ pub enum Command {
     /// Database schema: status and migrations.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Backups of the SQLite database: create, list, verify, restore, prune.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// The review queue: list, show, approve, reject or publish articles.
     #[command(subcommand)]
     Article(publishing::ArticleCommand),
@@ -124,6 +128,27 @@ pub enum DbCommand {
     Status,
     /// Apply pending migrations.
     Migrate,
+    /// Copy the SQLite database into PostgreSQL and verify it (serve must
+    /// be stopped): row counts and a checksum of every table on both sides.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The target, e.g. postgres://user:password@host:25060/blog?sslmode=require
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Empty the target's tables first (otherwise a non-empty target is refused).
+    #[arg(long)]
+    pub replace: bool,
+    /// PEM file with the CA that signed the server's certificate (managed
+    /// providers publish theirs).
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (only for a server you cannot give a
+    /// proper one).
+    #[arg(long)]
+    pub tls_insecure: bool,
 }
 
 fn parse_stage(s: &str) -> Result<Stage, String> {
@@ -197,6 +222,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 },
             })?;
             Ok(exit::OK)
+        }
+        Command::Backup(cmd) => {
+            let (config, _) = load_config(cli.config.as_deref(), &env)?;
+            backup::backup(&config, cmd)
         }
         Command::Db(cmd) => {
             let (config, _) = load_config(cli.config.as_deref(), &env)?;
@@ -366,7 +395,14 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
             }
             Ok(exit::OK)
         }
+        DbCommand::Copy(args) => db_copy(config, args),
         DbCommand::Migrate => {
+            if let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend
+                && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+            }
             let _lock = crate::daemon::instance_lock(config)?;
             let store = crate::daemon::open_database(config)?;
             let applied = store.migrate(clock.now())?;
@@ -379,6 +415,38 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
     }
+}
+
+fn db_copy(config: &Config, args: CopyArgs) -> Result<u8, CliError> {
+    let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend else {
+        return Err(usage(anyhow!(
+            "db copy reads the SQLite database; database.url already points elsewhere"
+        )));
+    };
+    if !(args.to.starts_with("postgres://") || args.to.starts_with("postgresql://")) {
+        return Err(usage(anyhow!(
+            "--to must be a postgres:// URL, like postgres://user:password@host:5432/blog?sslmode=require"
+        )));
+    }
+    if !path.exists() {
+        return Err(usage(anyhow!("there is no database at {}", path.display())));
+    }
+    let _lock = crate::instance::InstanceLock::acquire(path)?;
+    let request = crate::dbcopy::CopyRequest {
+        source: path,
+        url: &args.to,
+        options: crate::store::postgres::PgOptions {
+            ca_file: args.ca_file,
+            tls_insecure: args.tls_insecure,
+            pool_size: 2,
+            statement_timeout: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        replace: args.replace,
+    };
+    let report = crate::dbcopy::copy(&request, SystemClock.now(), &mut |line| println!("{line}"))?;
+    print!("{}", crate::dbcopy::render(&report));
+    Ok(exit::OK)
 }
 
 /// What `config check` prints: the meaning of the config, secrets redacted.
@@ -419,6 +487,30 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
     ));
     out.push_str(&describe_llm(c));
     out.push_str(&crate::alerts::describe(&c.alerts));
+    let b = &c.backup;
+    let cron = |s: &Option<config::Schedule>| {
+        s.as_ref().map_or_else(
+            || "by hand only".to_string(),
+            |s| format!("\"{}\" UTC", s.expr),
+        )
+    };
+    out.push_str(&format!(
+        "backup: {} (schedule {}, drill {}), keep last {} + {} daily + {} weekly, zstd {}{}\n",
+        b.dir.display(),
+        cron(&b.schedule),
+        cron(&b.drill_schedule),
+        b.keep_last,
+        b.keep_daily,
+        b.keep_weekly,
+        b.compression_level,
+        b.s3.as_ref().map_or_else(String::new, |s3| format!(
+            ", off-site s3 bucket {} at {} (keys from {} and {}, redacted)",
+            s3.bucket,
+            s3.endpoint,
+            s3.access_key.origin(),
+            s3.secret_key.origin()
+        ))
+    ));
     out.push_str(&format!("sites: {}\n", c.sites.len()));
     for s in &c.sites {
         let schedule = s.schedule.as_ref().map_or_else(

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::backup::{BackupError, BackupId, BackupKind, Backups, RestoreReport};
+use crate::dbcopy::{CopyError, CopyReport};
 
 use crate::alerts::AlertObserver;
 use crate::clock::Clock;
@@ -33,6 +36,8 @@ pub enum DaemonError {
 /// An opened database this process may work on.
 pub struct Workspace {
     pub store: Arc<dyn Store>,
+    /// The same store when it is SQLite (backups and restore need the file).
+    pub sqlite: Option<Arc<SqliteStore>>,
     /// Held while the process lives: one worker process per SQLite database.
     /// None with PostgreSQL, where several instances share the work.
     _lock: Option<InstanceLock>,
@@ -126,7 +131,16 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
         ))
     })?;
     let lock = instance_lock(config)?;
-    let store = open_database(config)?;
+    // The SQLite store is kept by its type as well: backups and restore
+    // need its file.
+    let (store, sqlite): (Arc<dyn Store>, Option<Arc<SqliteStore>>) = match &config.database.backend
+    {
+        DatabaseBackend::Sqlite { path } => {
+            let s = Arc::new(SqliteStore::open(path, config.database.busy_timeout)?);
+            (s.clone(), Some(s))
+        }
+        DatabaseBackend::Postgres { .. } => (open_database(config)?, None),
+    };
     let migrated = ensure_migrated(store.as_ref(), config.database.auto_migrate, now)?;
     store.sync_sites(&site_specs(config), now)?;
     // With the only lock on a SQLite database, every job still marked
@@ -139,6 +153,7 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     store.wake_waiting_jobs(now)?;
     Ok(Workspace {
         store,
+        sqlite,
         _lock: lock,
         reclaimed,
         migrated,
@@ -176,6 +191,99 @@ pub async fn serve(
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), DaemonError> {
+    let (_handle, control) = control_channel();
+    serve_with_control(config, stages, clock, shutdown, control).await
+}
+
+/// Asks the running daemon to do what needs its workers paused. Cheap to
+/// clone; give one to the HTTP API.
+#[derive(Debug, Clone)]
+pub struct DaemonHandle {
+    tx: mpsc::Sender<ControlRequest>,
+}
+
+/// The daemon's end of [`DaemonHandle`]; pass it to [`serve_with_control`].
+#[derive(Debug)]
+pub struct DaemonControl {
+    rx: mpsc::Receiver<ControlRequest>,
+    /// Given to the HTTP API, so `POST /api/v1/backups/{id}/restore` reaches us.
+    handle: DaemonHandle,
+}
+
+#[derive(Debug)]
+enum ControlRequest {
+    Restore {
+        id: BackupId,
+        reply: oneshot::Sender<Result<RestoreReport, BackupError>>,
+    },
+    Copy {
+        url: String,
+        options: crate::store::postgres::PgOptions,
+        replace: bool,
+        reply: oneshot::Sender<Result<CopyReport, CopyError>>,
+    },
+}
+
+pub fn control_channel() -> (DaemonHandle, DaemonControl) {
+    let (tx, rx) = mpsc::channel(4);
+    let handle = DaemonHandle { tx };
+    (handle.clone(), DaemonControl { rx, handle })
+}
+
+impl DaemonHandle {
+    /// Restores backup `id` into the running daemon: checks the backup fully
+    /// while work goes on (sha256, integrity, schema, row counts), then
+    /// pauses the engine, the scheduler and the backup task (running jobs get
+    /// `engine.shutdown_grace` to finish, the rest go back to the queue),
+    /// takes a safety copy, swaps the database file atomically, reopens and
+    /// migrates it, puts the backup catalog back, requeues jobs the backup
+    /// had running, and resumes. A damaged backup is refused before
+    /// anything stops. What `POST /api/v1/backups/{id}/restore` calls.
+    pub async fn restore_backup(&self, id: BackupId) -> Result<RestoreReport, BackupError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(ControlRequest::Restore { id, reply })
+            .await
+            .map_err(|_| BackupError::Daemon("the daemon is stopping".into()))?;
+        rx.await
+            .map_err(|_| BackupError::Daemon("the daemon stopped before finishing".into()))?
+    }
+}
+
+impl DaemonHandle {
+    /// `db copy` while the daemon runs: pauses its workers (as for a
+    /// restore) so the SQLite file holds still, copies and verifies it into
+    /// PostgreSQL (see [`crate::dbcopy::copy`]), and resumes on SQLite.
+    /// Switching to PostgreSQL is then a config change and a restart.
+    pub async fn copy_database(
+        &self,
+        url: String,
+        options: crate::store::postgres::PgOptions,
+        replace: bool,
+    ) -> Result<CopyReport, CopyError> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || CopyError::Source("the daemon is stopping".into());
+        self.tx
+            .send(ControlRequest::Copy {
+                url,
+                options,
+                replace,
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+/// [`serve`], taking requests from a [`DaemonHandle`] (the API's restore).
+pub async fn serve_with_control(
+    config: Arc<Config>,
+    stages: StageSet,
+    clock: Arc<dyn Clock>,
+    shutdown: watch::Receiver<bool>,
+    mut control: DaemonControl,
+) -> Result<(), DaemonError> {
     let started = std::time::Instant::now();
     let (cfg, now) = (config.clone(), clock.now());
     let ws = tokio::task::spawn_blocking(move || open_for_work(&cfg, now))
@@ -210,7 +318,7 @@ pub async fn serve(
     });
     // One stop signal for everything: SIGTERM/SIGINT, or the HTTP server
     // failing for good (then we exit non-zero and systemd restarts us).
-    let (stop_tx, stop) = watch::channel(false);
+    let (stop_tx, mut stop) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let fatal: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     {
@@ -225,13 +333,16 @@ pub async fn serve(
         });
     }
     let scheduler_tick = Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let web_state = Arc::new(crate::web::WebState::new(
-        ws.store.clone(),
-        config.clone(),
-        clock.clone(),
-        registry,
-        scheduler_tick.clone(),
-    ));
+    let web_state = Arc::new(
+        crate::web::WebState::new(
+            ws.store.clone(),
+            config.clone(),
+            clock.clone(),
+            registry,
+            scheduler_tick.clone(),
+        )
+        .with_daemon(control.handle.clone()),
+    );
     let on_fatal: Arc<dyn Fn(String) + Send + Sync> = {
         let (fatal, stop_tx) = (fatal.clone(), stop_tx.clone());
         Arc::new(move |msg: String| {
@@ -262,21 +373,25 @@ pub async fn serve(
             stop.clone(),
         ))
     });
-    let scheduler = tokio::spawn(crate::scheduler::run(
-        ws.store.clone(),
-        config.clone(),
-        clock.clone(),
-        stop.clone(),
-        move || {
-            scheduler_tick.store(
-                tick_clock.now().timestamp_millis(),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            if watchdog {
-                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
-            }
-        },
-    ));
+    let on_tick: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        scheduler_tick.store(
+            tick_clock.now().timestamp_millis(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if watchdog {
+            notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+        }
+    });
+    let backups = Backups::from_config(&config).ok();
+    let parts = WorkerParts {
+        engine: engine.clone(),
+        config: config.clone(),
+        clock: clock.clone(),
+        backups: backups.clone(),
+        on_tick,
+        alerts: alerts.clone(),
+    };
+    let mut workers = Workers::start(&parts, &ws);
     // READY=1 goes out here and nowhere earlier: migrations ran
     // (open_for_work), the HTTP listener is bound (WebServer::start above
     // fails start-up if it cannot bind) and the scheduler is up.
@@ -292,9 +407,28 @@ pub async fn serve(
         ready_ms = started.elapsed().as_millis() as u64,
         "blog-poster ready"
     );
-    engine.clone().run(stop, None).await;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {
+                if *stop.borrow() { break; }
+            }
+            Some(request) = control.rx.recv() => {
+                match request {
+                    ControlRequest::Restore { id, reply } => {
+                        let result = restore_in_daemon(id, &mut workers, &parts, &ws).await;
+                        let _ = reply.send(result);
+                    }
+                    ControlRequest::Copy { url, options, replace, reply } => {
+                        let result =
+                            copy_in_daemon(url, options, replace, &mut workers, &parts, &ws).await;
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        }
+    }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    let _ = scheduler.await;
+    workers.stop().await;
     let _ = tokio::task::spawn_blocking(move || web.stop()).await;
     if let Some(w) = source_watch {
         let _ = w.await;
@@ -310,4 +444,170 @@ pub async fn serve(
         Some(msg) => Err(DaemonError::Io(msg)),
         None => Ok(()),
     }
+}
+
+/// What the daemon's workers are made of; kept to restart them after a
+/// restore or a copy.
+struct WorkerParts {
+    engine: Arc<Engine>,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    backups: Option<Backups>,
+    /// Called after each scheduler pass: the readiness tick and systemd's watchdog.
+    on_tick: Arc<dyn Fn() + Send + Sync>,
+    alerts: crate::alerts::Alerts,
+}
+
+/// The tasks that work on the database; stopped for a restore.
+struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start(parts: &WorkerParts, ws: &Workspace) -> Workers {
+        let (stop, rx) = watch::channel(false);
+        let on_tick = parts.on_tick.clone();
+        let mut tasks = vec![
+            tokio::spawn(parts.engine.clone().run(rx.clone(), None)),
+            tokio::spawn(crate::scheduler::run(
+                ws.store.clone(),
+                parts.config.clone(),
+                parts.clock.clone(),
+                rx.clone(),
+                move || on_tick(),
+            )),
+        ];
+        if let Some(b) = &parts.backups {
+            tasks.push(tokio::spawn(crate::backup::task::run(
+                b.clone(),
+                ws.store.clone(),
+                parts.clock.clone(),
+                rx,
+                parts
+                    .config
+                    .scheduler
+                    .tick
+                    .max(std::time::Duration::from_secs(1)),
+                parts.alerts.clone(),
+            )));
+        }
+        Workers { stop, tasks }
+    }
+
+    /// Stops every task gracefully and waits for them.
+    async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn copy_in_daemon(
+    url: String,
+    options: crate::store::postgres::PgOptions,
+    replace: bool,
+    workers: &mut Workers,
+    parts: &WorkerParts,
+    ws: &Workspace,
+) -> Result<CopyReport, CopyError> {
+    let Some(sqlite) = ws.sqlite.clone() else {
+        return Err(CopyError::Source(
+            "db copy reads a SQLite database; this daemon runs on PostgreSQL".into(),
+        ));
+    };
+    tracing::info!("db copy requested: pausing work while the database is copied");
+    workers.stop().await;
+    let now = parts.clock.now();
+    let result = tokio::task::spawn_blocking(move || {
+        let req = crate::dbcopy::CopyRequest {
+            source: sqlite.path(),
+            url: &url,
+            options,
+            replace,
+        };
+        crate::dbcopy::copy(&req, now, &mut |line| tracing::info!("db copy: {line}"))
+    })
+    .await
+    .map_err(|e| CopyError::Source(format!("copy task failed: {e}")))
+    .and_then(|r| r);
+    *workers = Workers::start(parts, ws);
+    match &result {
+        Ok(r) => tracing::info!(rows = r.rows, "db copy verified; work resumed on SQLite"),
+        Err(e) => tracing::error!(error = %e, "db copy failed; work resumed on SQLite"),
+    }
+    result
+}
+
+async fn restore_in_daemon(
+    id: BackupId,
+    workers: &mut Workers,
+    parts: &WorkerParts,
+    ws: &Workspace,
+) -> Result<RestoreReport, BackupError> {
+    let (config, clock) = (&parts.config, &parts.clock);
+    let (Some(backups), Some(sqlite)) = (parts.backups.as_ref(), ws.sqlite.clone()) else {
+        return Err(BackupError::NotSqlite);
+    };
+    tracing::info!(backup = id, "restore requested: checking the backup");
+    // Check everything before stopping anything.
+    let b = backups.clone();
+    let prepared = tokio::task::spawn_blocking(move || b.prepare_restore(id))
+        .await
+        .map_err(|e| BackupError::Daemon(format!("restore task failed: {e}")))??;
+    tracing::info!(backup = id, "backup checked; pausing work for the swap");
+    workers.stop().await;
+    let (b, cfg, now) = (backups.clone(), config.clone(), clock.now());
+    let result = tokio::task::spawn_blocking(move || {
+        let safety = b.create(BackupKind::PreRestore, now)?;
+        let catalog_rows = b.list()?;
+        let record = prepared.record.clone();
+        let file = prepared.into_file();
+        let mut install_error = None;
+        sqlite
+            .replace_database(|path| {
+                crate::backup::restore::install(file, path).map_err(|e| {
+                    let msg = e.to_string();
+                    install_error = Some(e);
+                    StoreError::Backend(msg)
+                })
+            })
+            .map_err(|e| install_error.take().unwrap_or(BackupError::Store(e)))?;
+        let report = b.finish_restore(&record, &safety, &catalog_rows, Some(&sqlite), now)?;
+        // This process is the database's only worker: whatever the backup
+        // had running is requeued, and the config's sites are synced again.
+        sqlite.sync_sites(&site_specs(&cfg), now)?;
+        sqlite.reclaim_leases(true, now)?;
+        sqlite.wake_waiting_jobs(now)?;
+        sqlite.record_event(
+            &crate::store::NewEvent {
+                site: None,
+                run_id: None,
+                job_id: None,
+                kind: "backup.restored".into(),
+                actor: "api".into(),
+                message: format!(
+                    "backup {} restored ({} rows); the database before it is backup {}",
+                    report.restored, report.rows, report.safety_backup
+                ),
+            },
+            now,
+        )?;
+        Ok(report)
+    })
+    .await
+    .map_err(|e| BackupError::Daemon(format!("restore task failed: {e}")));
+    // Resume whatever happened: on failure the old database is still in place.
+    *workers = Workers::start(parts, ws);
+    let result = result.and_then(|r| r);
+    match &result {
+        Ok(r) => tracing::info!(
+            backup = r.restored,
+            safety = r.safety_backup,
+            "restore done; work resumed"
+        ),
+        Err(e) => tracing::error!(error = %e, "restore failed; work resumed"),
+    }
+    result
 }

@@ -42,12 +42,14 @@
 //! `spawn_blocking`; time comes from an injected [`clock::Clock`].
 
 pub mod alerts;
+pub mod backup;
 pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod content;
 pub mod daemon;
+pub mod dbcopy;
 pub mod feeds;
 pub mod http;
 pub mod instance;

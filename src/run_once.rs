@@ -229,7 +229,18 @@ pub async fn work_runs(
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = interrupt.changed() => { interrupted = true; }
         }
-        if interrupted || finished_or_parked(store.as_ref(), &runs, clock.as_ref(), max_wait)? {
+        if interrupted {
+            break;
+        }
+        // Off the async workers: the store is blocking (the PostgreSQL
+        // client panics if called on a runtime thread).
+        let (s, r, c) = (store.clone(), runs.clone(), clock.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            finished_or_parked(s.as_ref(), &r, c.as_ref(), max_wait)
+        })
+        .await
+        .map_err(|e| DaemonError::Io(e.to_string()))??;
+        if done {
             break;
         }
     }

@@ -7,6 +7,7 @@
 //! (`config/blog-poster.example.toml`) apply.
 
 mod alerts;
+mod backup;
 mod diagnostics;
 mod environment;
 mod feeds;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use alerts::{AlertsConfig, SmtpConfig, SmtpTls, WebhookConfig, WebhookFormat};
+pub use backup::{BackupConfig, BackupS3Config};
 pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::Environment;
 pub use feeds::{MonitorConfig, TopicsConfig};
@@ -49,6 +51,7 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
     pub alerts: AlertsConfig,
     pub tui: TuiConfig,
+    pub backup: BackupConfig,
 }
 
 impl Config {

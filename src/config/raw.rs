@@ -38,6 +38,35 @@ pub struct RawConfig {
     pub alerts: Option<S<RawAlerts>>,
     #[serde(default)]
     pub tui: RawTui,
+    #[serde(default)]
+    pub backup: RawBackup,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackup {
+    pub dir: Option<S<String>>,
+    pub schedule: Option<S<String>>,
+    pub drill_schedule: Option<S<String>>,
+    pub keep_last: Option<S<u32>>,
+    pub keep_daily: Option<S<u32>>,
+    pub keep_weekly: Option<S<u32>>,
+    pub compression_level: Option<S<i32>>,
+    pub s3: Option<S<RawBackupS3>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackupS3 {
+    pub endpoint: S<String>,
+    pub bucket: S<String>,
+    pub region: Option<S<String>>,
+    pub prefix: Option<S<String>>,
+    pub path_style: Option<bool>,
+    pub access_key_env: Option<S<String>>,
+    pub access_key_file: Option<S<String>>,
+    pub secret_key_env: Option<S<String>>,
+    pub secret_key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

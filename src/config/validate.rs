@@ -15,6 +15,9 @@ mod alerts_rules;
 #[path = "validate_llm.rs"]
 mod llm_rules;
 
+#[path = "validate_backup.rs"]
+mod backup_rules;
+
 pub(super) struct Validator<'a> {
     pub(super) map: SourceMap<'a>,
     env: &'a Environment,
@@ -101,7 +104,7 @@ impl Validator<'_> {
         }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(super) fn path(&self, p: &str) -> PathBuf {
         let path = PathBuf::from(p);
         match (&self.base_dir, path.is_relative()) {
             (Some(base), true) => base.join(path),
@@ -162,6 +165,7 @@ impl Validator<'_> {
                 .as_ref()
                 .map_or_else(|| data_dir.join("tui.token"), |f| self.path(f.get_ref())),
         };
+        let backup = self.backup(&raw, &data_dir);
         Some(Config {
             source: path.map(Path::to_path_buf),
             data_dir,
@@ -177,6 +181,7 @@ impl Validator<'_> {
             sites,
             alerts,
             tui,
+            backup,
         })
     }
 
@@ -519,6 +524,16 @@ impl Validator<'_> {
     }
 
     fn schedule(&mut self, s: &S<String>, tz: chrono_tz::Tz) -> Option<Schedule> {
+        self.cron_schedule(s, tz, "schedule")
+    }
+
+    /// A cron expression in `tz`; problems are reported under `key`.
+    pub(super) fn cron_schedule(
+        &mut self,
+        s: &S<String>,
+        tz: chrono_tz::Tz,
+        key: &str,
+    ) -> Option<Schedule> {
         let expr = s.get_ref().trim();
         let fields = expr.split_whitespace().count();
         let parsed = if (5..=7).contains(&fields) {
@@ -537,7 +552,7 @@ impl Validator<'_> {
             Err(e) => {
                 self.push(
                     s.span(),
-                    "schedule",
+                    key,
                     format!("invalid cron schedule \"{expr}\": {e}"),
                     Some(
                         "use 5 fields \"min hour day month weekday\" (e.g. \"0 6 * * *\" for 06:00 daily) or 6 with seconds first"
@@ -700,7 +715,7 @@ impl Validator<'_> {
 
     /// Resolves a secret: `<name>_file`, else `<name>_env`, else the systemd
     /// credential `credential`, else the environment variable `default_env`.
-    fn secret(
+    pub(super) fn secret(
         &mut self,
         env_key: &Option<S<String>>,
         file_key: &Option<S<String>>,

@@ -49,6 +49,11 @@ pub const SQLITE: &[Migration] = &[
         name: "api_tokens",
         sql: include_str!("../../migrations/sqlite/0004_api_tokens.sql"),
     },
+    Migration {
+        version: 5,
+        name: "backups",
+        sql: include_str!("../../migrations/sqlite/0005_backups.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations: the same versions and names as SQLITE (a test
@@ -74,6 +79,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "api_tokens",
         sql: include_str!("../../migrations/postgres/0004_api_tokens.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "backups",
+        sql: include_str!("../../migrations/postgres/0005_backups.sql"),
     },
 ];
 

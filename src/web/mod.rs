@@ -53,6 +53,8 @@ pub struct WebState {
     status_cache: Mutex<Option<(Instant, Arc<Vec<u8>>)>>,
     /// When each token's last_used_at was last written (at most once a minute).
     touched: Mutex<HashMap<i64, Instant>>,
+    /// The running daemon (for a restore) and the runtime it lives on.
+    daemon: Option<(crate::daemon::DaemonHandle, tokio::runtime::Handle)>,
 }
 
 /// How long /api/v1/status is served from memory.
@@ -74,7 +76,19 @@ impl WebState {
             scheduler_tick,
             status_cache: Mutex::new(None),
             touched: Mutex::new(HashMap::new()),
+            daemon: None,
         }
+    }
+
+    /// Lets the API ask the running daemon for what needs its workers
+    /// paused (a restore). Call on the daemon's runtime.
+    pub fn with_daemon(mut self, handle: crate::daemon::DaemonHandle) -> Self {
+        self.daemon = Some((handle, tokio::runtime::Handle::current()));
+        self
+    }
+
+    pub fn daemon(&self) -> Option<(&crate::daemon::DaemonHandle, &tokio::runtime::Handle)> {
+        self.daemon.as_ref().map(|(d, r)| (d, r))
     }
 
     /// Forgets the cached status (after a write that changes it).

@@ -5,10 +5,14 @@ mod fake_llm;
 mod harness;
 
 mod alerts;
+mod backup;
+mod backup_s3;
 mod budget;
 mod cli;
 mod content;
 mod crash;
+mod dbcopy;
+mod dbcopy_run_once;
 mod llm;
 mod monitor;
 mod pg_env;

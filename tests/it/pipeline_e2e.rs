@@ -16,7 +16,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::fake_llm::*;
 
 // Sources are due again at once, so the second run fetches (and gets 304).
-const ENGINE: &str = "[engine]\nretry_base = \"100ms\"\nretry_max = \"1s\"\npoll_interval = \"20ms\"\n[monitor]\nmin_check_interval = \"0s\"\n";
+pub(crate) const ENGINE: &str = "[engine]\nretry_base = \"100ms\"\nretry_max = \"1s\"\npoll_interval = \"20ms\"\n[monitor]\nmin_check_interval = \"0s\"\n";
 
 const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel>
@@ -48,7 +48,7 @@ fn fact_check() -> String {
 }
 
 /// Serves the feed with an ETag; a request carrying it gets 304.
-async fn feed_server() -> MockServer {
+pub(crate) async fn feed_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/feed.xml"))
@@ -73,14 +73,14 @@ async fn feed_server() -> MockServer {
 }
 
 #[derive(Clone, Copy)]
-enum Api {
+pub(crate) enum Api {
     Anthropic,
     OpenAi,
 }
 
 /// A fake provider of `api` that writes the article or answers the fact
 /// check, with fixed token counts in the genuine usage fields.
-async fn llm_server(api: Api) -> (MockServer, Recorder, (u64, u64), (u64, u64)) {
+pub(crate) async fn llm_server(api: Api) -> (MockServer, Recorder, (u64, u64), (u64, u64)) {
     let (generate_tokens, check_tokens) = ((1500, 900), (2000, 150));
     let rec = Recorder::new(move |_, body: &Value| {
         let fact = prompt_text(body).contains("fact-checker");

@@ -498,6 +498,20 @@ impl PgStore {
         self.run(applied)
     }
 
+    /// A pooled connection for bulk work outside the Store trait (`db
+    /// copy`): `f` gets the raw client; the connection goes back to the
+    /// pool afterwards (or is dropped if it broke).
+    pub fn with_client<T>(&self, f: impl FnOnce(&mut Client) -> T) -> StoreResult<T> {
+        let mut conn = self.pool.checkout()?;
+        let out = f(&mut conn.client);
+        if conn.client.is_closed() {
+            self.pool.discard(conn);
+        } else {
+            self.pool.checkin(conn);
+        }
+        Ok(out)
+    }
+
     /// Drops every pooled connection (tests use it to simulate a server
     /// restart; operators never need it).
     pub fn close_idle_connections(&self) {

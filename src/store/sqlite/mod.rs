@@ -25,6 +25,7 @@ use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
 
 pub struct SqliteStore {
     path: PathBuf,
+    busy_timeout: Duration,
     conn: Mutex<Connection>,
 }
 
@@ -50,40 +51,36 @@ impl SqliteStore {
                 ))
             })?;
         }
-        let conn = Connection::open(path).map_err(|e| {
-            StoreError::Backend(format!("cannot open the database {}: {e}", path.display()))
-        })?;
-        conn.busy_timeout(busy_timeout).map_err(map_err)?;
-        conn.set_prepared_statement_cache_capacity(256);
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             -- Checkpoint every 4,000 WAL pages (16 MB) instead of 1,000: the
-             -- same hot pages (jobs, budget totals) are copied back once, not
-             -- four times, and checkpoints fsync a quarter as often.
-             PRAGMA wal_autocheckpoint = 4000;
-             PRAGMA cache_size = -16000; -- 16 MB of pages: the working set of a busy site
-             CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version    INTEGER PRIMARY KEY,
-                 name       TEXT NOT NULL,
-                 checksum   TEXT NOT NULL,
-                 applied_at INTEGER NOT NULL
-             );",
-        )
-        .map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) => StoreError::Schema(format!(
-                "{} is not a SQLite database (or it is encrypted or damaged); point database.url elsewhere or restore a backup",
-                path.display()
-            )),
-            _ => map_err(e),
-        })?;
+        let conn = open_connection(path, busy_timeout)?;
         let store = SqliteStore {
             path: path.to_path_buf(),
+            busy_timeout,
             conn: Mutex::new(conn),
         };
         migrate::plan(&store.applied()?, Self::migrations())?;
         Ok(store)
+    }
+
+    /// Closes the connection, lets `swap` replace the database file, and
+    /// opens the file again — while every other caller of this store waits
+    /// on the connection lock. The WAL is checkpointed and truncated first,
+    /// so `swap` finds the whole database in the main file and may delete
+    /// the `-wal`/`-shm` files. Used by the daemon's restore; the caller
+    /// must have stopped its workers and must migrate afterwards.
+    pub fn replace_database<T>(
+        &self,
+        swap: impl FnOnce(&Path) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(map_err)?;
+        let placeholder = Connection::open_in_memory().map_err(map_err)?;
+        // Dropping the old connection closes the file.
+        drop(std::mem::replace(&mut *conn, placeholder));
+        let swapped = swap(&self.path);
+        // Open again whatever happened: on failure the old file is still there.
+        *conn = open_connection(&self.path, self.busy_timeout)?;
+        swapped
     }
 
     pub fn path(&self) -> &Path {
@@ -141,6 +138,40 @@ impl SqliteStore {
         let conn = self.conn();
         conn.backup(rusqlite::MAIN_DB, dest, None).map_err(map_err)
     }
+}
+
+/// Opens the file with our settings (WAL, foreign keys, busy timeout) and
+/// makes sure the migrations table exists.
+fn open_connection(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(|e| {
+        StoreError::Backend(format!("cannot open the database {}: {e}", path.display()))
+    })?;
+    conn.busy_timeout(busy_timeout).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         -- Checkpoint every 4,000 WAL pages (16 MB) instead of 1,000: the
+         -- same hot pages (jobs, budget totals) are copied back once, not
+         -- four times, and checkpoints fsync a quarter as often.
+         PRAGMA wal_autocheckpoint = 4000;
+         PRAGMA cache_size = -16000; -- 16 MB of pages: the working set of a busy site
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             checksum   TEXT NOT NULL,
+             applied_at INTEGER NOT NULL
+         );",
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::Schema(format!(
+            "{} is not a SQLite database (or it is encrypted or damaged); point database.url elsewhere or restore a backup",
+            path.display()
+        )),
+        _ => map_err(e),
+    })?;
+    Ok(conn)
 }
 
 /// Statement caching for every query: parsing SQL costs more than running

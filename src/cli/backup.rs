@@ -1,0 +1,203 @@
+//! `blog-poster backup create|list|verify|restore|prune`: the operator's
+//! side of [`crate::backup`]. Restore refuses while `serve` runs (the
+//! daemon restores through its API instead).
+
+use anyhow::anyhow;
+use clap::Subcommand;
+
+use super::{CliError, exit, runtime};
+use crate::backup::s3::Remote;
+use crate::backup::task::{backup_cycle, prune_all};
+use crate::backup::{BackupError, BackupKind, BackupRecord, Backups};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::config::units::format_size;
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a backup now (safe while serve runs) and upload it if
+    /// [backup.s3] is set.
+    Create,
+    /// List backups, newest first, with their last verification.
+    List {
+        /// Also list the objects in the S3 bucket.
+        #[arg(long)]
+        remote: bool,
+    },
+    /// Check a backup end to end (default: the newest): sha256,
+    /// decompression, integrity_check, schema version, row counts. Exits 1
+    /// when it fails.
+    Verify { id: Option<i64> },
+    /// Replace the database with a backup (serve must be stopped). A safety
+    /// backup of the current database is taken first.
+    Restore { id: i64 },
+    /// Delete the backups retention does not keep (keep_last, keep_daily,
+    /// keep_weekly); never the only verified one.
+    Prune,
+}
+
+fn remote(backups: &Backups) -> Result<Option<Remote>, CliError> {
+    Ok(backups.settings.s3.as_ref().map(Remote::new).transpose()?)
+}
+
+fn verified(r: &BackupRecord) -> String {
+    match (r.verify_ok, r.verified_at) {
+        (Some(true), Some(at)) => format!("ok {}", at.format("%Y-%m-%d %H:%M")),
+        (Some(false), Some(at)) => format!("FAILED {}", at.format("%Y-%m-%d %H:%M")),
+        _ => "never".into(),
+    }
+}
+
+pub fn backup(config: &Config, cmd: BackupCommand) -> Result<u8, CliError> {
+    let backups = Backups::from_config(config)?;
+    let clock = SystemClock;
+    match cmd {
+        BackupCommand::Create => {
+            let remote = remote(&backups)?;
+            let c = runtime()?.block_on(backup_cycle(
+                &backups,
+                remote.as_ref(),
+                BackupKind::Manual,
+                false,
+                &clock,
+            ))?;
+            let r = &c.record;
+            println!(
+                "backup {} created: {} ({}, database {}, {} rows in {} tables, schema {})",
+                r.id,
+                backups.file_path(r).display(),
+                format_size(r.size_bytes),
+                format_size(r.db_size_bytes.unwrap_or(0)),
+                r.total_rows(),
+                r.row_counts.len(),
+                r.schema_version
+            );
+            println!("sha256 {}", r.sha256);
+            if let Some(key) = &c.uploaded {
+                println!("off-site copy: {key}");
+            }
+            for e in &c.remote_errors {
+                eprintln!("warning: off-site copy failed (the local backup is fine): {e}");
+            }
+            Ok(exit::OK)
+        }
+        BackupCommand::List {
+            remote: with_remote,
+        } => {
+            let list = backups.list()?;
+            if list.is_empty() {
+                println!("no backups yet in {}", backups.dir().display());
+            } else {
+                println!(
+                    "{:>5}  {:<11}  {:<20}  {:>10}  {:>9}  {:<22}  {:<8}  file",
+                    "id", "kind", "created (UTC)", "size", "rows", "verified", "off-site"
+                );
+            }
+            for r in &list {
+                println!(
+                    "{:>5}  {:<11}  {:<20}  {:>10}  {:>9}  {:<22}  {:<8}  {}",
+                    r.id,
+                    r.kind.as_str(),
+                    r.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    format_size(r.size_bytes),
+                    r.total_rows(),
+                    verified(r),
+                    if r.remote_key.is_some() { "yes" } else { "-" },
+                    r.file_name
+                );
+            }
+            if with_remote {
+                let Some(remote) = remote(&backups)? else {
+                    return Err(CliError {
+                        code: exit::USAGE,
+                        error: anyhow!("--remote needs [backup.s3] in the config"),
+                    });
+                };
+                let objects = runtime()?.block_on(remote.list())?;
+                println!("off-site: {} object(s)", objects.len());
+                for o in objects {
+                    println!(
+                        "  {}  {}  {}",
+                        o.key,
+                        format_size(o.size),
+                        o.last_modified.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        BackupCommand::Verify { id } => {
+            let report = backups.verify(id, clock.now())?;
+            if report.ok {
+                println!(
+                    "backup {} verified in {:.1}s: {}",
+                    report.id,
+                    report.elapsed.as_secs_f64(),
+                    report.message
+                );
+                Ok(exit::OK)
+            } else {
+                println!("backup {} FAILED verification:", report.id);
+                for p in &report.problems {
+                    println!("  {p}");
+                }
+                Ok(exit::FAILURE)
+            }
+        }
+        BackupCommand::Restore { id } => {
+            let record = backups.get(id)?;
+            let path = backups.file_path(&record);
+            if !path.exists() {
+                match (remote(&backups)?, &record.remote_key) {
+                    (Some(remote), Some(key)) => {
+                        std::fs::create_dir_all(backups.dir()).map_err(|e| {
+                            anyhow!("cannot create {}: {e}", backups.dir().display())
+                        })?;
+                        let n = runtime()?.block_on(remote.download(key, &path))?;
+                        println!("downloaded {key} ({})", format_size(n));
+                    }
+                    _ => {
+                        return Err(BackupError::Invalid {
+                            id,
+                            problems: format!(
+                                "the file {} is missing and there is no off-site copy",
+                                path.display()
+                            ),
+                        }
+                        .into());
+                    }
+                }
+            }
+            let report = backups.restore_offline(id, clock.now())?;
+            println!(
+                "restored backup {} into {} ({} rows)",
+                report.restored,
+                report.database.display(),
+                report.rows
+            );
+            println!(
+                "the database as it was before is backup {} ({})",
+                report.safety_backup, report.safety_file
+            );
+            for m in &report.migrated {
+                println!("applied migration {m}");
+            }
+            Ok(exit::OK)
+        }
+        BackupCommand::Prune => {
+            let remote = remote(&backups)?;
+            let mut errors = Vec::new();
+            let pruned = runtime()?.block_on(prune_all(&backups, remote.as_ref(), &mut errors))?;
+            if pruned.is_empty() {
+                println!("nothing to prune");
+            }
+            for r in &pruned {
+                println!("deleted backup {} ({})", r.id, r.file_name);
+            }
+            for e in &errors {
+                eprintln!("warning: {e}");
+            }
+            Ok(exit::OK)
+        }
+    }
+}
