@@ -599,6 +599,47 @@ fn set_caps(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     views::caps(ctx)
 }
 
+fn backup_error(e: crate::backup::BackupError) -> ApiError {
+    use crate::backup::BackupError as B;
+    let message = e.to_string();
+    match e {
+        B::NotFound(_) | B::NoBackups => ApiError::new(404, "not_found", message),
+        B::Checksum { .. } | B::Invalid { .. } | B::Schema(_) => {
+            ApiError::new(422, "backup_damaged", message)
+        }
+        B::NotSqlite => ApiError::new(409, "not_sqlite", message),
+        B::Daemon(_) => ApiError::new(503, "unavailable", message),
+        _ => ApiError::internal(message),
+    }
+}
+
+fn backups(ctx: &Ctx<'_>) -> Result<crate::backup::Backups, ApiError> {
+    crate::backup::Backups::from_config(&ctx.state.config).map_err(backup_error)
+}
+
+fn list_backups(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let list = backups(ctx)?.list().map_err(backup_error)?;
+    Ok(Reply::json(200, &json!({ "backups": list })))
+}
+
+/// Restores a backup through the running daemon: it checks the backup
+/// first, pauses work, takes a safety copy, swaps the database and resumes.
+fn restore_backup(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let id = ctx.id()?;
+    let Some((daemon, runtime)) = ctx.state.daemon() else {
+        return Err(ApiError::new(
+            503,
+            "unavailable",
+            "this server has no daemon to restore through",
+        ));
+    };
+    let report = runtime
+        .block_on(daemon.restore_backup(id))
+        .map_err(backup_error)?;
+    ctx.state.invalidate_status();
+    Ok(Reply::json(200, &report))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,45 +681,4 @@ mod tests {
         assert_eq!(percent_decode("%3Cimg%3E"), Some("<img>".into()));
         assert_eq!(percent_decode("%zz"), None);
     }
-}
-
-fn backup_error(e: crate::backup::BackupError) -> ApiError {
-    use crate::backup::BackupError as B;
-    let message = e.to_string();
-    match e {
-        B::NotFound(_) | B::NoBackups => ApiError::new(404, "not_found", message),
-        B::Checksum { .. } | B::Invalid { .. } | B::Schema(_) => {
-            ApiError::new(422, "backup_damaged", message)
-        }
-        B::NotSqlite => ApiError::new(409, "not_sqlite", message),
-        B::Daemon(_) => ApiError::new(503, "unavailable", message),
-        _ => ApiError::internal(message),
-    }
-}
-
-fn backups(ctx: &Ctx<'_>) -> Result<crate::backup::Backups, ApiError> {
-    crate::backup::Backups::from_config(&ctx.state.config).map_err(backup_error)
-}
-
-fn list_backups(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let list = backups(ctx)?.list().map_err(backup_error)?;
-    Ok(Reply::json(200, &json!({ "backups": list })))
-}
-
-/// Restores a backup through the running daemon: it checks the backup
-/// first, pauses work, takes a safety copy, swaps the database and resumes.
-fn restore_backup(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let id = ctx.id()?;
-    let Some((daemon, runtime)) = ctx.state.daemon() else {
-        return Err(ApiError::new(
-            503,
-            "unavailable",
-            "this server has no daemon to restore through",
-        ));
-    };
-    let report = runtime
-        .block_on(daemon.restore_backup(id))
-        .map_err(backup_error)?;
-    ctx.state.invalidate_status();
-    Ok(Reply::json(200, &report))
 }
