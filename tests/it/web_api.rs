@@ -224,3 +224,94 @@ fn web_api_serve_exits_1_naming_the_address_when_the_port_is_taken() {
     );
     assert!(err.contains("[http] listen"), "{err}");
 }
+
+/// A backup restored through the running daemon's API: the database goes
+/// back to the backup's state while `serve` keeps answering, and the CLI
+/// restore is refused while `serve` runs, pointing at this route.
+#[test]
+fn web_api_restores_a_backup_through_the_running_daemon() {
+    let (dir, config, addr) = prepare("");
+    let admin = create_token(dir.path(), &config, "admin", "ops");
+    let home = dir.path().to_path_buf();
+    let served = start(dir, config.clone(), addr);
+    let cli = |args: &[&str]| {
+        crate::harness::run(
+            crate::harness::command(&home)
+                .arg("--config")
+                .arg(&config)
+                .args(args),
+        )
+    };
+    let paused = || {
+        request(addr, "GET", "/api/v1/status", Some(&admin), None)
+            .expect("status")
+            .json()["sites"][0]["paused"]
+            .as_bool()
+            .expect("paused flag")
+    };
+
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/sites/example/pause",
+        Some(&admin),
+        None,
+    )
+    .expect("pause");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (code, out, err) = cli(&["backup", "create"]);
+    assert_eq!(code, 0, "backup create while serve runs: {out}{err}");
+    let list = request(addr, "GET", "/api/v1/backups", Some(&admin), None).expect("list");
+    assert_eq!(list.status, 200, "{}", list.body);
+    let id = list.json()["backups"][0]["id"].as_i64().expect("backup id");
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/sites/example/resume",
+        Some(&admin),
+        None,
+    )
+    .expect("resume");
+    assert_eq!(r.status, 200, "{}", r.body);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // past the status cache
+    assert!(!paused(), "the site was resumed");
+
+    let (code, out, err) = cli(&["backup", "restore", &id.to_string()]);
+    assert_ne!(code, 0, "the CLI restored under a running serve: {out}");
+    assert!(
+        err.contains("/api/v1/backups/"),
+        "the refusal names the API route: {err}"
+    );
+
+    let r = request(
+        addr,
+        "POST",
+        &format!("/api/v1/backups/{id}/restore"),
+        Some(&admin),
+        None,
+    )
+    .expect("restore");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let report = r.json();
+    assert_eq!(report["restored"].as_i64(), Some(id), "{report}");
+    assert!(
+        report["safety_backup"].as_i64().is_some_and(|s| s > id),
+        "{report}"
+    );
+    assert!(
+        paused(),
+        "the restored database has the site paused, as when it was backed up"
+    );
+
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/backups/9999/restore",
+        Some(&admin),
+        None,
+    )
+    .expect("404");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["error"], "not_found");
+    drop(served);
+}
