@@ -197,26 +197,50 @@ pub(super) fn claim(
     // Claims from every instance take turns here (held to commit), so the
     // counts below are exact; the rest of the queue keeps working.
     tx.exec("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
-    let running: i64 = get(
-        &tx.one("SELECT COUNT(*) FROM jobs WHERE status = 'running'", &[])?,
-        0,
+    // The running counts are read once, in one small aggregate over the
+    // running jobs (the `jobs_running` index), never per pending row: the
+    // claim's cost must not hinge on planner statistics, which a bulk
+    // enqueue leaves stale until autovacuum analyzes the table. Jobs that
+    // finish meanwhile only make these counts conservative; none can start,
+    // since starting one takes the lock we hold.
+    let counts = tx.one(
+        "WITH r AS (SELECT site_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY site_id)
+         SELECT (SELECT COALESCE(SUM(n), 0) FROM r)::BIGINT,
+                ARRAY(SELECT s.id FROM sites s LEFT JOIN r ON r.site_id = s.id
+                      WHERE s.paused OR NOT s.enabled OR COALESCE(r.n, 0) >= s.max_concurrency)",
+        &[],
     )?;
+    let running: i64 = get(&counts, 0)?;
     if running >= i64::from(req.global_limit) {
         return Ok(None);
     }
-    // The oldest due job of a site that is enabled, not paused and below
-    // its own limit; SKIP LOCKED passes over a job another transaction is
-    // finishing or cancelling right now.
-    let id: Option<i64> = match tx.opt(
-        "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id
-         WHERE j.status IN ('queued', 'waiting') AND j.not_before <= $1
-           AND NOT s.paused AND s.enabled
-           AND (SELECT COUNT(*) FROM jobs r WHERE r.site_id = j.site_id AND r.status = 'running') < s.max_concurrency
-           AND ($2::BIGINT[] IS NULL OR j.run_id = ANY($2::BIGINT[]))
-         ORDER BY j.not_before, j.id LIMIT 1
-         FOR UPDATE OF j SKIP LOCKED",
-        &[&ms(now), &only_runs],
-    )? {
+    // Sites that are paused, disabled or at their own limit.
+    let closed: Vec<i64> = get(&counts, 1)?;
+    // The oldest due job of any other site. The filters beside the
+    // `jobs_pending` index look unselective to the planner whatever its
+    // statistics (`<> ALL` over a few sites), so it walks that index in
+    // order and stops at the first row. SKIP LOCKED passes over a job
+    // another transaction is finishing or cancelling right now.
+    let row = match &only_runs {
+        None => tx.opt(
+            "SELECT j.id FROM jobs j
+             WHERE j.status IN ('queued', 'waiting') AND j.not_before <= $1
+               AND NOT (j.site_id = ANY($2::BIGINT[]))
+             ORDER BY j.not_before, j.id LIMIT 1
+             FOR UPDATE OF j SKIP LOCKED",
+            &[&ms(now), &closed],
+        )?,
+        // A few named runs: their jobs are found through (run_id, stage).
+        Some(runs) => tx.opt(
+            "SELECT j.id FROM jobs j
+             WHERE j.status IN ('queued', 'waiting') AND j.not_before <= $1
+               AND NOT (j.site_id = ANY($2::BIGINT[])) AND j.run_id = ANY($3::BIGINT[])
+             ORDER BY j.not_before, j.id LIMIT 1
+             FOR UPDATE OF j SKIP LOCKED",
+            &[&ms(now), &closed, runs],
+        )?,
+    };
+    let id: Option<i64> = match row {
         Some(r) => Some(get(&r, 0)?),
         None => None,
     };
