@@ -169,6 +169,7 @@ pub static ROUTES: &[Route] = &[
         Access::Write,
         restore_backup,
     ),
+    route("POST", "/api/v1/db/copy", Access::Write, copy_database),
 ];
 
 fn match_pattern(pattern: &str, path: &str) -> Option<Params> {
@@ -637,6 +638,49 @@ fn restore_backup(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         .block_on(daemon.restore_backup(id))
         .map_err(backup_error)?;
     ctx.state.invalidate_status();
+    Ok(Reply::json(200, &report))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CopyBody {
+    to: String,
+    #[serde(default)]
+    replace: bool,
+}
+
+/// `db copy` through the running daemon: pauses its workers, copies the
+/// SQLite database into PostgreSQL and verifies it, resumes on SQLite.
+fn copy_database(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let body: CopyBody = ctx.json_body()?.ok_or_else(|| {
+        ApiError::bad_request("send {\"to\": \"postgres://user@host:5432/db\"} (and \"replace\": true to overwrite a non-empty target)")
+    })?;
+    if !(body.to.starts_with("postgres://") || body.to.starts_with("postgresql://")) {
+        return Err(ApiError::bad_request("\"to\" must be a postgres:// URL"));
+    }
+    let Some((daemon, runtime)) = ctx.state.daemon() else {
+        return Err(ApiError::new(
+            503,
+            "unavailable",
+            "this server has no daemon to copy through",
+        ));
+    };
+    let options = ctx.state.config.database.postgres.clone();
+    let report = runtime
+        .block_on(daemon.copy_database(body.to, options, body.replace))
+        .map_err(|e| {
+            use crate::dbcopy::CopyError as C;
+            let message = e.to_string();
+            match e {
+                C::NotEmpty(_) => ApiError::new(409, "target_not_empty", message),
+                C::Source(_) => ApiError::new(409, "conflict", message),
+                C::Target(_) => ApiError::new(502, "target_unreachable", message),
+                C::Store(s) if s.is_transient() => {
+                    ApiError::new(502, "target_unreachable", message)
+                }
+                _ => ApiError::new(500, "copy_failed", message),
+            }
+        })?;
     Ok(Reply::json(200, &report))
 }
 

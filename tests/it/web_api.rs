@@ -13,6 +13,8 @@ fn body_for(pattern: &str) -> Option<&'static str> {
         "/api/v1/articles/{id}/reject" => Some(r#"{"reason":"off topic"}"#),
         "/api/v1/caps" => Some(r#"{"scope":"global_daily","cap":"9.00"}"#),
         "/api/v1/sites/{site}/run" => Some(r#"{"stage":"monitor"}"#),
+        // Nothing listens on port 1: the copy fails for that reason (502).
+        "/api/v1/db/copy" => Some(r#"{"to":"postgres://postgres@127.0.0.1:1/none"}"#),
         _ => None,
     }
 }
@@ -91,7 +93,9 @@ fn web_api_every_write_needs_an_admin_token() {
 
         let adm = request(addr, route.method, &path, Some(&admin), body).expect("request");
         assert!(
-            (200..300).contains(&adm.status) || [404, 409].contains(&adm.status),
+            (200..300).contains(&adm.status)
+                || [404, 409].contains(&adm.status)
+                || (route.pattern == "/api/v1/db/copy" && adm.status == 502),
             "{} {path} with the admin token: {} {}",
             route.method,
             adm.status,
