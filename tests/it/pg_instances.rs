@@ -169,9 +169,12 @@ fn two_serves_share_the_queue_and_survive_a_sigkill() {
     wait_for(Duration::from_secs(30), "A to hold running jobs", || {
         held_by(&store, a.id()) > 0
     });
-    let orphaned = held_by(&store, a.id());
+    let a_pid = a.id();
     a.kill().expect("SIGKILL A");
     a.wait().expect("reap A");
+    // Counted after the kill: until then A may still finish a job it held.
+    // Its leases outlive this read, so B has not taken them back yet.
+    let orphaned = held_by(&store, a_pid);
     let done_at_kill = succeeded_jobs(&store);
     eprintln!("SIGKILLed A holding {orphaned} running job(s), {done_at_kill} jobs done");
 
