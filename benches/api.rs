@@ -115,6 +115,8 @@ fn start(config: &std::path::Path) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_blog-poster"))
         .args(["--config", config.to_str().expect("utf8"), "serve"])
         .env_remove("RUST_LOG")
+        // As systemd/blog-poster.service sets it.
+        .env("MALLOC_ARENA_MAX", "2")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
