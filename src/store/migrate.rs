@@ -26,66 +26,41 @@ impl Migration {
     }
 }
 
-/// The SQLite migrations, in order. A test checks this list against the
-/// files in migrations/sqlite/, so a new file cannot be forgotten.
-pub const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "publishing",
-        sql: include_str!("../../migrations/sqlite/0002_publishing.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "llm_budget",
-        sql: include_str!("../../migrations/sqlite/0003_llm_budget.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "api_tokens",
-        sql: include_str!("../../migrations/sqlite/0004_api_tokens.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "backups",
-        sql: include_str!("../../migrations/sqlite/0005_backups.sql"),
-    },
-];
+/// Both backends' migration lists from one table, so they cannot drift
+/// apart in versions or names: each entry (version, its four-digit file
+/// prefix, name) is embedded from migrations/sqlite/ and migrations/postgres/.
+macro_rules! migrations {
+    ($($version:literal $number:literal $name:literal),* $(,)?) => {
+        /// The SQLite migrations, in order. A test checks this list against
+        /// the files in migrations/sqlite/, so a new file cannot be forgotten.
+        pub const SQLITE: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!(
+                "../../migrations/sqlite/", $number, "_", $name, ".sql"
+            )),
+        }),*];
 
-/// The PostgreSQL migrations: the same versions and names as SQLITE (a test
-/// checks both lists against their folders and against each other), each
-/// written in PostgreSQL's types. Checksummed the same way.
-pub const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "initial",
-        sql: include_str!("../../migrations/postgres/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "publishing",
-        sql: include_str!("../../migrations/postgres/0002_publishing.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "llm_budget",
-        sql: include_str!("../../migrations/postgres/0003_llm_budget.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "api_tokens",
-        sql: include_str!("../../migrations/postgres/0004_api_tokens.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "backups",
-        sql: include_str!("../../migrations/postgres/0005_backups.sql"),
-    },
-];
+        /// The PostgreSQL migrations: the same versions and names as SQLITE
+        /// (a test checks both lists against their folders), each written in
+        /// PostgreSQL's types. Checksummed the same way.
+        pub const POSTGRES: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!(
+                "../../migrations/postgres/", $number, "_", $name, ".sql"
+            )),
+        }),*];
+    };
+}
+
+migrations! {
+    1 "0001" "initial",
+    2 "0002" "publishing",
+    3 "0003" "llm_budget",
+    4 "0004" "api_tokens",
+    5 "0005" "backups",
+}
 
 /// sha256 of the migration text, hex.
 pub fn checksum(sql: &str) -> String {

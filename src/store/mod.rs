@@ -6,6 +6,7 @@
 //! code calls it through `spawn_blocking`. Every state change of a job goes
 //! through `pipeline::lifecycle`, so backends cannot disagree on semantics.
 
+mod conditions;
 pub mod migrate;
 mod operator;
 pub mod postgres;
@@ -15,6 +16,7 @@ mod types;
 
 use std::collections::BTreeMap;
 
+pub(crate) use conditions::Conditions;
 pub use operator::*;
 pub use spend::*;
 pub use types::*;

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{JobId, RunId};
+use super::{JobId, NewEvent, RunId, SiteId, StoreError, StoreResult};
 use crate::budget::CapScope;
 use crate::config::Money;
 use crate::pipeline::lifecycle::{JobStatus, Timestamp};
@@ -76,6 +76,65 @@ pub struct CapChange {
     pub scope: CapScope,
     pub site: Option<String>,
     pub cap: Option<Money>,
+}
+
+/// The rules of a cap change, the same on every backend; a backend looks up
+/// the site, writes the row under [`CapChange::key`] and records
+/// [`CapChange::event`].
+impl CapChange {
+    /// The site to look up: named exactly when the scope is per site.
+    pub fn site_to_look_up(&self) -> StoreResult<Option<&str>> {
+        match (&self.site, self.scope.per_site()) {
+            (Some(name), true) => Ok(Some(name)),
+            (None, false) => Ok(None),
+            (Some(_), false) => Err(StoreError::Conflict(format!(
+                "the {} cap is global: leave \"site\" out",
+                self.scope.as_str()
+            ))),
+            (None, true) => Err(StoreError::Conflict(format!(
+                "the {} cap belongs to one site: name it in \"site\"",
+                self.scope.as_str()
+            ))),
+        }
+    }
+
+    /// The override's row key: "global_daily", or "site_daily:<site id>".
+    pub fn key(&self, site: Option<SiteId>) -> String {
+        match site {
+            Some(id) => format!("{}:{}", self.scope.as_str(), id.0),
+            None => self.scope.as_str().to_string(),
+        }
+    }
+
+    /// The new cap (`None`: remove the override); a negative one is refused.
+    pub fn checked_cap(&self) -> StoreResult<Option<Money>> {
+        match self.cap {
+            Some(cap) if cap.micros() < 0 => Err(StoreError::Conflict(format!(
+                "a cap cannot be negative ({cap})"
+            ))),
+            cap => Ok(cap),
+        }
+    }
+
+    /// The audit event of this change, once applied.
+    pub fn event(&self, actor: &str) -> NewEvent {
+        let what = match &self.site {
+            Some(s) => format!("{} cap of site \"{s}\"", self.scope.as_str()),
+            None => format!("{} cap", self.scope.as_str()),
+        };
+        let message = match self.cap {
+            Some(cap) => format!("{what} set to {cap}"),
+            None => format!("{what} override removed: the config's cap applies"),
+        };
+        NewEvent {
+            site: self.site.clone(),
+            run_id: None,
+            job_id: None,
+            kind: "caps.changed".into(),
+            actor: actor.into(),
+            message,
+        }
+    }
 }
 
 /// Which jobs to list, newest first.

@@ -38,6 +38,14 @@ use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
 /// A parameter list for one statement.
 pub(crate) type P<'a> = &'a (dyn ToSql + Sync);
 
+/// An owned query parameter, for queries built at run time (see `Conditions`).
+pub(crate) type Param = Box<dyn ToSql + Sync>;
+
+/// Borrows owned parameters for `Tx::query`.
+pub(crate) fn params(values: &[Param]) -> Vec<P<'_>> {
+    values.iter().map(|v| v.as_ref() as P<'_>).collect()
+}
+
 /// The advisory-lock key of schema migrations ("bp-migr" as ASCII).
 const MIGRATE_LOCK: i64 = 0x0062_702d_6d69_6772;
 

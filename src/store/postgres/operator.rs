@@ -8,7 +8,7 @@
 use ::postgres::Row;
 
 use super::reads::{JOB_COLS, job_row};
-use super::{P, Tx, get, get_ts, get_ts_opt, insert_event, ms, site_id};
+use super::{Param, Tx, get, get_ts, get_ts_opt, insert_event, ms, params, site_id};
 use crate::budget::{BudgetCaps, CapScope};
 use crate::config::Money;
 use crate::pipeline::lifecycle::Timestamp;
@@ -180,37 +180,13 @@ pub(super) fn set_overrides(
     now: Timestamp,
 ) -> StoreResult<Vec<CapOverride>> {
     for ch in changes {
-        let site = match (&ch.site, ch.scope.per_site()) {
-            (Some(name), true) => Some(site_id(tx, name)?),
-            (None, false) => None,
-            (Some(_), false) => {
-                return Err(StoreError::Conflict(format!(
-                    "the {} cap is global: leave \"site\" out",
-                    ch.scope.as_str()
-                )));
-            }
-            (None, true) => {
-                return Err(StoreError::Conflict(format!(
-                    "the {} cap belongs to one site: name it in \"site\"",
-                    ch.scope.as_str()
-                )));
-            }
+        let site = match ch.site_to_look_up()? {
+            Some(name) => Some(site_id(tx, name)?),
+            None => None,
         };
-        let key = match site {
-            Some(id) => format!("{}:{}", ch.scope.as_str(), id.0),
-            None => ch.scope.as_str().to_string(),
-        };
-        let what = match &ch.site {
-            Some(s) => format!("{} cap of site \"{s}\"", ch.scope.as_str()),
-            None => format!("{} cap", ch.scope.as_str()),
-        };
-        let message = match ch.cap {
+        let key = ch.key(site);
+        match ch.checked_cap()? {
             Some(cap) => {
-                if cap.micros() < 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "a cap cannot be negative ({cap})"
-                    )));
-                }
                 tx.exec(
                     "INSERT INTO cap_overrides (scope_key, scope, site_id, cap_micros, updated_by, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6)
@@ -225,63 +201,35 @@ pub(super) fn set_overrides(
                         &ms(now),
                     ],
                 )?;
-                format!("{what} set to {cap}")
             }
             None => {
                 tx.exec("DELETE FROM cap_overrides WHERE scope_key = $1", &[&key])?;
-                format!("{what} override removed: the config's cap applies")
             }
-        };
-        insert_event(
-            tx,
-            &NewEvent {
-                site: ch.site.clone(),
-                run_id: None,
-                job_id: None,
-                kind: "caps.changed".into(),
-                actor: actor.into(),
-                message,
-            },
-            now,
-        )?;
+        }
+        insert_event(tx, &ch.event(actor), now)?;
     }
     overrides(tx)
 }
 
 pub(super) fn list_jobs_page(tx: &mut Tx<'_>, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-    let run = f.run.map(|r| r.0);
-    let status = f.status.map(|s| s.as_str());
-    let before = f.before.map(|j| j.0);
-    let limit = i64::from(f.limit);
-    let mut conditions = Vec::new();
-    let mut values: Vec<P<'_>> = Vec::new();
+    let mut w = Conditions::<Param>::new('$');
     if let Some(site) = &f.site {
-        values.push(site);
-        conditions.push(format!("s.name = ${}", values.len()));
+        w.and("s.name =", Box::new(site.clone()));
     }
-    if let Some(run) = &run {
-        values.push(run);
-        conditions.push(format!("j.run_id = ${}", values.len()));
+    if let Some(run) = f.run {
+        w.and("j.run_id =", Box::new(run.0));
     }
-    if let Some(status) = &status {
-        values.push(status);
-        conditions.push(format!("j.status = ${}", values.len()));
+    if let Some(status) = f.status {
+        w.and("j.status =", Box::new(status.as_str()));
     }
-    if let Some(before) = &before {
-        values.push(before);
-        conditions.push(format!("j.id < ${}", values.len()));
+    if let Some(before) = f.before {
+        w.and("j.id <", Box::new(before.0));
     }
-    values.push(&limit);
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let sql = format!(
-        "{JOB_COLS} {filter} ORDER BY j.id DESC LIMIT ${}",
-        values.len()
-    );
-    tx.query(&sql, &values)?.iter().map(job_row).collect()
+    let (sql, values) = w.query(JOB_COLS, "j.id DESC", Box::new(i64::from(f.limit)));
+    tx.query(&sql, &params(&values))?
+        .iter()
+        .map(job_row)
+        .collect()
 }
 
 fn count(r: &Row, idx: usize) -> StoreResult<u64> {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use ::postgres::Row;
 
-use super::{P, Tx, get, get_ts, get_ts_opt, get_u32, job_status_col, run_status_col, stage_col};
+use super::{
+    Param, Tx, get, get_ts, get_ts_opt, get_u32, job_status_col, params, run_status_col, stage_col,
+};
 use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
 use crate::store::*;
 
@@ -123,30 +125,14 @@ pub(super) fn list_jobs(
     status: Option<JobStatus>,
     limit: u32,
 ) -> StoreResult<Vec<JobRecord>> {
-    let run = run.map(|r| r.0);
-    let status = status.map(JobStatus::as_str);
-    let limit = i64::from(limit);
-    let mut conditions = Vec::new();
-    let mut values: Vec<P<'_>> = Vec::new();
-    if let Some(run) = &run {
-        values.push(run);
-        conditions.push(format!("j.run_id = ${}", values.len()));
-    }
-    if let Some(status) = &status {
-        values.push(status);
-        conditions.push(format!("j.status = ${}", values.len()));
-    }
-    values.push(&limit);
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
+    let filter = JobFilter {
+        site: None,
+        run,
+        status,
+        limit,
+        before: None,
     };
-    let sql = format!(
-        "{JOB_COLS} {filter} ORDER BY j.id DESC LIMIT ${}",
-        values.len()
-    );
-    collect(tx.query(&sql, &values)?, job_row)
+    super::operator::list_jobs_page(tx, &filter)
 }
 
 pub(super) fn job_counts(tx: &mut Tx<'_>) -> StoreResult<BTreeMap<JobStatus, u64>> {
@@ -207,34 +193,18 @@ pub(super) fn article_where(
 }
 
 pub(super) fn list_articles(tx: &mut Tx<'_>, f: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
-    let status = f.status.map(ArticleStatus::as_str);
-    let before = f.before.map(|b| b.0);
-    let limit = i64::from(f.limit);
-    let mut conditions = Vec::new();
-    let mut values: Vec<P<'_>> = Vec::new();
+    let mut w = Conditions::<Param>::new('$');
     if let Some(site) = &f.site {
-        values.push(site);
-        conditions.push(format!("s.name = ${}", values.len()));
+        w.and("s.name =", Box::new(site.clone()));
     }
-    if let Some(status) = &status {
-        values.push(status);
-        conditions.push(format!("a.status = ${}", values.len()));
+    if let Some(status) = f.status {
+        w.and("a.status =", Box::new(status.as_str()));
     }
-    if let Some(before) = &before {
-        values.push(before);
-        conditions.push(format!("a.id < ${}", values.len()));
+    if let Some(before) = f.before {
+        w.and("a.id <", Box::new(before.0));
     }
-    values.push(&limit);
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let sql = format!(
-        "{ARTICLE_COLS} {filter} ORDER BY a.id DESC LIMIT ${}",
-        values.len()
-    );
-    collect(tx.query(&sql, &values)?, article_row)
+    let (sql, values) = w.query(ARTICLE_COLS, "a.id DESC", Box::new(i64::from(f.limit)));
+    collect(tx.query(&sql, &params(&values))?, article_row)
 }
 
 pub(super) fn list_article_titles(

@@ -9,6 +9,7 @@ use crate::budget::{BudgetCaps, CapScope};
 use crate::config::Money;
 use crate::pipeline::lifecycle::Timestamp;
 use crate::store::*;
+use rusqlite::types::Value;
 
 const TOKEN_COLS: &str =
     "SELECT id, name, role, token_hash, created_at, last_used_at, revoked_at FROM api_tokens";
@@ -197,37 +198,13 @@ pub(super) fn set_overrides(
     now: Timestamp,
 ) -> StoreResult<Vec<CapOverride>> {
     for ch in changes {
-        let site = match (&ch.site, ch.scope.per_site()) {
-            (Some(name), true) => Some(site_id(tx, name)?),
-            (None, false) => None,
-            (Some(_), false) => {
-                return Err(StoreError::Conflict(format!(
-                    "the {} cap is global: leave \"site\" out",
-                    ch.scope.as_str()
-                )));
-            }
-            (None, true) => {
-                return Err(StoreError::Conflict(format!(
-                    "the {} cap belongs to one site: name it in \"site\"",
-                    ch.scope.as_str()
-                )));
-            }
+        let site = match ch.site_to_look_up()? {
+            Some(name) => Some(site_id(tx, name)?),
+            None => None,
         };
-        let key = match site {
-            Some(id) => format!("{}:{}", ch.scope.as_str(), id.0),
-            None => ch.scope.as_str().to_string(),
-        };
-        let what = match &ch.site {
-            Some(s) => format!("{} cap of site \"{s}\"", ch.scope.as_str()),
-            None => format!("{} cap", ch.scope.as_str()),
-        };
-        let message = match ch.cap {
+        let key = ch.key(site);
+        match ch.checked_cap()? {
             Some(cap) => {
-                if cap.micros() < 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "a cap cannot be negative ({cap})"
-                    )));
-                }
                 tx.exec_cached(
                     "INSERT INTO cap_overrides (scope_key, scope, site_id, cap_micros, updated_by, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -236,59 +213,32 @@ pub(super) fn set_overrides(
                     params![key, ch.scope.as_str(), site.map(|s| s.0), cap.micros(), actor, ms(now)],
                 )
                 .map_err(map_err)?;
-                format!("{what} set to {cap}")
             }
             None => {
                 tx.exec_cached("DELETE FROM cap_overrides WHERE scope_key = ?1", [&key])
                     .map_err(map_err)?;
-                format!("{what} override removed: the config's cap applies")
             }
-        };
-        insert_event(
-            tx,
-            &NewEvent {
-                site: ch.site.clone(),
-                run_id: None,
-                job_id: None,
-                kind: "caps.changed".into(),
-                actor: actor.into(),
-                message,
-            },
-            now,
-        )?;
+        }
+        insert_event(tx, &ch.event(actor), now)?;
     }
     overrides(tx)
 }
 
 pub(super) fn list_jobs_page(c: &Connection, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-    let mut conditions = Vec::new();
-    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let mut w = Conditions::<Value>::new('?');
     if let Some(site) = &f.site {
-        values.push(site.clone().into());
-        conditions.push(format!("s.name = ?{}", values.len()));
+        w.and("s.name =", site.clone().into());
     }
     if let Some(run) = f.run {
-        values.push(run.0.into());
-        conditions.push(format!("j.run_id = ?{}", values.len()));
+        w.and("j.run_id =", run.0.into());
     }
     if let Some(status) = f.status {
-        values.push(status.as_str().to_string().into());
-        conditions.push(format!("j.status = ?{}", values.len()));
+        w.and("j.status =", status.as_str().to_string().into());
     }
     if let Some(before) = f.before {
-        values.push(before.0.into());
-        conditions.push(format!("j.id < ?{}", values.len()));
+        w.and("j.id <", before.0.into());
     }
-    values.push(i64::from(f.limit).into());
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let sql = format!(
-        "{JOB_COLS} {filter} ORDER BY j.id DESC LIMIT ?{}",
-        values.len()
-    );
+    let (sql, values) = w.query(JOB_COLS, "j.id DESC", i64::from(f.limit).into());
     let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(values), job_row)

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{CachedExt, job_status_col, map_err, run_status_col, stage_col, ts};
 use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
 use crate::store::*;
+use rusqlite::types::Value;
 
 pub(super) fn list_sites(c: &Connection) -> StoreResult<Vec<SiteRecord>> {
     let mut stmt = c
@@ -135,31 +136,14 @@ pub(super) fn list_jobs(
     status: Option<JobStatus>,
     limit: u32,
 ) -> StoreResult<Vec<JobRecord>> {
-    let mut conditions = Vec::new();
-    let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    if let Some(run) = run {
-        values.push(run.0.into());
-        conditions.push(format!("j.run_id = ?{}", values.len()));
-    }
-    if let Some(status) = status {
-        values.push(status.as_str().to_string().into());
-        conditions.push(format!("j.status = ?{}", values.len()));
-    }
-    values.push(i64::from(limit).into());
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
+    let filter = JobFilter {
+        site: None,
+        run,
+        status,
+        limit,
+        before: None,
     };
-    let sql = format!(
-        "{JOB_COLS} {filter} ORDER BY j.id DESC LIMIT ?{}",
-        values.len()
-    );
-    let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(values), job_row)
-        .map_err(map_err)?;
-    rows.collect::<Result<_, _>>().map_err(map_err)
+    super::operator::list_jobs_page(c, &filter)
 }
 
 pub(super) fn job_counts(c: &Connection) -> StoreResult<BTreeMap<JobStatus, u64>> {
@@ -227,31 +211,17 @@ pub(super) fn article_where(
 }
 
 pub(super) fn list_articles(c: &Connection, f: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
-    // Only the conditions asked for, so SQLite can use its indexes.
-    let mut conditions = Vec::new();
-    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let mut w = Conditions::<Value>::new('?');
     if let Some(site) = &f.site {
-        values.push(site.clone().into());
-        conditions.push(format!("s.name = ?{}", values.len()));
+        w.and("s.name =", site.clone().into());
     }
     if let Some(status) = f.status {
-        values.push(status.as_str().to_string().into());
-        conditions.push(format!("a.status = ?{}", values.len()));
+        w.and("a.status =", status.as_str().to_string().into());
     }
     if let Some(before) = f.before {
-        values.push(before.0.into());
-        conditions.push(format!("a.id < ?{}", values.len()));
+        w.and("a.id <", before.0.into());
     }
-    values.push(i64::from(f.limit).into());
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let sql = format!(
-        "{ARTICLE_COLS} {filter} ORDER BY a.id DESC LIMIT ?{}",
-        values.len()
-    );
+    let (sql, values) = w.query(ARTICLE_COLS, "a.id DESC", i64::from(f.limit).into());
     let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(values), article_row)
