@@ -396,7 +396,7 @@ async fn alerts_serve_posts_an_alert_for_a_failing_source() {
     let cfg = write_config(
         dir.path(),
         &format!(
-            "[http]\nlisten = \"127.0.0.1:0\"\n[engine]\npoll_interval = \"50ms\"\nretry_base = \"100ms\"\nretry_max = \"200ms\"\nmax_attempts = 1\n\
+            "[engine]\npoll_interval = \"50ms\"\nretry_base = \"100ms\"\nretry_max = \"200ms\"\nmax_attempts = 1\n\
              [alerts]\nwebhook_url = \"{}/hook\"\nsource_failing_after = \"0s\"\ncheck_interval = \"1s\"\n\
              [sites.blog]\npublisher = \"outbox\"\nschedule = \"* * * * * *\"\n\
              [[sites.blog.sources]]\nurl = \"http://127.0.0.1:9/feed.xml\"\nkind = \"feed\"\n",

@@ -303,8 +303,8 @@ fn the_daemon_restores_through_its_handle_and_keeps_working() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_config(dir.path(), &config_text(dir.path()));
     let env = Environment::from_pairs([("HOME", dir.path().to_str().expect("utf8"))]);
-    let config =
-        Arc::new(config::parse(&config_text(dir.path()), Some(&path), &env).expect("config"));
+    let text = std::fs::read_to_string(&path).expect("config text");
+    let config = Arc::new(config::parse(&text, Some(&path), &env).expect("config"));
     let db = dir.path().join("blog-poster.db");
     let store = fresh_db(dir.path());
     marker(&store, "in the backup");

@@ -31,9 +31,6 @@ fn config(dir: &Path, grace: &str) -> PathBuf {
         dir,
         &format!(
             r#"data_dir = "{}"
-# Several serve processes run at once in the suite: each its own port.
-[http]
-listen = "127.0.0.1:0"
 [log]
 level = "warn"
 [engine]

@@ -326,8 +326,8 @@ fn the_running_daemon_pauses_for_a_copy_and_resumes() {
         "data_dir = \"{}\"\n[log]\nlevel = \"warn\"\n[sites.bench]\n",
         dir.path().display()
     );
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, &text).expect("config");
+    let path = crate::harness::write_config(dir.path(), &text);
+    let text = std::fs::read_to_string(&path).expect("config text");
     let env = blog_poster::config::Environment::from_pairs([(
         "HOME",
         dir.path().to_str().expect("utf8"),

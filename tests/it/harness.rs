@@ -59,9 +59,17 @@ pub fn t(secs: i64) -> Timestamp {
         .expect("valid time")
 }
 
-/// Writes `text` as config.toml in `dir` and returns its path.
+/// Writes `text` as config.toml in `dir` and returns its path. A config
+/// without an `[http]` table gets one listening on a free loopback port, so
+/// tests running side by side never contend for serve's default 8080
+/// (appended, so the line numbers of `text` stay as written).
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("config.toml");
+    let text = if text.lines().any(|l| l.trim() == "[http]") {
+        text.to_string()
+    } else {
+        format!("{text}\n[http]\nlisten = \"127.0.0.1:0\"\n")
+    };
     std::fs::write(&p, text).expect("write config");
     p
 }

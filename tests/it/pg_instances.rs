@@ -64,8 +64,6 @@ fn config(dir: &Path, url: &str) -> std::path::PathBuf {
             r#"data_dir = "{}"
 [log]
 level = "warn"
-[http]
-listen = "127.0.0.1:0"
 [database]
 url = "{url}"
 pool_size = 6

@@ -55,9 +55,6 @@ fn wordpress_crash_after_the_post_before_the_commit_leaves_exactly_one_post() {
         dir.path(),
         &format!(
             r#"data_dir = "{}"
-# Several serve processes run at once in the suite: each its own port.
-[http]
-listen = "127.0.0.1:0"
 [log]
 level = "warn"
 [engine]
