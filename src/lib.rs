@@ -56,6 +56,7 @@ pub mod instance;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;
+pub mod redact;
 pub mod review;
 pub mod run_once;
 pub mod scheduler;

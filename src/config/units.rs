@@ -196,6 +196,8 @@ impl fmt::Debug for Money {
 /// A secret read from the environment or a file. It has no `Display`, its
 /// `Debug` is redacted, and the only way to the value is [`Secret::expose`],
 /// so it cannot slip into a log line or an error message by accident.
+/// Making one registers its value with [`crate::redact`], so an error text
+/// that carries it anyway (a server echoing it back) is masked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
     value: String,
@@ -204,6 +206,7 @@ pub struct Secret {
 
 impl Secret {
     pub fn new(value: String, origin: impl Into<String>) -> Self {
+        crate::redact::register(&value);
         Secret {
             value,
             origin: origin.into(),

@@ -9,6 +9,7 @@
 mod conditions;
 pub mod migrate;
 mod operator;
+mod redacted;
 pub mod postgres;
 mod spend;
 pub mod sqlite;

@@ -5,7 +5,9 @@
 //!
 //! The password goes only into the Authorization header (reqwest marks it
 //! sensitive) and the XML-RPC probe body; it is never logged or put in an
-//! error. Every request is timed, so callers can tell our own work from
+//! error, and every error made from a server's answer is passed through
+//! [`crate::redact`] (`base64(user:password)` registered at construction),
+//! because servers and proxies echo request headers in error pages. Every request is timed, so callers can tell our own work from
 //! time spent waiting for WordPress ([`WpClient::network_time`]).
 
 mod discovery;
@@ -89,6 +91,7 @@ impl Reply {
                     detail: format!("expected JSON, got {} ({e})", error::snippet(&self.body)),
                 },
             }
+            .redacted()
         })
     }
 
@@ -119,6 +122,8 @@ impl WpClient {
         }
         home.set_query(None);
         home.set_fragment(None);
+        // What Basic auth puts on the wire, so an echo of it is masked too.
+        crate::redact::register_login(&config.username, config.app_password.expose());
         Ok(WpClient {
             site: site.to_string(),
             home,
@@ -242,7 +247,7 @@ impl WpClient {
             action,
         );
         match err {
-            WpError::Unauthorized { .. } => Err(self.diagnose_unauthorized(err).await),
+            WpError::Unauthorized { .. } => Err(self.diagnose_unauthorized(err).await.redacted()),
             other => Err(other),
         }
     }
