@@ -184,9 +184,7 @@ fn url_passwords(url: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(parsed) = url::Url::parse(url) {
         if let Some(p) = parsed.password() {
-            out.push(
-                percent_decode(p).unwrap_or_else(|| p.to_string()),
-            );
+            out.push(percent_decode(p).unwrap_or_else(|| p.to_string()));
             out.push(p.to_string());
         }
         for (k, v) in parsed.query_pairs() {
@@ -292,13 +290,15 @@ impl Pattern {
             return Cow::Borrowed(s);
         }
         let mut changed = false;
-        let out = self.regex.replace_all(s, |c: &Captures<'_>| match (self.mask)(c) {
-            Some(m) => {
-                changed = true;
-                m
-            }
-            None => c[0].to_string(),
-        });
+        let out = self
+            .regex
+            .replace_all(s, |c: &Captures<'_>| match (self.mask)(c) {
+                Some(m) => {
+                    changed = true;
+                    m
+                }
+                None => c[0].to_string(),
+            });
         if changed {
             Cow::Owned(out.into_owned())
         } else {
@@ -388,7 +388,9 @@ mod tests {
     #[test]
     fn registered_values_and_their_encodings_are_masked() {
         register("Zq8 wLx2 pPq9 vT4k mN7s Rb3c");
-        let out = string("got Zq8 wLx2 pPq9 vT4k mN7s Rb3c, Zq8+wLx2+pPq9+vT4k+mN7s+Rb3c and Zq8wLx2pPq9vT4kmN7sRb3c");
+        let out = string(
+            "got Zq8 wLx2 pPq9 vT4k mN7s Rb3c, Zq8+wLx2+pPq9+vT4k+mN7s+Rb3c and Zq8wLx2pPq9vT4kmN7sRb3c",
+        );
         assert_eq!(out, "got [redacted], [redacted] and [redacted]");
         assert_eq!(string("Zq8%20wLx2%20pPq9%20vT4k%20mN7s%20Rb3c"), MASK);
     }
@@ -414,7 +416,7 @@ mod tests {
         for echoed in [
             format!("GET / HTTP/1.1\r\nAuthorization: Basic {basic}\r\nHost: x\r\n"),
             format!("{{\"headers\":{{\"Authorization\":\"Basic {basic}\",\"Host\":\"x\"}}}}"),
-            format!("<pre>authorization: Bearer abc123def456ghi789</pre>"),
+            "<pre>authorization: Bearer abc123def456ghi789</pre>".to_string(),
             format!("HTTP_AUTHORIZATION=Basic {basic}"),
             format!("credentials Basic {basic} were sent"),
             format!("cut short: Basic {}", &basic[..15]),
@@ -443,10 +445,22 @@ mod tests {
     fn database_passwords_in_every_url_form_are_masked() {
         for (input, gone) in [
             ("postgres://app:s3cr3t-pw@db:5432/bp", "s3cr3t-pw"),
-            ("postgres://app@db:5432/bp?password=qp-s3cret&sslmode=require", "qp-s3cret"),
-            ("postgresql://db/bp?sslmode=require&PASSWORD=upper-s3cret", "upper-s3cret"),
-            ("host=db user=app password=dsn-s3cret dbname=bp", "dsn-s3cret"),
-            ("host=db password='quoted s3cret' dbname=bp", "quoted s3cret"),
+            (
+                "postgres://app@db:5432/bp?password=qp-s3cret&sslmode=require",
+                "qp-s3cret",
+            ),
+            (
+                "postgresql://db/bp?sslmode=require&PASSWORD=upper-s3cret",
+                "upper-s3cret",
+            ),
+            (
+                "host=db user=app password=dsn-s3cret dbname=bp",
+                "dsn-s3cret",
+            ),
+            (
+                "host=db password='quoted s3cret' dbname=bp",
+                "quoted s3cret",
+            ),
             ("postgres://app:p%40ss%2Fword@db/bp", "p%40ss%2Fword"),
         ] {
             let shown = url(input);
@@ -465,14 +479,19 @@ mod tests {
     fn a_registered_database_url_password_is_masked_anywhere() {
         register_database_url("postgres://app@db/bp?password=Reg1stered-Pw");
         register_database_url("host=db password='dsn Reg2stered' dbname=bp");
-        assert_eq!(string("the server said Reg1stered-Pw is wrong"), "the server said [redacted] is wrong");
+        assert_eq!(
+            string("the server said Reg1stered-Pw is wrong"),
+            "the server said [redacted] is wrong"
+        );
         assert_eq!(string("dsn Reg2stered"), MASK);
     }
 
     #[test]
     fn api_tokens_and_provider_keys_are_masked() {
         let token = format!("bp_{}", "ab12".repeat(16));
-        let out = string(&format!("token {token} and key sk-ant-api03-abcdefghijklmnop"));
+        let out = string(&format!(
+            "token {token} and key sk-ant-api03-abcdefghijklmnop"
+        ));
         assert!(!out.contains(&token), "{out}");
         assert!(!out.contains("abcdefghijklmnop"), "{out}");
     }
@@ -480,7 +499,9 @@ mod tests {
     #[test]
     fn a_webhook_url_is_masked_in_the_form_a_library_prints_it() {
         register("HTTPS://Hooks.Example.com/services/T000/B000/XXXXsecretXXXX");
-        let out = string("error sending request for url (https://hooks.example.com/services/T000/B000/XXXXsecretXXXX)");
+        let out = string(
+            "error sending request for url (https://hooks.example.com/services/T000/B000/XXXXsecretXXXX)",
+        );
         assert!(!out.contains("XXXXsecretXXXX"), "{out}");
     }
 

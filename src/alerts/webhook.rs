@@ -76,7 +76,14 @@ pub async fn send(
     }
     let body = crate::http::read_capped(response, 4096)
         .await
-        .map(|b| crate::redact::string(&String::from_utf8_lossy(&b).chars().take(200).collect::<String>()))
+        .map(|b| {
+            crate::redact::string(
+                &String::from_utf8_lossy(&b)
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
+            )
+        })
         .unwrap_or_default();
     Err(WebhookError::Status {
         status: status.as_u16(),

@@ -9,8 +9,8 @@
 mod conditions;
 pub mod migrate;
 mod operator;
-mod redacted;
 pub mod postgres;
+mod redacted;
 mod spend;
 pub mod sqlite;
 mod types;

@@ -35,9 +35,14 @@ impl StageOutput {
     pub fn redacted(&self) -> Cow<'_, StageOutput> {
         let dirty = |s: &str| matches!(redact::text(s), Cow::Owned(_));
         let needed = match self {
-            StageOutput::Monitor(m) => m.sources.iter().any(|s| s.error.as_deref().is_some_and(dirty)),
+            StageOutput::Monitor(m) => m
+                .sources
+                .iter()
+                .any(|s| s.error.as_deref().is_some_and(dirty)),
             StageOutput::Check(c) => match &c.decision {
-                CheckDecision::Review { reason } | CheckDecision::Reject { reason } => dirty(reason),
+                CheckDecision::Review { reason } | CheckDecision::Reject { reason } => {
+                    dirty(reason)
+                }
                 CheckDecision::Publish => false,
             },
             _ => false,

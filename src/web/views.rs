@@ -138,7 +138,8 @@ pub fn status(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     }
     let mut status = build_status(s)?;
     crate::redact::json(&mut status);
-    let body = Arc::new(serde_json::to_vec(&status).map_err(|e| ApiError::internal(e.to_string()))?);
+    let body =
+        Arc::new(serde_json::to_vec(&status).map_err(|e| ApiError::internal(e.to_string()))?);
     *s.status_cache.lock().unwrap_or_else(|p| p.into_inner()) =
         Some((Instant::now(), body.clone()));
     Ok(Reply::bytes(200, "application/json", body.as_ref().clone()))

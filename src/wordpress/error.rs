@@ -181,7 +181,9 @@ impl WpError {
                 user,
                 detail: r(detail),
             },
-            WpError::AuthHeaderStripped { site, user } => WpError::AuthHeaderStripped { site, user },
+            WpError::AuthHeaderStripped { site, user } => {
+                WpError::AuthHeaderStripped { site, user }
+            }
             WpError::Unauthorized {
                 url,
                 config_site,

@@ -20,6 +20,7 @@ mod pg_instances;
 mod pg_store;
 mod pipeline_e2e;
 mod review_queue;
+mod secret_injection;
 mod services;
 mod stages;
 mod store_contract;
