@@ -34,7 +34,8 @@
 //! - [`web`] is the HTTP server inside `serve`: the JSON API, the status
 //!   page, /metrics and the probes, behind bearer tokens.
 //! - [`tui`] is `blog-poster tui`, a terminal client of that API.
-//! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
+//! - [`daemon`] is `serve` (signals, systemd notify, graceful stop; the
+//!   bound address goes to [`ready_file`] for supervisors and tests);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
 //!
@@ -61,6 +62,7 @@ pub mod instance;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;
+pub mod ready_file;
 pub mod review;
 pub mod run_once;
 pub mod scheduler;

@@ -47,7 +47,7 @@ impl Drop for FreshDb {
 
 #[test]
 fn db_copy_then_run_once_on_postgres_works_on_the_copied_data() {
-    let Some(admin) = pg_env::url() else { return };
+    let admin = pg_env::url();
     let target = FreshDb::create(admin);
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -21,6 +21,7 @@ mod pg_instances;
 mod pg_store;
 mod pipeline_e2e;
 mod review_queue;
+mod services;
 mod stages;
 mod store_contract;
 mod systemd_unit;

@@ -9,10 +9,8 @@ use crate::harness::t;
 use crate::pg_env::TestSchema;
 
 #[test]
-fn pg_store_reconnects_after_the_server_drops_its_connections() {
-    let Some(schema) = TestSchema::create("reconnect") else {
-        return;
-    };
+fn postgres_store_reconnects_after_the_server_drops_its_connections() {
+    let schema = TestSchema::create("reconnect");
     let store = schema.open();
     store.migrate(t(0)).expect("migrate");
     assert!(store.list_sites().expect("sites").is_empty());
@@ -46,7 +44,7 @@ fn pg_store_reconnects_after_the_server_drops_its_connections() {
 }
 
 #[test]
-fn pg_store_describes_itself_without_the_password() {
+fn postgres_store_describes_itself_without_the_password() {
     let described = blog_poster::store::postgres::redact_url(
         "postgres://app:hunter2@db.example.com:25060/defaultdb?sslmode=require",
     );
@@ -57,10 +55,8 @@ fn pg_store_describes_itself_without_the_password() {
 /// A host name (not an IP) is resolved by hickory, not by glibc, and the
 /// store connects; an unknown name fails with the name in the message.
 #[test]
-fn pg_store_resolves_host_names_itself() {
-    let Some(schema) = TestSchema::create("resolve") else {
-        return;
-    };
+fn postgres_store_resolves_host_names_itself() {
+    let schema = TestSchema::create("resolve");
     let mut url = url::Url::parse(&schema.url).expect("url");
     url.set_host(Some("localhost")).expect("host");
     let store = blog_poster::store::postgres::PgStore::open(url.as_str(), &schema.options())

@@ -100,10 +100,7 @@ fn shell_quote(p: &Path) -> String {
 
 #[test]
 fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/test.sh installs it)");
-        return;
-    }
+    crate::services::require(crate::services::Service::Tmux);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let port = free_port();
@@ -238,10 +235,7 @@ fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
 /// mode off and leaves the alternate screen before the message is printed.
 #[test]
 fn tui_in_tmux_restores_the_terminal_on_panic() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/test.sh installs it)");
-        return;
-    }
+    crate::services::require(crate::services::Service::Tmux);
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = write_config(
