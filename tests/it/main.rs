@@ -15,6 +15,7 @@ mod dbcopy;
 mod dbcopy_run_once;
 mod llm;
 mod monitor;
+mod panic_fences;
 mod pg_env;
 mod pg_instances;
 mod pg_store;
