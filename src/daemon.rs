@@ -302,6 +302,8 @@ pub async fn serve_with_control(
     }
     let (alerts, alert_task) = crate::alerts::start(&config.alerts, clock.clone())
         .map_err(|e| DaemonError::Io(format!("cannot start alerts: {e}")))?;
+    // Panics contained by a fence anywhere in this process are alerted.
+    crate::fence::install_alerts(alerts.clone());
     let registry = Arc::new(crate::web::metrics::Registry::default());
     let observer: Arc<dyn Observer> = Arc::new(AlertObserver {
         inner: Arc::new(crate::web::metrics::MetricsObserver {

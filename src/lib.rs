@@ -39,6 +39,10 @@
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
 //!
+//! - [`fence`] contains panics: one source, job stage, scheduler pass,
+//!   backup or request that panics is recorded and alerted as that unit's
+//!   failure, and everything else goes on (the release binary unwinds).
+//!
 //! Async only where the network is: the store is called through
 //! `spawn_blocking`; time comes from an injected [`clock::Clock`].
 
@@ -52,6 +56,7 @@ pub mod content;
 pub mod daemon;
 pub mod dbcopy;
 pub mod feeds;
+pub mod fence;
 pub mod http;
 pub mod instance;
 pub mod llm;

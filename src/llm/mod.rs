@@ -259,16 +259,28 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
+/// An API key that cannot be read (not set, unreadable file): nothing was
+/// sent, and only the operator can fix it, so another provider is tried.
+pub fn missing_key(e: crate::config::SecretError) -> ProviderError {
+    ProviderError {
+        class: ErrorClass::BadCredentials,
+        status: None,
+        message: e.to_string(),
+        retry_after: None,
+        maybe_billed: false,
+    }
+}
+
 /// Removes secrets from text that goes into errors, logs and the database:
 /// the key itself (even one too short for the registry), then everything
 /// [`crate::redact`] knows and recognises (any `sk-…` key among them), capped
 /// at 600 characters.
 pub fn redact(text: &str, secret: Option<&Secret>) -> String {
     let mut out = text.to_string();
-    if let Some(s) = secret
-        && s.expose().len() >= 4
+    if let Some(value) = secret.and_then(|s| s.expose().ok())
+        && value.len() >= 4
     {
-        out = out.replace(s.expose(), crate::redact::MASK);
+        out = out.replace(value, crate::redact::MASK);
     }
     let cleaned = crate::redact::string(&out);
     let mut capped: String = cleaned.chars().take(600).collect();
