@@ -1,7 +1,7 @@
 //! PostgreSQL-only behaviour of the store: a connection the server drops
 //! (restart, failover, idle timeout of a proxy) is replaced and the call
-//! succeeds; a URL with a password never shows it. Runs when
-//! `BLOG_POSTER_TEST_POSTGRES_URL` is set.
+//! succeeds; a URL with a password never shows it. Needs PostgreSQL
+//! (services.rs).
 
 use blog_poster::store::Store;
 
@@ -26,7 +26,21 @@ fn postgres_store_reconnects_after_the_server_drops_its_connections() {
         .expect("terminate")
         .get(0);
     assert!(killed >= 1, "the store had an open connection");
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // pg_terminate_backend only signals: wait until the sessions are gone.
+    crate::harness::wait_for(
+        std::time::Duration::from_secs(30),
+        "the store's sessions to end",
+        || {
+            let left: i64 = admin
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&schema.name],
+                )
+                .expect("count sessions")
+                .get(0);
+            left == 0
+        },
+    );
     // The next calls succeed on a new connection, reads and writes alike.
     assert!(store.list_sites().expect("sites after the drop").is_empty());
     store
