@@ -247,23 +247,6 @@ fn parse_query(q: &str) -> Result<Vec<(String, String)>, ApiError> {
         .collect()
 }
 
-/// Test hook, inert unless set: `BLOG_POSTER_TEST_PANIC_PATH=/api/v1/costs`
-/// makes the handler of that path panic, to prove the per-request fence.
-fn injected_panic(path: &str) -> bool {
-    static PATH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| std::env::var("BLOG_POSTER_TEST_PANIC_PATH").ok())
-        .as_deref()
-        .is_some_and(|p| p == path)
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
-}
-
 /// Answers one request relayed by the front. A panic in routing or in the
 /// handler is fenced here: the client gets 500, the log the message, and
 /// this thread goes on to the next request.
@@ -273,7 +256,7 @@ pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
     let url = rq.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let mut label = "unmatched";
-    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let answered = crate::fence::catch(|| {
         match find_route(&method, path) {
             Err(e) => e.into(),
             Ok((r, params)) => {
@@ -289,22 +272,19 @@ pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
                     )
                     .into(),
                     Ok(_) => {
-                        if injected_panic(path) {
-                            panic!("injected by BLOG_POSTER_TEST_PANIC_PATH");
-                        }
+                        crate::fence::inject::point("http", path);
                         dispatch(state, r, params, query, body, rq.headers(), &method)
                     }
                 }
             }
         }
-    }));
-    let reply: Reply = answered.unwrap_or_else(|payload| {
-        tracing::error!(
-            route = label,
-            method = metrics::method_label(&method),
-            panic = %panic_text(payload.as_ref()),
-            "an HTTP handler panicked; the request got 500 and the server goes on"
+    });
+    let reply: Reply = answered.unwrap_or_else(|panicked| {
+        let unit = format!(
+            "HTTP request {} {label}",
+            metrics::method_label(&method)
         );
+        crate::fence::report(None, &unit, &panicked);
         ApiError::internal("the server failed while answering (a bug; the log has the details)")
             .into()
     });

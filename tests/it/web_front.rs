@@ -126,7 +126,7 @@ fn web_front_answers_of_any_size_reach_the_client() {
     }
     rss.push_str("</channel></rss>");
     let feed = feed_server(rss);
-    let (dir, config, addr) = prepare_with_feed(feed, "");
+    let (dir, config) = prepare_with_feed(feed, "");
     let admin = create_token(dir.path(), &config, "admin", "ops");
     // 500 events of 10 KB each: the largest events page is about 5 MB.
     {
@@ -152,7 +152,8 @@ fn web_front_answers_of_any_size_reach_the_client() {
                 .expect("event");
         }
     }
-    let served = start(dir, config, addr);
+    let served = start(dir, config);
+    let addr = served.addr;
     monitor_now(addr, &admin);
 
     // Every request of the status page, on one kept-alive connection.
@@ -254,9 +255,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// latency figures are printed for docs/performance.md.
 #[test]
 fn web_front_probes_answer_while_500_slow_connections_are_open() {
-    let (dir, config, addr) = prepare("request_timeout = \"300s\"\nkeepalive_timeout = \"300s\"");
+    let (dir, config) = prepare("request_timeout = \"300s\"\nkeepalive_timeout = \"300s\"");
     let admin = create_token(dir.path(), &config, "admin", "ops");
-    let served = start(dir, config, addr);
+    let served = start(dir, config);
+    let addr = served.addr;
     wait_for(Duration::from_secs(60), "/readyz to answer 200", || {
         probe(addr, "/readyz").0 == 200
     });
@@ -349,10 +351,11 @@ fn web_front_probes_answer_while_500_slow_connections_are_open() {
 /// timeout is far longer.
 #[test]
 fn web_front_per_client_limit_and_deadline_from_accept() {
-    let (dir, config, addr) = prepare(
+    let (dir, config) = prepare(
         "max_connections_per_client = 4\nrequest_timeout = \"2s\"\nkeepalive_timeout = \"600s\"",
     );
-    let served = start(dir, config, addr);
+    let served = start(dir, config);
+    let addr = served.addr;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
