@@ -256,34 +256,29 @@ pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
     let url = rq.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let mut label = "unmatched";
-    let answered = crate::fence::catch(|| {
-        match find_route(&method, path) {
-            Err(e) => e.into(),
-            Ok((r, params)) => {
-                label = r.pattern;
-                let mut body = Vec::new();
-                let limit = state.config.http.max_body;
-                match rq.as_reader().take(limit + 1).read_to_end(&mut body) {
-                    Err(e) => ApiError::bad_request(format!("cannot read the body: {e}")).into(),
-                    Ok(_) if body.len() as u64 > limit => ApiError::new(
-                        413,
-                        "body_too_large",
-                        format!("the body is larger than {limit} bytes"),
-                    )
-                    .into(),
-                    Ok(_) => {
-                        crate::fence::inject::point("http", path);
-                        dispatch(state, r, params, query, body, rq.headers(), &method)
-                    }
+    let answered = crate::fence::catch(|| match find_route(&method, path) {
+        Err(e) => e.into(),
+        Ok((r, params)) => {
+            label = r.pattern;
+            let mut body = Vec::new();
+            let limit = state.config.http.max_body;
+            match rq.as_reader().take(limit + 1).read_to_end(&mut body) {
+                Err(e) => ApiError::bad_request(format!("cannot read the body: {e}")).into(),
+                Ok(_) if body.len() as u64 > limit => ApiError::new(
+                    413,
+                    "body_too_large",
+                    format!("the body is larger than {limit} bytes"),
+                )
+                .into(),
+                Ok(_) => {
+                    crate::fence::inject::point("http", path);
+                    dispatch(state, r, params, query, body, rq.headers(), &method)
                 }
             }
         }
     });
     let reply: Reply = answered.unwrap_or_else(|panicked| {
-        let unit = format!(
-            "HTTP request {} {label}",
-            metrics::method_label(&method)
-        );
+        let unit = format!("HTTP request {} {label}", metrics::method_label(&method));
         crate::fence::report(None, &unit, &panicked);
         ApiError::internal("the server failed while answering (a bug; the log has the details)")
             .into()
