@@ -144,6 +144,9 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// How long a stop waits for running jobs before releasing them.
     pub shutdown_grace: Duration,
+    /// A job whose attempts killed the process this many times in a row is
+    /// quarantined as dead (a poison pill) instead of being claimed again.
+    pub poison_after: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -103,6 +103,7 @@ pub struct RawEngine {
     pub retry_max: Option<S<String>>,
     pub poll_interval: Option<S<String>>,
     pub shutdown_grace: Option<S<String>>,
+    pub poison_after: Option<S<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -432,6 +432,7 @@ impl Validator<'_> {
                 "shutdown_grace",
                 Duration::from_secs(20),
             ),
+            poison_after: self.positive(&e.poison_after, "poison_after", 3),
         }
     }
 

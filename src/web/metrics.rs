@@ -100,6 +100,10 @@ impl Observer for MetricsObserver {
             .observe_stage(job.stage.as_str(), label, elapsed);
         self.inner.finished(job, outcome, elapsed);
     }
+
+    fn reclaimed_dead(&self, job: &crate::store::DeadJob) {
+        self.inner.reclaimed_dead(job);
+    }
 }
 
 /// Escapes a label value: backslash, double quote and newline.

@@ -22,6 +22,7 @@ mod pg_env;
 mod pg_instances;
 mod pg_store;
 mod pipeline_e2e;
+mod poison_pill;
 mod review_queue;
 mod services;
 mod stages;
