@@ -13,7 +13,8 @@ fn main() -> ExitCode {
         // The reader went away: nothing to say, as with SIGPIPE.
         Err(e) if e.code == blog_poster::cli::exit::CLOSED_OUTPUT => ExitCode::from(e.code),
         Err(e) => {
-            blog_poster::errln!("error: {:#}", e.error);
+            let text = format!("{:#}", e.error);
+            blog_poster::errln!("error: {}", blog_poster::redact::text(&text));
             ExitCode::from(e.code)
         }
     }
