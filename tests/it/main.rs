@@ -31,6 +31,7 @@ mod topics;
 mod tui_tmux;
 mod web_api;
 mod web_client;
+mod web_front;
 mod web_metrics;
 mod web_page;
 mod wordpress;
