@@ -13,6 +13,7 @@ mod environment;
 mod feeds;
 mod llm;
 mod raw;
+mod secret;
 pub mod units;
 mod validate;
 mod validate_feeds;
@@ -26,7 +27,8 @@ pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::Environment;
 pub use feeds::{MonitorConfig, TopicsConfig};
 pub use llm::*;
-pub use units::{Money, Secret};
+pub use secret::{Secret, SecretCheck, SecretError, SecretUse, Secrets};
+pub use units::Money;
 
 /// The annotated example config; also the embedded defaults.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/blog-poster.example.toml");
@@ -52,6 +54,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub tui: TuiConfig,
     pub backup: BackupConfig,
+    /// Every secret the config names, read only by the command that uses it.
+    pub secrets: Secrets,
 }
 
 impl Config {
