@@ -67,6 +67,19 @@ pub enum Alert {
     },
     /// A backup could not be made or uploaded.
     BackupFailed { error: String },
+    /// `[update] mode` found a newer release (`staged`: handed to the
+    /// update service to install).
+    UpdateAvailable {
+        current: String,
+        latest: String,
+        staged: bool,
+    },
+    /// An update failed its health check and was rolled back.
+    UpdateFailed {
+        from: String,
+        to: String,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +106,8 @@ impl Alert {
             Alert::SourceFailing { .. } => "source_failing",
             Alert::PublishFailed { .. } => "publish_failed",
             Alert::BackupFailed { .. } => "backup_failed",
+            Alert::UpdateAvailable { .. } => "update_available",
+            Alert::UpdateFailed { .. } => "update_failed",
         }
     }
 
@@ -105,6 +120,8 @@ impl Alert {
             Alert::SourceFailing { site, url, .. } => format!("source_failing:{site}:{url}"),
             Alert::PublishFailed { site, .. } => format!("publish_failed:{site}"),
             Alert::BackupFailed { .. } => "backup_failed".into(),
+            Alert::UpdateAvailable { latest, .. } => format!("update_available:{latest}"),
+            Alert::UpdateFailed { to, .. } => format!("update_failed:{to}"),
         }
     }
 
@@ -114,13 +131,17 @@ impl Alert {
             | Alert::CapReached { site, .. }
             | Alert::SourceFailing { site, .. }
             | Alert::PublishFailed { site, .. } => Some(site),
-            Alert::BackupFailed { .. } => None,
+            Alert::BackupFailed { .. }
+            | Alert::UpdateAvailable { .. }
+            | Alert::UpdateFailed { .. } => None,
         }
     }
 
     pub fn severity(&self) -> Severity {
         match self {
-            Alert::CapReached { .. } | Alert::SourceFailing { .. } => Severity::Warning,
+            Alert::CapReached { .. }
+            | Alert::SourceFailing { .. }
+            | Alert::UpdateAvailable { .. } => Severity::Warning,
             Alert::PublishFailed { gave_up: false, .. } => Severity::Warning,
             _ => Severity::Error,
         }
@@ -145,6 +166,12 @@ impl Alert {
                 format!("site {site}: publishing failed (will retry)")
             }
             Alert::BackupFailed { .. } => "backup failed".into(),
+            Alert::UpdateAvailable { latest, .. } => {
+                format!("blog-poster {latest} is available")
+            }
+            Alert::UpdateFailed { to, from, .. } => {
+                format!("update to {to} failed; {from} is serving again")
+            }
         }
     }
 
@@ -194,6 +221,24 @@ impl Alert {
                     "{error}\nThe last good backup is older than planned; check the backup log and storage."
                 )
             }
+            Alert::UpdateAvailable {
+                current,
+                latest,
+                staged,
+            } => {
+                if *staged {
+                    format!(
+                        "This server runs {current}. {latest} was downloaded and verified and is being installed by blog-poster-update.service (journalctl -u blog-poster-update)."
+                    )
+                } else {
+                    format!(
+                        "This server runs {current}. See what changed with `blog-poster self-update --check`; install with `sudo blog-poster self-update`."
+                    )
+                }
+            }
+            Alert::UpdateFailed { error, .. } => format!(
+                "{error}\nThe previous version was put back. See journalctl -u blog-poster-update and docs/operations.md#rollback."
+            ),
         }
     }
 }
