@@ -31,6 +31,8 @@ pub enum DaemonError {
     Io(String),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error(transparent)]
+    ReadyFile(#[from] crate::ready_file::ReadyFileError),
 }
 
 /// An opened database this process may work on.
@@ -300,6 +302,8 @@ pub async fn serve_with_control(
     }
     let (alerts, alert_task) = crate::alerts::start(&config.alerts, clock.clone())
         .map_err(|e| DaemonError::Io(format!("cannot start alerts: {e}")))?;
+    // Panics contained by a fence anywhere in this process are alerted.
+    crate::fence::install_alerts(alerts.clone());
     let registry = Arc::new(crate::web::metrics::Registry::default());
     let observer: Arc<dyn Observer> = Arc::new(AlertObserver {
         inner: Arc::new(crate::web::metrics::MetricsObserver {
@@ -409,6 +413,13 @@ pub async fn serve_with_control(
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("running"),
     ]);
+    // The same moment for whoever started us with BLOG_POSTER_READY_FILE
+    // (tests, supervisors): the address actually bound, e.g. for port 0.
+    if let Err(e) = crate::ready_file::announce(web.local_addr) {
+        workers.stop().await;
+        let _ = tokio::task::spawn_blocking(move || web.stop()).await;
+        return Err(e.into());
+    }
     tracing::info!(
         owner = %engine.owner,
         sites = config.sites.len(),

@@ -181,7 +181,13 @@ impl Engine {
             };
             while let Some(done) = tasks.try_join_next() {
                 if let Err(e) = done {
-                    tracing::error!(error = %e, "a job task panicked; its lease will expire and the job will run again");
+                    // The stage itself is fenced in `execute`; this is a panic
+                    // around it (committing, observing). The job's lease
+                    // expires and it runs again.
+                    match crate::fence::join_error(e) {
+                        Ok(panic) => crate::fence::report(None, "a job's bookkeeping", &panic),
+                        Err(e) => tracing::warn!(error = %e, "a job task was cancelled"),
+                    }
                 }
             }
             if let Some(wait) = idle {
@@ -249,13 +255,26 @@ impl Engine {
                     clock: self.clock.clone(),
                 };
                 let runner = self.stages.get(job.stage).clone();
-                let work = runner.run(&ctx);
+                let subject = format!("{}/{}", job.site, job.stage);
+                // The stage's fence: a panic is this job's failure (retried,
+                // then dead, with the panic message), not the daemon's.
+                let work = crate::fence::catch_async(async move {
+                    crate::fence::inject::point("stage", &subject);
+                    runner.run(&ctx).await
+                });
                 tokio::pin!(work);
                 let beat = self.config.engine.heartbeat;
                 let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
                 loop {
                     tokio::select! {
-                        result = &mut work => break self.finish(&job, result).await,
+                        result = &mut work => {
+                            let result = result.unwrap_or_else(|panic| {
+                                let unit = format!("the {} stage of job {} (run {})", job.stage, job.id, job.run_id);
+                                crate::fence::report(Some(&job.site), &unit, &panic);
+                                Err(StageError::Retryable(format!("the {} stage {panic}", job.stage)))
+                            });
+                            break self.finish(&job, result).await
+                        }
                         _ = ticker.tick() => {
                             if !self.heartbeat(&job).await {
                                 break JobOutcome::LeaseLost;
