@@ -27,8 +27,9 @@ apt_install() {
 # Tools the tests call: gcc and the static glibc archives for the build,
 # tmux for the TUI tests, sqlite3 for inspecting databases, promtool (Debian
 # package prometheus) for the /metrics test, chromium for the status page test,
-# systemd for systemd-analyze (the unit's verify and security tests).
-apt_install gcc libc6-dev tmux sqlite3 prometheus chromium systemd
+# systemd for systemd-analyze (the unit's verify and security tests), openssl
+# and python3 for the self-update tests (signing, the fake release server).
+apt_install gcc libc6-dev tmux sqlite3 prometheus chromium systemd openssl python3
 
 # PostgreSQL on 127.0.0.1:5432 with trust auth (already running on these
 # machines; start it if not) and a fresh database per run.

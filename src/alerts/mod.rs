@@ -67,7 +67,6 @@ pub enum Alert {
     },
     /// A backup could not be made or uploaded.
     BackupFailed { error: String },
-<<<<<<< HEAD
     /// `[update] mode` found a newer release (`staged`: handed to the
     /// update service to install).
     UpdateAvailable {
@@ -80,14 +79,13 @@ pub enum Alert {
         from: String,
         to: String,
         error: String,
-=======
+    },
     /// A unit of work (a source, a job's stage, a scheduler pass, a backup,
     /// a request) panicked; its fence contained it (see `fence`).
     Panic {
         site: Option<String>,
         unit: String,
         message: String,
->>>>>>> main
     },
 }
 
@@ -115,12 +113,9 @@ impl Alert {
             Alert::SourceFailing { .. } => "source_failing",
             Alert::PublishFailed { .. } => "publish_failed",
             Alert::BackupFailed { .. } => "backup_failed",
-<<<<<<< HEAD
             Alert::UpdateAvailable { .. } => "update_available",
             Alert::UpdateFailed { .. } => "update_failed",
-=======
             Alert::Panic { .. } => "panic",
->>>>>>> main
         }
     }
 
@@ -133,12 +128,9 @@ impl Alert {
             Alert::SourceFailing { site, url, .. } => format!("source_failing:{site}:{url}"),
             Alert::PublishFailed { site, .. } => format!("publish_failed:{site}"),
             Alert::BackupFailed { .. } => "backup_failed".into(),
-<<<<<<< HEAD
             Alert::UpdateAvailable { latest, .. } => format!("update_available:{latest}"),
             Alert::UpdateFailed { to, .. } => format!("update_failed:{to}"),
-=======
             Alert::Panic { unit, .. } => format!("panic:{unit}"),
->>>>>>> main
         }
     }
 
@@ -148,14 +140,10 @@ impl Alert {
             | Alert::CapReached { site, .. }
             | Alert::SourceFailing { site, .. }
             | Alert::PublishFailed { site, .. } => Some(site),
-<<<<<<< HEAD
+            Alert::Panic { site, .. } => site.as_deref(),
             Alert::BackupFailed { .. }
             | Alert::UpdateAvailable { .. }
             | Alert::UpdateFailed { .. } => None,
-=======
-            Alert::Panic { site, .. } => site.as_deref(),
-            Alert::BackupFailed { .. } => None,
->>>>>>> main
         }
     }
 
@@ -188,16 +176,13 @@ impl Alert {
                 format!("site {site}: publishing failed (will retry)")
             }
             Alert::BackupFailed { .. } => "backup failed".into(),
-<<<<<<< HEAD
             Alert::UpdateAvailable { latest, .. } => {
                 format!("blog-poster {latest} is available")
             }
             Alert::UpdateFailed { to, from, .. } => {
                 format!("update to {to} failed; {from} is serving again")
             }
-=======
             Alert::Panic { unit, .. } => format!("a panic was contained: {unit} failed"),
->>>>>>> main
         }
     }
 
@@ -247,7 +232,6 @@ impl Alert {
                     "{error}\nThe last good backup is older than planned; check the backup log and storage."
                 )
             }
-<<<<<<< HEAD
             Alert::UpdateAvailable {
                 current,
                 latest,
@@ -265,11 +249,10 @@ impl Alert {
             }
             Alert::UpdateFailed { error, .. } => format!(
                 "{error}\nThe previous version was put back. See journalctl -u blog-poster-update and docs/operations.md#rollback."
-=======
+            ),
             Alert::Panic { unit, message, .. } => format!(
                 "{unit} panicked: {message}\nOnly that unit failed and it was recorded; blog-poster keeps running. \
                  A panic is a bug: please report it with the log lines around \"panicked\"."
->>>>>>> main
             ),
         }
     }

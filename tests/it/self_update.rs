@@ -364,8 +364,9 @@ fn serve_in_notify_mode_says_an_update_is_available() {
     let s = Setup::new();
     release(&s.releases, "90.2.0", "90.2.0", &s.key, "notes");
     let server = ReleaseServer::start(&s.releases);
-    let (dir, config, addr) = prepare(&update_table(&s, &server, "notify"));
-    let served = start(dir, config, addr);
+    let (dir, config) = prepare(&update_table(&s, &server, "notify"));
+    let served = start(dir, config);
+    let addr = served.addr;
     wait_for(Duration::from_secs(30), "the status to show 90.2.0", || {
         status_update(addr)["latest"] == "90.2.0"
     });
@@ -385,8 +386,9 @@ fn serve_in_install_mode_stages_a_verified_release_for_the_update_service() {
     let s = Setup::new();
     release(&s.releases, "90.2.0", "90.2.0", &s.key, "notes");
     let server = ReleaseServer::start(&s.releases);
-    let (dir, config, addr) = prepare(&update_table(&s, &server, "install"));
-    let served = start(dir, config, addr);
+    let (dir, config) = prepare(&update_table(&s, &server, "install"));
+    let served = start(dir, config);
+    let addr = served.addr;
     let data = served.dir.path().join("data");
     let request_file = data.join("updates/staged/request.json");
     wait_for(Duration::from_secs(30), "the staged request", || {
