@@ -13,6 +13,7 @@ mod environment;
 mod feeds;
 mod llm;
 mod raw;
+mod secret;
 pub mod units;
 mod update;
 mod validate;
@@ -27,7 +28,8 @@ pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::{Environment, ProjectPaths};
 pub use feeds::{MonitorConfig, TopicsConfig};
 pub use llm::*;
-pub use units::{Money, Secret};
+pub use secret::{Secret, SecretCheck, SecretError, SecretUse, Secrets};
+pub use units::Money;
 pub use update::{UpdateConfig, UpdateMode};
 
 /// The annotated example config; also the embedded defaults.
@@ -55,6 +57,8 @@ pub struct Config {
     pub tui: TuiConfig,
     pub backup: BackupConfig,
     pub update: UpdateConfig,
+    /// Every secret the config names, read only by the command that uses it.
+    pub secrets: Secrets,
 }
 
 impl Config {
