@@ -19,7 +19,7 @@ use crate::pipeline::lifecycle::Timestamp;
 use crate::pipeline::stage::StageSet;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AppliedMigration, SiteSpec, SourceSpec, Store, StoreError};
+use crate::store::{AppliedMigration, Reclaimed, SiteSpec, SourceSpec, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -43,8 +43,9 @@ pub struct Workspace {
     /// Held while the process lives: one worker process per SQLite database.
     /// None with PostgreSQL, where several instances share the work.
     _lock: Option<InstanceLock>,
-    /// Jobs found running at start (their process died) and requeued.
-    pub reclaimed: u64,
+    /// Jobs found running at start (their process died): requeued, or dead
+    /// (out of attempts, or a poison pill).
+    pub reclaimed: Reclaimed,
     pub migrated: Vec<AppliedMigration>,
 }
 
@@ -149,7 +150,9 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // running belongs to a process that died: requeue them now instead of
     // waiting for their leases to run out. On PostgreSQL other instances
     // may hold running jobs: only expired leases are taken back.
-    let reclaimed = store.reclaim_leases(lock.is_some(), now)?;
+    // A job that died with the process `engine.poison_after` times in a
+    // row is quarantined here (a poison pill) instead of killing us again.
+    let reclaimed = store.reclaim_leases(lock.is_some(), config.engine.poison_after, now)?;
     // Jobs waiting for a cost cap are looked at again now: a cap raised in
     // the config takes effect with this start; the rest wait again.
     store.wake_waiting_jobs(now)?;
@@ -294,9 +297,9 @@ pub async fn serve_with_control(
     for m in &ws.migrated {
         tracing::info!(version = m.version, name = %m.name, "migration applied");
     }
-    if ws.reclaimed > 0 {
+    if ws.reclaimed.requeued > 0 {
         tracing::info!(
-            jobs = ws.reclaimed,
+            jobs = ws.reclaimed.requeued,
             "requeued jobs left running by a previous process"
         );
     }
@@ -312,6 +315,9 @@ pub async fn serve_with_control(
         }),
         alerts: alerts.clone(),
     });
+    for dead in &ws.reclaimed.dead {
+        observer.reclaimed_dead(dead);
+    }
     let engine = Arc::new(Engine {
         store: ws.store.clone(),
         stages,
@@ -600,7 +606,8 @@ async fn restore_in_daemon(
         // This process is the database's only worker: whatever the backup
         // had running is requeued, and the config's sites are synced again.
         sqlite.sync_sites(&site_specs(&cfg), now)?;
-        sqlite.reclaim_leases(true, now)?;
+        // Not crashes: the backup was taken while they ran.
+        sqlite.reclaim_leases(true, u32::MAX, now)?;
         sqlite.wake_waiting_jobs(now)?;
         sqlite.record_event(
             &crate::store::NewEvent {

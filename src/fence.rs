@@ -170,8 +170,9 @@ pub fn install_panic_hook() {
 ///
 /// Points: `parse` (MATCH is a substring of the URL of the document being
 /// parsed), `stage` (MATCH is a substring of `SITE/STAGE`, e.g.
-/// `blog/generate`), `scheduler` (MATCH `pass`) and `backup` (MATCH
-/// `scheduled`). They exist so that integration tests can prove the fences
+/// `blog/generate`), `scheduler` (MATCH `pass`), `backup` (MATCH
+/// `scheduled`) and `http` (MATCH a substring of the request path, e.g.
+/// `/api/v1/costs`: that route's handler panics). They exist so that integration tests can prove the fences
 /// of the shipped binary; an operator never sets them.
 pub mod inject {
     use std::sync::OnceLock;

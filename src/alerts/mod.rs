@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::AlertsConfig;
 use crate::pipeline::engine::{JobOutcome, Observer};
 use crate::pipeline::lifecycle::{JobStatus, Stage, Timestamp};
-use crate::store::{ClaimedJob, SourceRecord, Store};
+use crate::store::{ClaimedJob, DeadJob, SourceRecord, Store};
 
 use limiter::{Decision, RateLimiter};
 
@@ -297,6 +297,19 @@ pub fn alert_for_outcome(job: &ClaimedJob, outcome: &JobOutcome) -> Option<Alert
     }
 }
 
+/// The alert for a job a reclaim left dead (out of attempts, or a poison
+/// pill: the process died with it `engine.poison_after` times in a row).
+pub fn alert_for_dead(job: &DeadJob) -> Alert {
+    Alert::JobDead {
+        site: job.site.clone(),
+        stage: job.stage,
+        job: job.id.0,
+        run: job.run_id.0,
+        attempts: job.attempts,
+        error: job.error.clone(),
+    }
+}
+
 /// A cheap handle that queues alerts for the delivery task. Raising never
 /// blocks: when the queue is full (a storm the limiter would drop anyway)
 /// the alert is logged and dropped.
@@ -499,6 +512,11 @@ impl Observer for AlertObserver {
         if let Some(alert) = alert_for_outcome(job, outcome) {
             self.alerts.raise(alert);
         }
+    }
+
+    fn reclaimed_dead(&self, job: &DeadJob) {
+        self.inner.reclaimed_dead(job);
+        self.alerts.raise(alert_for_dead(job));
     }
 }
 

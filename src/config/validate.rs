@@ -372,6 +372,12 @@ impl Validator<'_> {
                 "max_connections",
                 d.max_connections,
             ),
+            max_connections_per_client: self.positive(
+                &h.max_connections_per_client,
+                "max_connections_per_client",
+                d.max_connections_per_client,
+            ),
+            allowed_hosts: self.allowed_hosts(&h.allowed_hosts),
             max_body: self.size(&h.max_body, "max_body", d.max_body),
             max_header_bytes: self.size(
                 &h.max_header_bytes,
@@ -390,6 +396,39 @@ impl Validator<'_> {
                 d.keepalive_timeout,
             ),
         }
+    }
+
+    /// `[http] allowed_hosts`: bare names or addresses, as a Host header
+    /// names them (the port is not compared).
+    fn allowed_hosts(&mut self, raw: &[S<String>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for h in raw {
+            let text = h
+                .get_ref()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let bare_v6 = text.starts_with('[') && text.ends_with(']');
+            let ip = text.parse::<std::net::IpAddr>().is_ok();
+            let name_ok = !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if bare_v6 || ip || name_ok {
+                out.push(text);
+            } else {
+                self.push(
+                    h.span(),
+                    "allowed_hosts",
+                    format!("\"{}\" is not a host name or IP address", h.get_ref()),
+                    Some(
+                        "write the name clients use, without scheme, port or path, like \"status.example.com\""
+                            .into(),
+                    ),
+                );
+            }
+        }
+        out
     }
 
     fn engine(&mut self, raw: &RawConfig) -> EngineConfig {
@@ -436,6 +475,7 @@ impl Validator<'_> {
                 "shutdown_grace",
                 Duration::from_secs(20),
             ),
+            poison_after: self.positive(&e.poison_after, "poison_after", 3),
         }
     }
 

@@ -40,6 +40,9 @@ per_site_concurrency = 4
 lease = "2s"
 heartbeat = "400ms"
 max_attempts = 10
+# Kills land mid-stage at will here: a job may die with the process several
+# times in a row without being a poison pill.
+poison_after = 100
 retry_base = "100ms"
 retry_max = "1s"
 poll_interval = "50ms"

@@ -191,20 +191,23 @@ fn web_api_limits_are_enforced_by_the_front() {
         let _ = s.read_to_string(&mut out);
         out
     };
-    let many = format!("GET /healthz HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(9));
+    let many = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
+        "X-A: 1\r\n".repeat(8)
+    );
     assert!(raw(many.as_bytes()).starts_with("HTTP/1.1 431"));
     assert!(
-        raw(b"PUT /api/v1/caps HTTP/1.1\r\nContent-Length: 2048\r\n\r\n")
+        raw(b"PUT /api/v1/caps HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2048\r\n\r\n")
             .starts_with("HTTP/1.1 413")
     );
     assert!(
-        raw(b"POST /api/v1/caps HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        raw(b"POST /api/v1/caps HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
             .starts_with("HTTP/1.1 501")
     );
     // Slowloris: half a head, then silence; the front answers 408 and closes.
-    assert!(raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").starts_with("HTTP/1.1 408"));
+    assert!(raw(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").starts_with("HTTP/1.1 408"));
     let huge = format!(
-        "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20_000)
     );
     assert!(raw(huge.as_bytes()).starts_with("HTTP/1.1 431"));
