@@ -9,6 +9,7 @@ mod backup;
 mod backup_s3;
 mod budget;
 mod cli;
+mod cli_output;
 mod cli_secrets;
 mod content;
 mod crash;
