@@ -38,7 +38,7 @@ seeds() {
   esac
   [ -d "seeds/$1" ] && dirs+=("seeds/$1")
   case "$1" in
-    charset | document) dirs+=(seeds/sitemap seeds/page) ;;
+    charset | document) dirs+=(seeds/feed seeds/sitemap seeds/page) ;;
   esac
   printf '%s\n' "${dirs[@]}"
 }

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
-    self, Config, ConfigError, ConfigLocation, Environment, PublisherConfig, units::format_duration,
+    self, Config, ConfigError, ConfigLocation, Environment, PublisherConfig, SecretUse,
+    units::format_duration,
 };
 use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
@@ -151,6 +152,65 @@ pub struct CopyArgs {
     pub tls_insecure: bool,
 }
 
+impl Command {
+    /// The command as the operator typed it ("article approve"), for errors
+    /// that say which command needed a secret.
+    pub fn label(&self) -> String {
+        let sub = match self {
+            Command::Init(_) => return "init".into(),
+            Command::Serve => return "serve".into(),
+            Command::Run(_) => return "run --once".into(),
+            Command::Doctor(_) => return "doctor".into(),
+            Command::Tui(_) => return "tui".into(),
+            Command::Version => return "version".into(),
+            Command::Config(ConfigCommand::Check) => ("config", "check"),
+            Command::Config(ConfigCommand::PrintDefault) => ("config", "print-default"),
+            Command::Db(DbCommand::Status) => ("db", "status"),
+            Command::Db(DbCommand::Migrate) => ("db", "migrate"),
+            Command::Db(DbCommand::Copy(_)) => ("db", "copy"),
+            Command::Backup(b) => ("backup", b.name()),
+            Command::Article(a) => ("article", a.name()),
+            Command::Token(t) => ("token", t.name()),
+        };
+        format!("{} {}", sub.0, sub.1)
+    }
+}
+
+/// The secrets `run --once` uses: the LLM keys of the chosen sites' provider
+/// chains when the run goes as far as generate, their WordPress passwords
+/// when it goes as far as publish.
+fn run_once_needs(
+    config: &Config,
+    site: Option<&str>,
+    until: Option<Stage>,
+) -> impl Fn(&SecretUse) -> bool + use<> {
+    let sites: Vec<&config::SiteConfig> = config
+        .sites
+        .iter()
+        .filter(|s| site.map_or(s.enabled, |name| s.name == name))
+        .collect();
+    let reaches = |stage: Stage| until.is_none_or(|u| u >= stage);
+    let providers: Vec<String> = if reaches(Stage::Generate) {
+        sites
+            .iter()
+            .flat_map(|s| config.llm.chain(s.generate.provider.as_deref()))
+            .map(|p| p.name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let publishing: Vec<String> = if reaches(Stage::Publish) {
+        sites.iter().map(|s| s.name.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    move |u: &SecretUse| match u {
+        SecretUse::Llm { provider } => providers.contains(provider),
+        SecretUse::Wordpress { site } => publishing.contains(site),
+        _ => false,
+    }
+}
+
 fn parse_stage(s: &str) -> Result<Stage, String> {
     Stage::parse(s).ok_or_else(|| {
         format!("unknown stage \"{s}\" (use monitor, topics, generate, check or publish)")
@@ -171,7 +231,9 @@ pub struct CliError {
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
         let error = e.into();
-        let code = if error.downcast_ref::<ConfigError>().is_some() {
+        let code = if error.downcast_ref::<ConfigError>().is_some()
+            || error.downcast_ref::<config::SecretError>().is_some()
+        {
             exit::USAGE
         } else {
             exit::FAILURE
@@ -190,6 +252,7 @@ fn usage(error: anyhow::Error) -> CliError {
 /// Runs a parsed command line; returns the exit code on success.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     let env = Environment::from_process();
+    let label = cli.command.label();
     match cli.command {
         Command::Version => {
             println!("{}", version_text());
@@ -201,13 +264,15 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Init(args) => init(cli.config.as_deref(), &args, &env),
         Command::Config(ConfigCommand::Check) => {
-            let (config, location) = load_config(cli.config.as_deref(), &env)?;
+            let (config, location) = load_config(cli.config.as_deref(), &env, &label)?;
+            // The check is for what `serve` will need: every secret.
+            config.secrets.require(&label, |_| true)?;
             print!("{}", describe_config(&config, &location));
             Ok(exit::OK)
         }
-        Command::Article(cmd) => publishing::article(cli.config.as_deref(), cmd, &env),
-        Command::Doctor(args) => publishing::doctor(cli.config.as_deref(), args, &env),
-        Command::Token(cmd) => token::token(cli.config.as_deref(), cmd, &env),
+        Command::Article(cmd) => publishing::article(cli.config.as_deref(), cmd, &env, &label),
+        Command::Doctor(args) => publishing::doctor(cli.config.as_deref(), args, &env, &label),
+        Command::Token(cmd) => token::token(cli.config.as_deref(), cmd, &env, &label),
         Command::Tui(args) => {
             let location =
                 config::locate(cli.config.as_deref(), &env).map_err(|e| usage(anyhow!(e)))?;
@@ -224,15 +289,16 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         Command::Backup(cmd) => {
-            let (config, _) = load_config(cli.config.as_deref(), &env)?;
-            backup::backup(&config, cmd)
+            let (config, _) = load_config(cli.config.as_deref(), &env, &label)?;
+            backup::backup(&config, cmd, &label)
         }
         Command::Db(cmd) => {
-            let (config, _) = load_config(cli.config.as_deref(), &env)?;
+            let (config, _) = load_config(cli.config.as_deref(), &env, &label)?;
             db(&config, cmd)
         }
         Command::Serve => {
-            let (config, location) = load_config(cli.config.as_deref(), &env)?;
+            let (config, location) = load_config(cli.config.as_deref(), &env, &label)?;
+            config.secrets.require(&label, |_| true)?;
             crate::logging::init(&config.log);
             if location == ConfigLocation::Embedded {
                 tracing::info!(
@@ -258,7 +324,11 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                     "`run` needs --once (the continuous mode is `blog-poster serve`)"
                 )));
             }
-            let (config, _) = load_config(cli.config.as_deref(), &env)?;
+            let (config, _) = load_config(cli.config.as_deref(), &env, &label)?;
+            config.secrets.require(
+                &label,
+                run_once_needs(&config, args.site.as_deref(), args.until),
+            )?;
             crate::logging::init(&config.log);
             run_once(config, args)
         }
@@ -274,12 +344,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .context("cannot start the async runtime")?)
 }
 
+/// Finds and validates the config for `command` (the label later secret
+/// errors name). Reads no secret: the command asks for those it uses.
 fn load_config(
     explicit: Option<&Path>,
     env: &Environment,
+    command: &str,
 ) -> Result<(Config, ConfigLocation), CliError> {
     let location = config::locate(explicit, env)?;
     let config = config::load(&location, env)?;
+    config.secrets.set_command(command);
     Ok((config, location))
 }
 

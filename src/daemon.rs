@@ -19,7 +19,7 @@ use crate::pipeline::lifecycle::Timestamp;
 use crate::pipeline::stage::StageSet;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AppliedMigration, SiteSpec, SourceSpec, Store, StoreError};
+use crate::store::{AppliedMigration, Reclaimed, SiteSpec, SourceSpec, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -31,6 +31,8 @@ pub enum DaemonError {
     Io(String),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error(transparent)]
+    ReadyFile(#[from] crate::ready_file::ReadyFileError),
 }
 
 /// An opened database this process may work on.
@@ -41,8 +43,9 @@ pub struct Workspace {
     /// Held while the process lives: one worker process per SQLite database.
     /// None with PostgreSQL, where several instances share the work.
     _lock: Option<InstanceLock>,
-    /// Jobs found running at start (their process died) and requeued.
-    pub reclaimed: u64,
+    /// Jobs found running at start (their process died): requeued, or dead
+    /// (out of attempts, or a poison pill).
+    pub reclaimed: Reclaimed,
     pub migrated: Vec<AppliedMigration>,
 }
 
@@ -147,7 +150,9 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // running belongs to a process that died: requeue them now instead of
     // waiting for their leases to run out. On PostgreSQL other instances
     // may hold running jobs: only expired leases are taken back.
-    let reclaimed = store.reclaim_leases(lock.is_some(), now)?;
+    // A job that died with the process `engine.poison_after` times in a
+    // row is quarantined here (a poison pill) instead of killing us again.
+    let reclaimed = store.reclaim_leases(lock.is_some(), config.engine.poison_after, now)?;
     // Jobs waiting for a cost cap are looked at again now: a cap raised in
     // the config takes effect with this start; the rest wait again.
     store.wake_waiting_jobs(now)?;
@@ -292,14 +297,16 @@ pub async fn serve_with_control(
     for m in &ws.migrated {
         tracing::info!(version = m.version, name = %m.name, "migration applied");
     }
-    if ws.reclaimed > 0 {
+    if ws.reclaimed.requeued > 0 {
         tracing::info!(
-            jobs = ws.reclaimed,
+            jobs = ws.reclaimed.requeued,
             "requeued jobs left running by a previous process"
         );
     }
     let (alerts, alert_task) = crate::alerts::start(&config.alerts, clock.clone())
         .map_err(|e| DaemonError::Io(format!("cannot start alerts: {e}")))?;
+    // Panics contained by a fence anywhere in this process are alerted.
+    crate::fence::install_alerts(alerts.clone());
     let registry = Arc::new(crate::web::metrics::Registry::default());
     let observer: Arc<dyn Observer> = Arc::new(AlertObserver {
         inner: Arc::new(crate::web::metrics::MetricsObserver {
@@ -308,6 +315,9 @@ pub async fn serve_with_control(
         }),
         alerts: alerts.clone(),
     });
+    for dead in &ws.reclaimed.dead {
+        observer.reclaimed_dead(dead);
+    }
     let engine = Arc::new(Engine {
         store: ws.store.clone(),
         stages,
@@ -399,6 +409,13 @@ pub async fn serve_with_control(
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status("running"),
     ]);
+    // The same moment for whoever started us with BLOG_POSTER_READY_FILE
+    // (tests, supervisors): the address actually bound, e.g. for port 0.
+    if let Err(e) = crate::ready_file::announce(web.local_addr) {
+        workers.stop().await;
+        let _ = tokio::task::spawn_blocking(move || web.stop()).await;
+        return Err(e.into());
+    }
     tracing::info!(
         owner = %engine.owner,
         sites = config.sites.len(),
@@ -578,7 +595,8 @@ async fn restore_in_daemon(
         // This process is the database's only worker: whatever the backup
         // had running is requeued, and the config's sites are synced again.
         sqlite.sync_sites(&site_specs(&cfg), now)?;
-        sqlite.reclaim_leases(true, now)?;
+        // Not crashes: the backup was taken while they ran.
+        sqlite.reclaim_leases(true, u32::MAX, now)?;
         sqlite.wake_waiting_jobs(now)?;
         sqlite.record_event(
             &crate::store::NewEvent {

@@ -34,9 +34,14 @@
 //! - [`web`] is the HTTP server inside `serve`: the JSON API, the status
 //!   page, /metrics and the probes, behind bearer tokens.
 //! - [`tui`] is `blog-poster tui`, a terminal client of that API.
-//! - [`daemon`] is `serve` (signals, systemd notify, graceful stop);
+//! - [`daemon`] is `serve` (signals, systemd notify, graceful stop; the
+//!   bound address goes to [`ready_file`] for supervisors and tests);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
 //!   these and errors to exit codes.
+//!
+//! - [`fence`] contains panics: one source, job stage, scheduler pass,
+//!   backup or request that panics is recorded and alerted as that unit's
+//!   failure, and everything else goes on (the release binary unwinds).
 //!
 //! Async only where the network is: the store is called through
 //! `spawn_blocking`; time comes from an injected [`clock::Clock`].
@@ -51,11 +56,13 @@ pub mod content;
 pub mod daemon;
 pub mod dbcopy;
 pub mod feeds;
+pub mod fence;
 pub mod http;
 pub mod instance;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;
+pub mod ready_file;
 pub mod review;
 pub mod run_once;
 pub mod scheduler;

@@ -8,9 +8,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Installs the global subscriber. Safe to call twice (the second call is a
-/// no-op), which tests rely on.
+/// Installs the global subscriber, and the panic hook that logs panics
+/// through it (see [`crate::fence`]). Safe to call twice (the second call is
+/// a no-op), which tests rely on.
 pub fn init(log: &LogConfig) {
+    crate::fence::install_panic_hook();
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));

@@ -98,12 +98,21 @@ pub async fn run(
     let mut ticker = start_ticker(every, tx).await;
     loop {
         let (s, c, k) = (store.clone(), config.clone(), clock.clone());
-        match tokio::task::spawn_blocking(move || tick(s.as_ref(), &c, k.now())).await {
+        let pass = move || {
+            crate::fence::inject::point("scheduler", "pass");
+            tick(s.as_ref(), &c, k.now())
+        };
+        match tokio::task::spawn_blocking(pass).await {
             Ok(Ok(_)) => on_tick(),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "scheduler pass failed; will try again next tick")
             }
-            Err(e) => tracing::error!(error = %e, "scheduler pass panicked"),
+            // The pass's fence is its blocking task: a panic costs this
+            // pass (logged and alerted); the next tick tries again.
+            Err(e) => match crate::fence::join_error(e) {
+                Ok(panic) => crate::fence::report(None, "a scheduler pass", &panic),
+                Err(e) => tracing::warn!(error = %e, "scheduler pass cancelled"),
+            },
         }
         tokio::select! {
             _ = ticks.recv() => {}

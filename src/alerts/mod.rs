@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::AlertsConfig;
 use crate::pipeline::engine::{JobOutcome, Observer};
 use crate::pipeline::lifecycle::{JobStatus, Stage, Timestamp};
-use crate::store::{ClaimedJob, SourceRecord, Store};
+use crate::store::{ClaimedJob, DeadJob, SourceRecord, Store};
 
 use limiter::{Decision, RateLimiter};
 
@@ -67,6 +67,13 @@ pub enum Alert {
     },
     /// A backup could not be made or uploaded.
     BackupFailed { error: String },
+    /// A unit of work (a source, a job's stage, a scheduler pass, a backup,
+    /// a request) panicked; its fence contained it (see `fence`).
+    Panic {
+        site: Option<String>,
+        unit: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +100,7 @@ impl Alert {
             Alert::SourceFailing { .. } => "source_failing",
             Alert::PublishFailed { .. } => "publish_failed",
             Alert::BackupFailed { .. } => "backup_failed",
+            Alert::Panic { .. } => "panic",
         }
     }
 
@@ -105,6 +113,7 @@ impl Alert {
             Alert::SourceFailing { site, url, .. } => format!("source_failing:{site}:{url}"),
             Alert::PublishFailed { site, .. } => format!("publish_failed:{site}"),
             Alert::BackupFailed { .. } => "backup_failed".into(),
+            Alert::Panic { unit, .. } => format!("panic:{unit}"),
         }
     }
 
@@ -114,6 +123,7 @@ impl Alert {
             | Alert::CapReached { site, .. }
             | Alert::SourceFailing { site, .. }
             | Alert::PublishFailed { site, .. } => Some(site),
+            Alert::Panic { site, .. } => site.as_deref(),
             Alert::BackupFailed { .. } => None,
         }
     }
@@ -145,6 +155,7 @@ impl Alert {
                 format!("site {site}: publishing failed (will retry)")
             }
             Alert::BackupFailed { .. } => "backup failed".into(),
+            Alert::Panic { unit, .. } => format!("a panic was contained: {unit} failed"),
         }
     }
 
@@ -194,6 +205,10 @@ impl Alert {
                     "{error}\nThe last good backup is older than planned; check the backup log and storage."
                 )
             }
+            Alert::Panic { unit, message, .. } => format!(
+                "{unit} panicked: {message}\nOnly that unit failed and it was recorded; blog-poster keeps running. \
+                 A panic is a bug: please report it with the log lines around \"panicked\"."
+            ),
         }
     }
 }
@@ -234,6 +249,19 @@ pub fn alert_for_outcome(job: &ClaimedJob, outcome: &JobOutcome) -> Option<Alert
             error: error.clone(),
         }),
         _ => None,
+    }
+}
+
+/// The alert for a job a reclaim left dead (out of attempts, or a poison
+/// pill: the process died with it `engine.poison_after` times in a row).
+pub fn alert_for_dead(job: &DeadJob) -> Alert {
+    Alert::JobDead {
+        site: job.site.clone(),
+        stage: job.stage,
+        job: job.id.0,
+        run: job.run_id.0,
+        attempts: job.attempts,
+        error: job.error.clone(),
     }
 }
 
@@ -439,6 +467,11 @@ impl Observer for AlertObserver {
         if let Some(alert) = alert_for_outcome(job, outcome) {
             self.alerts.raise(alert);
         }
+    }
+
+    fn reclaimed_dead(&self, job: &DeadJob) {
+        self.inner.reclaimed_dead(job);
+        self.alerts.raise(alert_for_dead(job));
     }
 }
 

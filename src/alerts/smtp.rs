@@ -44,6 +44,9 @@ pub enum SmtpError {
     Protocol { server: String, message: String },
     #[error("the SMTP server {server} did not answer within {secs} s")]
     Timeout { server: String, secs: u64 },
+    /// The SMTP password cannot be read: names the key, command and fix.
+    #[error("{0}")]
+    Secret(crate::config::SecretError),
 }
 
 /// Sends `alert` to every recipient in `config`.
@@ -365,7 +368,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         message: &str,
     ) -> Result<(), SmtpError> {
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            self.login(caps, user, password.expose()).await?;
+            let password = password.expose().map_err(SmtpError::Secret)?;
+            self.login(caps, user, password).await?;
         }
         self.command(&format!("MAIL FROM:<{}>", config.from), &[250])
             .await?;

@@ -14,6 +14,9 @@ pub enum WebhookError {
     Status { status: u16, body: String },
     #[error("the webhook could not be reached: {0}")]
     Transport(String),
+    /// The webhook URL cannot be read: names the key, command and fix.
+    #[error("{0}")]
+    Secret(crate::config::SecretError),
 }
 
 /// The request body for `format`.
@@ -62,8 +65,9 @@ pub async fn send(
     suppressed: u64,
 ) -> Result<(), WebhookError> {
     let body = payload(config.format, alert, at, suppressed);
+    let url = config.url.expose().map_err(WebhookError::Secret)?;
     let response = client
-        .post(config.url.expose())
+        .post(url)
         .json(&body)
         .send()
         .await

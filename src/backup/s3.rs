@@ -73,9 +73,14 @@ impl Remote {
             public_only: false,
         })
         .map_err(remote)?;
+        let key = |s: &crate::config::Secret| {
+            s.expose()
+                .map(str::to_string)
+                .map_err(|e| BackupError::Remote(e.to_string()))
+        };
         Ok(Remote {
             bucket,
-            credentials: Credentials::new(cfg.access_key.expose(), cfg.secret_key.expose()),
+            credentials: Credentials::new(key(&cfg.access_key)?, key(&cfg.secret_key)?),
             prefix: cfg.prefix.clone(),
             client,
         })

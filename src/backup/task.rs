@@ -33,7 +33,14 @@ async fn blocking<T: Send + 'static>(
 ) -> BackupResult<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| BackupError::Sqlite(format!("backup task failed: {e}")))?
+        .map_err(|e| match crate::fence::join_error(e) {
+            // The blocking task is the fence of the backup's file work.
+            Ok(panic) => {
+                crate::fence::report(None, "a backup", &panic);
+                BackupError::Sqlite(format!("the backup {panic}"))
+            }
+            Err(e) => BackupError::Sqlite(format!("backup task failed: {e}")),
+        })?
 }
 
 /// Create and upload; with `prune`, then apply retention (deleting pruned
@@ -157,20 +164,44 @@ pub async fn run(
                 if let Some(s) = &schedule
                     && due(s, last_scheduled.unwrap_or(started), now)
                 {
-                    take(
+                    let cycle = crate::fence::catch_async(take(
                         &backups,
                         remote.as_ref(),
                         store.as_ref(),
                         clock.as_ref(),
                         &alerts,
-                    )
+                    ))
                     .await;
+                    if let Err(panic) = cycle {
+                        contained(
+                            store.as_ref(),
+                            clock.as_ref(),
+                            &alerts,
+                            "scheduled backup",
+                            &panic,
+                        );
+                    }
                 }
                 let last_drill = history.iter().filter_map(|r| r.verified_at).max();
                 if let Some(s) = &drill_schedule
                     && due(s, last_drill.unwrap_or(started), now)
                 {
-                    verify_newest(&backups, store.as_ref(), clock.as_ref(), &alerts).await;
+                    let drill = crate::fence::catch_async(verify_newest(
+                        &backups,
+                        store.as_ref(),
+                        clock.as_ref(),
+                        &alerts,
+                    ))
+                    .await;
+                    if let Err(panic) = drill {
+                        contained(
+                            store.as_ref(),
+                            clock.as_ref(),
+                            &alerts,
+                            "restore drill",
+                            &panic,
+                        );
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the backup history; will try again"),
@@ -182,6 +213,23 @@ pub async fn run(
     }
 }
 
+/// A backup or drill panicked outside its blocking work: the fence in
+/// [`run`] caught it; record it like a failed backup and keep the schedule.
+fn contained(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    alerts: &crate::alerts::Alerts,
+    what: &str,
+    panic: &crate::fence::Panicked,
+) {
+    crate::fence::report(None, &format!("the {what}"), panic);
+    let error = format!("{what} {panic}");
+    alerts.raise(Alert::BackupFailed {
+        error: error.clone(),
+    });
+    event(store, "backup.failed", error, clock.now());
+}
+
 async fn take(
     backups: &Backups,
     remote: Option<&Remote>,
@@ -189,6 +237,7 @@ async fn take(
     clock: &dyn Clock,
     alerts: &crate::alerts::Alerts,
 ) {
+    crate::fence::inject::point("backup", "scheduled");
     match backup_cycle(backups, remote, BackupKind::Scheduled, true, clock).await {
         Ok(c) => {
             tracing::info!(

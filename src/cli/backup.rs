@@ -10,8 +10,8 @@ use crate::backup::s3::Remote;
 use crate::backup::task::{backup_cycle, prune_all};
 use crate::backup::{BackupError, BackupKind, BackupRecord, Backups};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
 use crate::config::units::format_size;
+use crate::config::{Config, SecretUse};
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -36,7 +36,27 @@ pub enum BackupCommand {
     Prune,
 }
 
-fn remote(backups: &Backups) -> Result<Option<Remote>, CliError> {
+impl BackupCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BackupCommand::Create => "create",
+            BackupCommand::List { .. } => "list",
+            BackupCommand::Verify { .. } => "verify",
+            BackupCommand::Restore { .. } => "restore",
+            BackupCommand::Prune => "prune",
+        }
+    }
+}
+
+/// The bucket, when [backup.s3] is set: its keys are read here, so only the
+/// commands that talk to the bucket need them.
+fn remote(config: &Config, backups: &Backups, label: &str) -> Result<Option<Remote>, CliError> {
+    if backups.settings.s3.is_none() {
+        return Ok(None);
+    }
+    config
+        .secrets
+        .require(label, |u| matches!(u, SecretUse::BackupS3))?;
     Ok(backups.settings.s3.as_ref().map(Remote::new).transpose()?)
 }
 
@@ -48,12 +68,12 @@ fn verified(r: &BackupRecord) -> String {
     }
 }
 
-pub fn backup(config: &Config, cmd: BackupCommand) -> Result<u8, CliError> {
+pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, CliError> {
     let backups = Backups::from_config(config)?;
     let clock = SystemClock;
     match cmd {
         BackupCommand::Create => {
-            let remote = remote(&backups)?;
+            let remote = remote(config, &backups, label)?;
             let c = runtime()?.block_on(backup_cycle(
                 &backups,
                 remote.as_ref(),
@@ -107,7 +127,7 @@ pub fn backup(config: &Config, cmd: BackupCommand) -> Result<u8, CliError> {
                 );
             }
             if with_remote {
-                let Some(remote) = remote(&backups)? else {
+                let Some(remote) = remote(config, &backups, label)? else {
                     return Err(CliError {
                         code: exit::USAGE,
                         error: anyhow!("--remote needs [backup.s3] in the config"),
@@ -148,7 +168,7 @@ pub fn backup(config: &Config, cmd: BackupCommand) -> Result<u8, CliError> {
             let record = backups.get(id)?;
             let path = backups.file_path(&record);
             if !path.exists() {
-                match (remote(&backups)?, &record.remote_key) {
+                match (remote(config, &backups, label)?, &record.remote_key) {
                     (Some(remote), Some(key)) => {
                         std::fs::create_dir_all(backups.dir()).map_err(|e| {
                             anyhow!("cannot create {}: {e}", backups.dir().display())
@@ -185,7 +205,7 @@ pub fn backup(config: &Config, cmd: BackupCommand) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         BackupCommand::Prune => {
-            let remote = remote(&backups)?;
+            let remote = remote(config, &backups, label)?;
             let mut errors = Vec::new();
             let pruned = runtime()?.block_on(prune_all(&backups, remote.as_ref(), &mut errors))?;
             if pruned.is_empty() {

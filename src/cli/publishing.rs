@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, exit, load_config, runtime, usage};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Environment, PublisherConfig};
+use crate::config::{Config, Environment, PublisherConfig, SecretUse};
 use crate::daemon::{DaemonError, ensure_migrated, instance_lock, open_database, open_for_work};
 use crate::instance::InstanceError;
 use crate::pipeline::lifecycle::ArticleStatus;
@@ -56,6 +56,19 @@ pub enum ArticleCommand {
         #[command(flatten)]
         wait: WaitArgs,
     },
+}
+
+impl ArticleCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ArticleCommand::List(_) => "list",
+            ArticleCommand::Show { .. } => "show",
+            ArticleCommand::Approve { .. } => "approve",
+            ArticleCommand::Reject { .. } => "reject",
+            ArticleCommand::Image { .. } => "image",
+            ArticleCommand::Publish { .. } => "publish",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -125,8 +138,9 @@ pub fn article(
     explicit: Option<&Path>,
     cmd: ArticleCommand,
     env: &Environment,
+    label: &str,
 ) -> Result<u8, CliError> {
-    let (config, _) = load_config(explicit, env)?;
+    let (config, _) = load_config(explicit, env, label)?;
     let store = open_store(&config)?;
     let now = SystemClock.now();
     match cmd {
@@ -182,21 +196,30 @@ pub fn article(
         ArticleCommand::Approve { id, wait } => {
             let outcome = review::approve(store.as_ref(), ArticleId(id), &actor(), now)
                 .map_err(review_error)?;
+            let site = store.get_article(ArticleId(id))?.site;
             drop(store);
-            publish_now(config, outcome, &wait)
+            publish_now(config, outcome, &site, &wait, label)
         }
         ArticleCommand::Publish { id, wait } => {
             let outcome = review::publish(store.as_ref(), ArticleId(id), &actor(), now)
                 .map_err(review_error)?;
+            let site = store.get_article(ArticleId(id))?.site;
             drop(store);
-            publish_now(config, outcome, &wait)
+            publish_now(config, outcome, &site, &wait, label)
         }
     }
 }
 
 /// Works the article's run in the foreground unless a daemon holds the
-/// database (then the daemon publishes it).
-fn publish_now(config: Config, outcome: ReviewOutcome, wait: &WaitArgs) -> Result<u8, CliError> {
+/// database (then the daemon publishes it). Publishing here needs the
+/// site's WordPress password; without it the article stays queued.
+fn publish_now(
+    config: Config,
+    outcome: ReviewOutcome,
+    site: &str,
+    wait: &WaitArgs,
+    label: &str,
+) -> Result<u8, CliError> {
     println!("{}", review::printable(&outcome.message));
     if wait.no_wait {
         println!("queued: `blog-poster serve` publishes it");
@@ -217,6 +240,15 @@ fn publish_now(config: Config, outcome: ReviewOutcome, wait: &WaitArgs) -> Resul
             }
             Err(e) => return Err(e.into()),
         };
+        if let Err(e) = config.secrets.require(
+            label,
+            |u| matches!(u, SecretUse::Wordpress { site: s } if s == site),
+        ) {
+            return Err(anyhow::Error::new(e).context(format!(
+                "article {}: queued for publishing, but not published now",
+                outcome.article_id.0
+            )));
+        }
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let printer = Arc::new(ProgressPrinter::new(std::io::stdout()));
         let summary = work_runs(
@@ -249,8 +281,9 @@ pub fn doctor(
     explicit: Option<&Path>,
     args: DoctorArgs,
     env: &Environment,
+    label: &str,
 ) -> Result<u8, CliError> {
-    let (config, _) = load_config(explicit, env)?;
+    let (config, _) = load_config(explicit, env, label)?;
     let sites: Vec<_> = match &args.site {
         Some(name) => vec![config.site(name).ok_or_else(|| {
             let known: Vec<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
@@ -272,6 +305,11 @@ pub fn doctor(
             config.source_label()
         )));
     }
+    let checked: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
+    config.secrets.require(
+        label,
+        |u| matches!(u, SecretUse::Wordpress { site } if checked.contains(&site.as_str())),
+    )?;
     let rt = runtime()?;
     let mut failures = 0;
     for site in sites {

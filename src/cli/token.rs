@@ -28,6 +28,16 @@ pub enum TokenCommand {
     Revoke { name: String },
 }
 
+impl TokenCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TokenCommand::Create { .. } => "create",
+            TokenCommand::List => "list",
+            TokenCommand::Revoke { .. } => "revoke",
+        }
+    }
+}
+
 fn parse_role(s: &str) -> Result<TokenRole, String> {
     TokenRole::parse(s).ok_or_else(|| format!("unknown role \"{s}\" (use admin or viewer)"))
 }
@@ -44,8 +54,9 @@ pub fn token(
     explicit: Option<&Path>,
     cmd: TokenCommand,
     env: &Environment,
+    label: &str,
 ) -> Result<u8, CliError> {
-    let (config, _) = load_config(explicit, env)?;
+    let (config, _) = load_config(explicit, env, label)?;
     let store = super::publishing::open_store(&config)?;
     let now = SystemClock.now();
     match cmd {

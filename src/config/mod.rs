@@ -13,6 +13,7 @@ mod environment;
 mod feeds;
 mod llm;
 mod raw;
+mod secret;
 pub mod units;
 mod validate;
 mod validate_feeds;
@@ -26,7 +27,8 @@ pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::Environment;
 pub use feeds::{MonitorConfig, TopicsConfig};
 pub use llm::*;
-pub use units::{Money, Secret};
+pub use secret::{Secret, SecretCheck, SecretError, SecretUse, Secrets};
+pub use units::Money;
 
 /// The annotated example config; also the embedded defaults.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/blog-poster.example.toml");
@@ -52,6 +54,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub tui: TuiConfig,
     pub backup: BackupConfig,
+    /// Every secret the config names, read only by the command that uses it.
+    pub secrets: Secrets,
 }
 
 impl Config {
@@ -140,6 +144,9 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// How long a stop waits for running jobs before releasing them.
     pub shutdown_grace: Duration,
+    /// A job whose attempts killed the process this many times in a row is
+    /// quarantined as dead (a poison pill) instead of being claimed again.
+    pub poison_after: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -157,8 +164,14 @@ pub struct HttpConfig {
     pub public_status: bool,
     /// Threads answering requests.
     pub workers: u32,
-    /// Client connections served at once; more wait briefly, then get 503.
+    /// Client connections open at once. At the limit the connection that
+    /// waited longest without a complete request is closed for a newcomer.
     pub max_connections: u32,
+    /// The same, per client address.
+    pub max_connections_per_client: u32,
+    /// Host names (or addresses) the server is reached by, besides the
+    /// listen address and `localhost`; lowercase, without port.
+    pub allowed_hosts: Vec<String>,
     pub max_body: u64,
     /// The request line and headers together.
     pub max_header_bytes: u64,
@@ -175,7 +188,9 @@ impl Default for HttpConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_status: false,
             workers: 4,
-            max_connections: 64,
+            max_connections: 512,
+            max_connections_per_client: 64,
+            allowed_hosts: Vec::new(),
             max_body: 64 << 10,
             max_header_bytes: 16 << 10,
             max_headers: 64,

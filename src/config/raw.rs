@@ -103,6 +103,7 @@ pub struct RawEngine {
     pub retry_max: Option<S<String>>,
     pub poll_interval: Option<S<String>>,
     pub shutdown_grace: Option<S<String>>,
+    pub poison_after: Option<S<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +119,9 @@ pub struct RawHttp {
     pub public_status: Option<bool>,
     pub workers: Option<S<u32>>,
     pub max_connections: Option<S<u32>>,
+    pub max_connections_per_client: Option<S<u32>>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<S<String>>,
     pub max_body: Option<S<String>>,
     pub max_header_bytes: Option<S<String>>,
     pub max_headers: Option<S<u32>>,

@@ -100,10 +100,21 @@ fn cron_with_wrong_field_count_is_refused() {
     assert!(issue.to_string().contains("1 fields"), "{issue}");
 }
 
+/// The one issue a command that needs every secret meets.
+fn one_secret_issue(text: &str) -> ConfigIssue {
+    let config = parse_at(text).expect("secrets are not read at load");
+    let err = config
+        .secrets
+        .require("serve", |_| true)
+        .expect_err("a secret is missing");
+    assert_eq!(err.issues.len(), 1, "{err}");
+    err.issues.into_iter().next().expect("one issue")
+}
+
 #[test]
 fn missing_secret_env_names_the_variable_and_the_fix() {
     let text = "[sites.blog]\npublisher = \"wordpress\"\n[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\napp_password_env = \"BLOG_WP_PASSWORD\"\n";
-    let issue = one_issue(text);
+    let issue = one_secret_issue(text);
     let shown = issue.to_string();
     assert!(
         shown.starts_with(
@@ -116,12 +127,16 @@ fn missing_secret_env_names_the_variable_and_the_fix() {
         "{shown}"
     );
     assert!(shown.contains("app_password_file"), "{shown}");
+    assert!(
+        shown.contains("`blog-poster serve` needs it for the WordPress of site \"blog\""),
+        "{shown}"
+    );
 }
 
 #[test]
 fn secret_without_any_source_names_every_option() {
     let text = "[sites.blog.wordpress]\nurl = \"https://blog.example\"\nusername = \"bot\"\n";
-    let shown = one_issue(text).to_string();
+    let shown = one_secret_issue(text).to_string();
     assert!(
         shown.contains("BLOG_POSTER_BLOG_WP_APP_PASSWORD"),
         "{shown}"
@@ -150,13 +165,13 @@ fn secrets_resolve_from_env_file_and_credentials_and_stay_redacted() {
             PublisherConfig::Outbox => panic!("expected wordpress"),
         }
     };
-    assert_eq!(get("app_password_env = \"PW\"\n").expose(), "from-env");
+    assert_eq!(get("app_password_env = \"PW\"\n").expose(), Ok("from-env"));
     assert_eq!(
         get(&format!("app_password_file = \"{}\"\n", file.display())).expose(),
-        "from-file"
+        Ok("from-file")
     );
     let cred = get("");
-    assert_eq!(cred.expose(), "from-cred");
+    assert_eq!(cred.expose(), Ok("from-cred"));
 
     let c = parse(&format!("{base}app_password_env = \"PW\"\n"), None, &e).expect("valid");
     let debug = format!("{c:?}");

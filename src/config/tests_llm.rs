@@ -54,7 +54,7 @@ fn providers_are_picked_from_the_environment_with_a_fallback() {
         (ProviderKind::Anthropic, "claude-sonnet-5-5")
     );
     assert_eq!(
-        a.api_key.as_ref().map(|k| k.origin()),
+        a.api_key.as_ref().map(|k| k.origin()).as_deref(),
         Some("env ANTHROPIC_API_KEY")
     );
     assert!(
@@ -123,14 +123,24 @@ fn provider_mistakes_name_the_key_and_the_fix() {
     )
     .expect_err("url");
     assert!(err.to_string().contains("needs a base_url"), "{err}");
-    let err = parse_with(
-        "[llm.providers.x]\nkind = \"anthropic\"\napi_key_env = \"NOPE\"\n",
+    // A key that is not set is no error until a command calls the provider.
+    let c = parse_with(
+        "[llm]\nprovider = \"x\"\n[llm.providers.x]\nkind = \"anthropic\"\napi_key_env = \"NOPE\"\n[sites.a.generate]\nprovider = \"x\"\n",
         &[],
     )
-    .expect_err("key");
+    .expect("a missing key is read only when used");
+    c.secrets
+        .require("db status", |u| !matches!(u, SecretUse::Llm { .. }))
+        .expect("db status needs no LLM key");
+    let err = c
+        .secrets
+        .require("run --once", |u| matches!(u, SecretUse::Llm { .. }))
+        .expect_err("key");
+    assert_eq!(err.issues.len(), 1, "{err}");
     assert!(
-        err.to_string()
-            .contains("environment variable NOPE is not set"),
+        err.to_string().contains(
+            "environment variable NOPE is not set; `blog-poster run --once` needs it to call the LLM provider \"x\""
+        ),
         "{err}"
     );
     let two = "[llm.providers.a]\nkind = \"anthropic\"\n[llm.providers.b]\nkind = \"openai\"\n";
@@ -159,6 +169,20 @@ fn provider_mistakes_name_the_key_and_the_fix() {
         1,
         "a site choosing a skips it as fallback"
     );
+}
+
+#[test]
+fn an_invalid_provider_is_not_also_reported_as_no_provider_named() {
+    let err = parse_with(
+        "[llm]\nprovider = \"x\"\nfallback = [\"x\"]\n[llm.providers.x]\nkind = \"anthropic\"\nbase_url = \"not a url\"\napi_key_env = \"K\"\n[sites.a.generate]\nprovider = \"x\"\n",
+        &[("K", "k")],
+    )
+    .expect_err("bad base_url");
+    let shown = err.to_string();
+    assert_eq!(err.issues.len(), 1, "{shown}");
+    assert!(shown.contains("invalid base URL"), "{shown}");
+    assert!(!shown.contains("no provider named"), "{shown}");
+    assert!(!shown.contains("no LLM provider named"), "{shown}");
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! Raw → validated: every value is checked and converted here, and every
-//! problem is reported with its line, key and a fix. Secrets are resolved
-//! from the environment, files or the systemd credentials directory.
+//! problem is reported with its line, key and a fix. Secrets are only
+//! located here (environment, files, the systemd credentials directory):
+//! the command that uses one reads it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diagnostics::{ConfigError, ConfigIssue, SourceMap, from_toml_error};
 use super::raw::{RawConfig, RawSite, RawWordpress, S};
-use super::units::{Secret, format_duration, parse_duration};
+use super::secret::{Secret, SecretCheck, SecretSource, SecretUse, Secrets};
+use super::units::{format_duration, parse_duration};
 use super::*;
 
 #[path = "validate_alerts.rs"]
@@ -24,6 +26,11 @@ pub(super) struct Validator<'a> {
     pub(super) issues: Vec<ConfigIssue>,
     /// Directory of the config file: relative paths in it resolve from here.
     base_dir: Option<PathBuf>,
+    /// Every secret named so far; read later, by the command that uses it.
+    secrets: Secrets,
+    /// Providers declared under [llm.providers] that did not validate: a
+    /// reference to one is not also "no provider named …".
+    invalid_providers: Vec<String>,
 }
 
 pub fn parse_and_validate(
@@ -40,6 +47,8 @@ pub fn parse_and_validate(
         env,
         issues: Vec::new(),
         base_dir: path.and_then(|p| p.parent()).map(Path::to_path_buf),
+        secrets: Secrets::default(),
+        invalid_providers: Vec::new(),
     };
     let config = v.config(raw, path);
     if v.issues.is_empty() {
@@ -182,6 +191,7 @@ impl Validator<'_> {
             alerts,
             tui,
             backup,
+            secrets: self.secrets.clone(),
         })
     }
 
@@ -358,6 +368,12 @@ impl Validator<'_> {
                 "max_connections",
                 d.max_connections,
             ),
+            max_connections_per_client: self.positive(
+                &h.max_connections_per_client,
+                "max_connections_per_client",
+                d.max_connections_per_client,
+            ),
+            allowed_hosts: self.allowed_hosts(&h.allowed_hosts),
             max_body: self.size(&h.max_body, "max_body", d.max_body),
             max_header_bytes: self.size(
                 &h.max_header_bytes,
@@ -376,6 +392,39 @@ impl Validator<'_> {
                 d.keepalive_timeout,
             ),
         }
+    }
+
+    /// `[http] allowed_hosts`: bare names or addresses, as a Host header
+    /// names them (the port is not compared).
+    fn allowed_hosts(&mut self, raw: &[S<String>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for h in raw {
+            let text = h
+                .get_ref()
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let bare_v6 = text.starts_with('[') && text.ends_with(']');
+            let ip = text.parse::<std::net::IpAddr>().is_ok();
+            let name_ok = !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if bare_v6 || ip || name_ok {
+                out.push(text);
+            } else {
+                self.push(
+                    h.span(),
+                    "allowed_hosts",
+                    format!("\"{}\" is not a host name or IP address", h.get_ref()),
+                    Some(
+                        "write the name clients use, without scheme, port or path, like \"status.example.com\""
+                            .into(),
+                    ),
+                );
+            }
+        }
+        out
     }
 
     fn engine(&mut self, raw: &RawConfig) -> EngineConfig {
@@ -422,6 +471,7 @@ impl Validator<'_> {
                 "shutdown_grace",
                 Duration::from_secs(20),
             ),
+            poison_after: self.positive(&e.poison_after, "poison_after", 3),
         }
     }
 
@@ -624,6 +674,9 @@ impl Validator<'_> {
             &default_env,
             &credential,
             wp.span(),
+            SecretUse::Wordpress {
+                site: site.to_string(),
+            },
         );
         let post_status = match raw.post_status.as_ref() {
             None => PostStatus::Publish,
@@ -703,7 +756,7 @@ impl Validator<'_> {
         Some(PublisherConfig::Wordpress(WordpressConfig {
             url: url?,
             username: raw.username.get_ref().clone(),
-            app_password: secret?,
+            app_password: secret,
             post_status,
             schedule_delay,
             default_category,
@@ -713,8 +766,14 @@ impl Validator<'_> {
         }))
     }
 
-    /// Resolves a secret: `<name>_file`, else `<name>_env`, else the systemd
-    /// credential `credential`, else the environment variable `default_env`.
+    /// Where a secret comes from: `<name>_file`, else `<name>_env`, else the
+    /// systemd credential `credential`, else the environment variable
+    /// `default_env`. Nothing is read and nothing fails here: the command
+    /// that uses the secret reads it (see [`super::secret`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is one of the documented ways to name a secret"
+    )]
     pub(super) fn secret(
         &mut self,
         env_key: &Option<S<String>>,
@@ -723,76 +782,129 @@ impl Validator<'_> {
         default_env: &str,
         credential: &str,
         table_span: std::ops::Range<usize>,
-    ) -> Option<Secret> {
-        if let Some(f) = file_key {
+        purpose: SecretUse,
+    ) -> Secret {
+        self.secret_checked(
+            env_key,
+            file_key,
+            name,
+            default_env,
+            credential,
+            table_span,
+            purpose,
+            None,
+        )
+    }
+
+    /// [`Self::secret`] with a check of the value once it is read.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is one of the documented ways to name a secret"
+    )]
+    pub(super) fn secret_checked(
+        &mut self,
+        env_key: &Option<S<String>>,
+        file_key: &Option<S<String>>,
+        name: &str,
+        default_env: &str,
+        credential: &str,
+        table_span: std::ops::Range<usize>,
+        purpose: SecretUse,
+        check: Option<SecretCheck>,
+    ) -> Secret {
+        let at = |v: &Self, span: std::ops::Range<usize>, key: &str| {
+            let in_table = v.map.in_table(span.start);
+            v.map
+                .issue(span, key, format!("key \"{key}\"{in_table}: "), None)
+        };
+        let (source, at) = if let Some(f) = file_key {
             let path = self.path(f.get_ref());
-            return match std::fs::read_to_string(&path) {
-                Ok(s) if !s.trim().is_empty() => Some(Secret::new(
-                    s.trim_end_matches(['\n', '\r']).to_string(),
-                    format!("file {}", path.display()),
-                )),
-                Ok(_) => {
-                    self.push(
-                        f.span(),
-                        &format!("{name}_file"),
-                        format!("secret file {} is empty", path.display()),
-                        Some("write the secret into it".into()),
-                    );
-                    None
-                }
-                Err(e) => {
-                    self.push(
-                        f.span(),
-                        &format!("{name}_file"),
-                        format!("cannot read secret file {}: {e}", path.display()),
-                        Some("check the path and that the service user may read it".into()),
-                    );
-                    None
-                }
-            };
-        }
-        if let Some(e) = env_key {
+            (
+                SecretSource::File { path },
+                Some(at(self, f.span(), &format!("{name}_file"))),
+            )
+        } else if let Some(e) = env_key {
             let var = e.get_ref();
-            return match self.env.get(var).filter(|v| !v.is_empty()) {
-                Some(v) => Some(Secret::new(v, format!("env {var}"))),
+            let key = format!("{name}_env");
+            let source = match self.env.get(var).filter(|v| !v.is_empty()) {
+                Some(value) => SecretSource::Known {
+                    value,
+                    origin: format!("env {var}"),
+                },
                 None => {
-                    self.push(
+                    let in_table = self.map.in_table(e.span().start);
+                    SecretSource::Missing(self.map.issue(
                         e.span(),
-                        &format!("{name}_env"),
-                        format!("environment variable {var} is not set"),
+                        &key,
+                        format!("key \"{key}\"{in_table}: environment variable {var} is not set"),
                         Some(format!(
                             "export {var}=… (for the service: put it in /etc/blog-poster/env), or use {name}_file = \"/path\""
                         )),
-                    );
-                    None
+                    ))
                 }
             };
-        }
-        if let Some(dir) = self.env.credentials_dir() {
-            let path = dir.join(credential);
-            if let Ok(s) = std::fs::read_to_string(&path) {
-                return Some(Secret::new(
-                    s.trim_end_matches(['\n', '\r']).to_string(),
-                    format!("credential {credential}"),
-                ));
-            }
-        }
-        if let Some(v) = self.env.get(default_env).filter(|v| !v.is_empty()) {
-            return Some(Secret::new(v, format!("env {default_env}")));
-        }
-        let line = self.map.line_of(table_span.start);
-        self.issues.push(ConfigIssue {
-            file: self.map.file.to_string(),
-            line: Some(line),
-            key: Some(format!("{name}_env")),
-            table: self.map.table_at(table_span.start),
-            message: format!(
-                "missing secret \"{name}\"{}: none of {name}_env, {name}_file, the systemd credential \"{credential}\" or ${default_env} is set",
-                self.map.in_table(table_span.start)
-            ),
-            fix: Some(format!("export {default_env}=…, or set {name}_env = \"VAR\" or {name}_file = \"/path\"")),
-        });
-        None
+            (source, Some(at(self, e.span(), &key)))
+        } else {
+            let fallback = match self.env.get(default_env).filter(|v| !v.is_empty()) {
+                Some(value) => SecretSource::Known {
+                    value,
+                    origin: format!("env {default_env}"),
+                },
+                None => {
+                    let line = self.map.line_of(table_span.start);
+                    SecretSource::Missing(ConfigIssue {
+                        file: self.map.file.to_string(),
+                        line: Some(line),
+                        key: Some(format!("{name}_env")),
+                        table: self.map.table_at(table_span.start),
+                        message: format!(
+                            "missing secret \"{name}\"{}: none of {name}_env, {name}_file, the systemd credential \"{credential}\" or ${default_env} is set",
+                            self.map.in_table(table_span.start)
+                        ),
+                        fix: Some(format!(
+                            "export {default_env}=…, or set {name}_env = \"VAR\" or {name}_file = \"/path\""
+                        )),
+                    })
+                }
+            };
+            let source = match self.env.credentials_dir() {
+                Some(dir) => SecretSource::Credential {
+                    path: dir.join(credential),
+                    name: credential.to_string(),
+                    otherwise: Box::new(fallback),
+                },
+                None => fallback,
+            };
+            let in_table = self.map.in_table(table_span.start);
+            let at = self.map.issue(
+                table_span,
+                &format!("{name}_env"),
+                format!("secret \"{name}\"{in_table}: "),
+                None,
+            );
+            (source, Some(at))
+        };
+        self.new_secret(source, purpose, at, check)
+    }
+
+    /// A secret of this config: every one shares the command label and is
+    /// listed in [`Config::secrets`].
+    pub(super) fn new_secret(
+        &mut self,
+        source: SecretSource,
+        purpose: SecretUse,
+        at: Option<ConfigIssue>,
+        check: Option<SecretCheck>,
+    ) -> Secret {
+        let secret = Secret::from_source(
+            source,
+            Some(purpose),
+            at,
+            check,
+            self.secrets.command_cell(),
+        );
+        self.secrets.add(&secret);
+        secret
     }
 }
 

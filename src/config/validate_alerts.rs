@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::super::alerts::{AlertsConfig, SmtpConfig, SmtpTls, WebhookConfig, WebhookFormat};
 use super::super::raw::{RawAlerts, RawConfig, RawSmtp, S};
-use super::super::units::Secret;
+use super::super::secret::{SecretSource, SecretUse};
 use super::Validator;
 
 impl Validator<'_> {
@@ -81,15 +81,35 @@ impl Validator<'_> {
                 }
                 return None;
             }
-            (Some(u), _) => Secret::new(u.get_ref().clone(), "config webhook_url"),
-            (None, _) => self.secret(
+            (Some(u), _) => match check_webhook_url(u.get_ref()) {
+                // Written in the file: checked now, like every other key.
+                Ok(url) => Some(self.new_secret(
+                    SecretSource::Known {
+                        value: url,
+                        origin: "config webhook_url".into(),
+                    },
+                    SecretUse::AlertWebhook,
+                    None,
+                    None,
+                )),
+                // The value may be a secret: describe the problem, never echo it.
+                Err((message, fix)) => {
+                    self.push(u.span(), "webhook_url", message, Some(fix));
+                    None
+                }
+            },
+            // From outside the file: checked when the command that sends an
+            // alert reads it.
+            (None, _) => Some(self.secret_checked(
                 &a.webhook_url_env,
                 &a.webhook_url_file,
                 "webhook_url",
                 "BLOG_POSTER_ALERT_WEBHOOK_URL",
                 "alert-webhook-url",
                 span.clone(),
-            )?,
+                SecretUse::AlertWebhook,
+                Some(check_webhook_url),
+            )),
         };
         let format = match a.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
             None | Some(("json", _)) => WebhookFormat::Json,
@@ -104,29 +124,7 @@ impl Validator<'_> {
                 WebhookFormat::Json
             }
         };
-        let key_span = a
-            .webhook_url
-            .as_ref()
-            .or(a.webhook_url_env.as_ref())
-            .or(a.webhook_url_file.as_ref())
-            .map_or(span, |v| v.span());
-        match reqwest::Url::parse(url.expose().trim()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-            // The value may be a secret: describe the problem, never echo it.
-            _ => {
-                self.push(
-                    key_span,
-                    "webhook_url",
-                    format!(
-                        "the webhook URL (from {}) is not an http(s) URL",
-                        url.origin()
-                    ),
-                    Some("use the full URL, like https://hooks.slack.com/services/…".into()),
-                );
-                return None;
-            }
-        }
-        let url = Secret::new(url.expose().trim().to_string(), url.origin().to_string());
+        let url = url?;
         let timeout = self.duration(
             &a.webhook_timeout,
             "webhook_timeout",
@@ -228,7 +226,8 @@ impl Validator<'_> {
                 "BLOG_POSTER_SMTP_PASSWORD",
                 "smtp-password",
                 span,
-            )?),
+                SecretUse::AlertEmail,
+            )),
             None => {
                 if let Some(p) = s.password_env.as_ref().or(s.password_file.as_ref()) {
                     self.push(
@@ -266,4 +265,19 @@ fn plausible_address(a: &str) -> bool {
         && !a
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+}
+
+/// A webhook URL must be a full http(s) URL. The message never holds the
+/// value: Slack's URLs carry their token.
+fn check_webhook_url(value: &str) -> Result<String, (String, String)> {
+    let value = value.trim();
+    match reqwest::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            Ok(value.to_string())
+        }
+        _ => Err((
+            "the webhook URL is not an http(s) URL".into(),
+            "use the full URL, like https://hooks.slack.com/services/…".into(),
+        )),
+    }
 }

@@ -85,6 +85,7 @@ impl Validator<'_> {
             "BLOG_POSTER_S3_ACCESS_KEY",
             "s3-access-key",
             s3.span(),
+            SecretUse::BackupS3,
         );
         let secret_key = self.secret(
             &r.secret_key_env,
@@ -93,6 +94,7 @@ impl Validator<'_> {
             "BLOG_POSTER_S3_SECRET_KEY",
             "s3-secret-key",
             s3.span(),
+            SecretUse::BackupS3,
         );
         Some(BackupS3Config {
             endpoint: endpoint?,
@@ -100,8 +102,8 @@ impl Validator<'_> {
             region,
             prefix,
             path_style: r.path_style.unwrap_or(false),
-            access_key: access_key?,
-            secret_key: secret_key?,
+            access_key,
+            secret_key,
         })
     }
 }

@@ -118,9 +118,16 @@ impl Validator<'_> {
                             kind,
                             base_url,
                             model: model.into(),
-                            api_key: Some(Secret::new(
-                                key.trim().to_string(),
-                                format!("env {var}"),
+                            api_key: Some(self.new_secret(
+                                SecretSource::Known {
+                                    value: key.trim().to_string(),
+                                    origin: format!("env {var}"),
+                                },
+                                SecretUse::Llm {
+                                    provider: name.to_string(),
+                                },
+                                None,
+                                None,
                             )),
                             max_tokens: 8192,
                             timeout: Duration::from_secs(600),
@@ -145,6 +152,16 @@ impl Validator<'_> {
             }
         }
         let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
+        // A provider that is declared but has its own problem is already
+        // reported: "no provider named …" beside it would mislead.
+        self.invalid_providers = l
+            .providers
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect();
+        let declared_but_invalid =
+            |v: &Self, name: &str| v.invalid_providers.iter().any(|n| n == name);
         let check_name = |v: &mut Self,
                           name: &str,
                           span: std::ops::Range<usize>,
@@ -152,6 +169,9 @@ impl Validator<'_> {
          -> bool {
             if names.iter().any(|n| n == name) {
                 return true;
+            }
+            if declared_but_invalid(v, name) {
+                return false;
             }
             v.push(
                 span,
@@ -300,7 +320,10 @@ impl Validator<'_> {
                     default_env,
                     &credential,
                     p.span(),
-                )?)
+                    SecretUse::Llm {
+                        provider: name.to_string(),
+                    },
+                ))
             }
         };
         let price = match prices
@@ -387,6 +410,9 @@ impl Validator<'_> {
         let provider = g.provider.as_ref().and_then(|p| {
             if llm.provider(p.get_ref()).is_some() {
                 Some(p.get_ref().clone())
+            } else if self.invalid_providers.contains(p.get_ref()) {
+                // Its own problem is reported where it is declared.
+                None
             } else {
                 self.push(
                     p.span(),

@@ -237,13 +237,26 @@ async fn parse_body(
     let content_type = fetched.content_type().map(str::to_string);
     let url = fetched.final_url.clone();
     let url_s = url.to_string();
+    let subject = url_s.clone();
     tokio::task::spawn_blocking(move || {
+        crate::fence::inject::point("parse", &subject);
         parse_document(&bytes, content_type.as_deref(), &url, kind, limit)
     })
     .await
-    .map_err(|e| SourceError::Parse {
-        url: url_s.clone(),
-        error: ParseError::new("document", format!("parser task failed: {e}")),
+    .map_err(|e| {
+        // The blocking task is the parser's fence: a panic is this
+        // document's parse error, with the panic message.
+        let detail = match crate::fence::join_error(e) {
+            Ok(panic) => {
+                crate::fence::report(None, &format!("the parser of {url_s}"), &panic);
+                format!("the parser {panic}")
+            }
+            Err(e) => format!("parser task failed: {e}"),
+        };
+        SourceError::Parse {
+            url: url_s.clone(),
+            error: ParseError::new("document", detail),
+        }
     })?
     .map_err(|error| SourceError::Parse { url: url_s, error })
 }

@@ -51,7 +51,7 @@ impl AnthropicClient {
             .header("anthropic-version", API_VERSION)
             .json(&body);
         if let Some(key) = secret {
-            request = request.header("x-api-key", key.expose());
+            request = request.header("x-api-key", key.expose().map_err(missing_key)?);
         }
         let response = request
             .send()

@@ -259,14 +259,26 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
+/// An API key that cannot be read (not set, unreadable file): nothing was
+/// sent, and only the operator can fix it, so another provider is tried.
+pub fn missing_key(e: crate::config::SecretError) -> ProviderError {
+    ProviderError {
+        class: ErrorClass::BadCredentials,
+        status: None,
+        message: e.to_string(),
+        retry_after: None,
+        maybe_billed: false,
+    }
+}
+
 /// Removes secrets from text that goes into errors, logs and the database:
 /// the key itself, and anything that looks like an API key.
 pub fn redact(text: &str, secret: Option<&Secret>) -> String {
     let mut out = text.to_string();
-    if let Some(s) = secret
-        && s.expose().len() >= 4
+    if let Some(value) = secret.and_then(|s| s.expose().ok())
+        && value.len() >= 4
     {
-        out = out.replace(s.expose(), "[redacted]");
+        out = out.replace(value, "[redacted]");
     }
     let mut cleaned = String::with_capacity(out.len());
     let mut rest = out.as_str();

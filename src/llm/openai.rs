@@ -64,7 +64,7 @@ impl OpenAiClient {
         };
         let mut request = self.http.post(&self.url).json(&body);
         if let Some(key) = secret {
-            request = request.bearer_auth(key.expose());
+            request = request.bearer_auth(key.expose().map_err(missing_key)?);
         }
         let response = request
             .send()

@@ -301,7 +301,7 @@ impl LlmService {
                     }
                     if !e.class.retryable() {
                         let hint = e
-                            .fix_hint(config.api_key.as_ref().map(|k| k.origin()))
+                            .fix_hint(config.api_key.as_ref().map(|k| k.origin()).as_deref())
                             .map(|h| format!(" — {h}"))
                             .unwrap_or_default();
                         return Ok(Err(ProviderFailure {

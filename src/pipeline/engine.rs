@@ -16,7 +16,8 @@ use crate::config::Config;
 use crate::pipeline::lifecycle::{JobStatus, RetryPolicy, Timestamp};
 use crate::pipeline::stage::{StageContext, StageError, StageSet};
 use crate::store::{
-    ClaimRequest, ClaimedJob, JobFailure, RunId, StageOutput, Store, StoreError, StoreResult,
+    ClaimRequest, ClaimedJob, DeadJob, JobFailure, RunId, StageOutput, Store, StoreError,
+    StoreResult,
 };
 
 /// How a job's turn on a worker ended.
@@ -42,6 +43,9 @@ pub enum JobOutcome {
 pub trait Observer: Send + Sync {
     fn started(&self, _job: &ClaimedJob) {}
     fn finished(&self, _job: &ClaimedJob, _outcome: &JobOutcome, _elapsed: Duration) {}
+    /// A job whose worker vanished was left dead by the reclaim (out of
+    /// attempts, or a poison pill).
+    fn reclaimed_dead(&self, _job: &DeadJob) {}
 }
 
 /// Logs every job through tracing.
@@ -68,6 +72,10 @@ impl Observer for LogObserver {
                 tracing::warn!(site = %job.site, job = %job.id, stage = %job.stage, "lease lost; result discarded");
             }
         }
+    }
+
+    fn reclaimed_dead(&self, job: &DeadJob) {
+        tracing::error!(site = %job.site, run = %job.run_id, job = %job.id, stage = %job.stage, poison_pill = job.poison_pill, "job dead: {}", job.error);
     }
 }
 
@@ -139,12 +147,22 @@ impl Engine {
             }
             if last_reclaim.elapsed() >= reclaim_every {
                 last_reclaim = Instant::now();
-                match self.call(|s, now| s.reclaim_leases(false, now)).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(
-                        jobs = n,
-                        "requeued jobs whose lease ran out (their worker stopped)"
-                    ),
+                let poison_after = cfg.poison_after;
+                match self
+                    .call(move |s, now| s.reclaim_leases(false, poison_after, now))
+                    .await
+                {
+                    Ok(r) => {
+                        if r.requeued > 0 {
+                            tracing::info!(
+                                jobs = r.requeued,
+                                "requeued jobs whose lease ran out (their worker stopped)"
+                            );
+                        }
+                        for dead in &r.dead {
+                            self.observer.reclaimed_dead(dead);
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot reclaim expired leases; trying again later")
                     }
@@ -181,7 +199,13 @@ impl Engine {
             };
             while let Some(done) = tasks.try_join_next() {
                 if let Err(e) = done {
-                    tracing::error!(error = %e, "a job task panicked; its lease will expire and the job will run again");
+                    // The stage itself is fenced in `execute`; this is a panic
+                    // around it (committing, observing). The job's lease
+                    // expires and it runs again.
+                    match crate::fence::join_error(e) {
+                        Ok(panic) => crate::fence::report(None, "a job's bookkeeping", &panic),
+                        Err(e) => tracing::warn!(error = %e, "a job task was cancelled"),
+                    }
                 }
             }
             if let Some(wait) = idle {
@@ -249,13 +273,26 @@ impl Engine {
                     clock: self.clock.clone(),
                 };
                 let runner = self.stages.get(job.stage).clone();
-                let work = runner.run(&ctx);
+                let subject = format!("{}/{}", job.site, job.stage);
+                // The stage's fence: a panic is this job's failure (retried,
+                // then dead, with the panic message), not the daemon's.
+                let work = crate::fence::catch_async(async move {
+                    crate::fence::inject::point("stage", &subject);
+                    runner.run(&ctx).await
+                });
                 tokio::pin!(work);
                 let beat = self.config.engine.heartbeat;
                 let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
                 loop {
                     tokio::select! {
-                        result = &mut work => break self.finish(&job, result).await,
+                        result = &mut work => {
+                            let result = result.unwrap_or_else(|panic| {
+                                let unit = format!("the {} stage of job {} (run {})", job.stage, job.id, job.run_id);
+                                crate::fence::report(Some(&job.site), &unit, &panic);
+                                Err(StageError::Retryable(format!("the {} stage {panic}", job.stage)))
+                            });
+                            break self.finish(&job, result).await
+                        }
                         _ = ticker.tick() => {
                             if !self.heartbeat(&job).await {
                                 break JobOutcome::LeaseLost;

@@ -180,8 +180,13 @@ pub enum JobEvent {
         until: Timestamp,
     },
     /// The worker holding the lease vanished (crash, kill -9).
+    /// `died_in_a_row` counts the attempts, this one included, that started
+    /// and never ended because the process died while holding the lease;
+    /// at `poison_after` the job is a poison pill (see [`is_poison_pill`]).
     LeaseExpired {
         now: Timestamp,
+        died_in_a_row: u32,
+        poison_after: u32,
     },
     /// The worker gives the job back on shutdown; no attempt is charged.
     Release {
@@ -300,8 +305,15 @@ pub fn job_transition(
             *until,
             vec![],
         )),
-        (Running, JobEvent::LeaseExpired { now }) => {
-            if out_of_attempts {
+        (
+            Running,
+            JobEvent::LeaseExpired {
+                now,
+                died_in_a_row,
+                poison_after,
+            },
+        ) => {
+            if out_of_attempts || is_poison_pill(*died_in_a_row, *poison_after) {
                 Ok(to(
                     Dead,
                     state.attempts,
@@ -326,6 +338,15 @@ pub fn job_transition(
         )),
         _ => Err(invalid()),
     }
+}
+
+/// A job whose attempts killed the process `poison_after` times in a row
+/// (the process died while holding its lease, each time) is quarantined as
+/// dead instead of being claimed again: otherwise a crash that no fence can
+/// catch (an abort, the OOM killer, a stack overflow) would restart the
+/// daemon into the same job forever.
+pub fn is_poison_pill(died_in_a_row: u32, poison_after: u32) -> bool {
+    poison_after > 0 && died_in_a_row >= poison_after
 }
 
 /// How a finished stage steers its run.

@@ -42,7 +42,11 @@ fn events() -> Vec<JobEvent> {
             jitter: 0.0,
         },
         JobEvent::Defer { until: t(3600) },
-        JobEvent::LeaseExpired { now: t(10) },
+        JobEvent::LeaseExpired {
+            now: t(10),
+            died_in_a_row: 1,
+            poison_after: 3,
+        },
         JobEvent::Release { now: t(10) },
         JobEvent::OperatorRetry { now: t(10) },
         JobEvent::OperatorCancel,
@@ -188,7 +192,11 @@ fn retryable_failure_backs_off_then_dies_at_max_attempts() {
 fn lease_expiry_requeues_at_once_until_attempts_are_spent() {
     let tr = job_transition(
         &state(JobStatus::Running, 2),
-        &JobEvent::LeaseExpired { now: t(50) },
+        &JobEvent::LeaseExpired {
+            now: t(50),
+            died_in_a_row: 1,
+            poison_after: 3,
+        },
         &POLICY,
     )
     .expect("valid");
@@ -198,11 +206,36 @@ fn lease_expiry_requeues_at_once_until_attempts_are_spent() {
     );
     let tr = job_transition(
         &state(JobStatus::Running, 3),
-        &JobEvent::LeaseExpired { now: t(50) },
+        &JobEvent::LeaseExpired {
+            now: t(50),
+            died_in_a_row: 1,
+            poison_after: 3,
+        },
         &POLICY,
     )
     .expect("valid");
     assert_eq!(tr.state.status, JobStatus::Dead);
+}
+
+#[test]
+fn a_job_that_killed_the_process_poison_after_times_in_a_row_is_dead() {
+    let expire = |died_in_a_row| JobEvent::LeaseExpired {
+        now: t(50),
+        died_in_a_row,
+        poison_after: 3,
+    };
+    // Attempts left (2 of 10), but the process died with it three times.
+    let mut running = state(JobStatus::Running, 2);
+    running.max_attempts = 10;
+    for died in [1, 2] {
+        let tr = job_transition(&running, &expire(died), &POLICY).expect("valid");
+        assert_eq!(tr.state.status, JobStatus::Queued, "{died} deaths");
+    }
+    let tr = job_transition(&running, &expire(3), &POLICY).expect("valid");
+    assert_eq!(tr.state.status, JobStatus::Dead);
+    assert_eq!(tr.effects, vec![Effect::FinishRun(RunStatus::Failed)]);
+    assert!(!is_poison_pill(100, 0), "0 turns the guard off");
+    assert!(is_poison_pill(3, 3) && !is_poison_pill(2, 3));
 }
 
 #[test]

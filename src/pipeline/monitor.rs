@@ -3,7 +3,8 @@
 //! `monitor.concurrency` at once, and returns each source's outcome and the
 //! items found. One source failing is that source's outcome, never the
 //! stage's error; the stage fails (retryably) only when it cannot work at
-//! all — the store is unreadable or no HTTP client can be built.
+//! all — the store is unreadable or no HTTP client can be built. A panic
+//! while checking a source is that source's failure too (see `fence`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::feeds::fetch::Fetcher;
+use crate::feeds::schedule::after_failure;
 use crate::feeds::source::{Checked, check_source};
 use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
-use crate::store::{MonitorOutput, SourceRecord, StageOutput};
+use crate::store::{MonitorOutput, SourceOutcome, SourceRecord, StageOutput};
 
 /// Runs the monitor stage.
 #[derive(Debug, Default)]
@@ -60,9 +62,35 @@ async fn monitor(ctx: &StageContext) -> Result<MonitorOutput, StageError> {
             limit.clone(),
             ctx.clock.clone(),
         );
+        let site = ctx.site.name.clone();
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.ok();
-            let checked = check_source(&fetcher, &cfg, &source, state.as_ref(), clock.now()).await;
+            let now = clock.now();
+            // The source's fence: a panic in its fetch or parse is this
+            // source's failure, recorded like a parse error; the other
+            // sources' work is kept.
+            let checked = crate::fence::catch_async(check_source(
+                &fetcher,
+                &cfg,
+                &source,
+                state.as_ref(),
+                now,
+            ))
+            .await
+            .unwrap_or_else(|panic| {
+                let url = source.url.to_string();
+                crate::fence::report(Some(&site), &format!("source {url}"), &panic);
+                let failures = state.as_ref().map_or(0, |s| s.consecutive_failures) + 1;
+                Checked {
+                    outcome: SourceOutcome {
+                        url,
+                        next_check_at: Some(after_failure(now, failures, None, &cfg)),
+                        error: Some(format!("checking this source {panic}")),
+                        ..Default::default()
+                    },
+                    items: Vec::new(),
+                }
+            });
             (index, checked)
         });
     }
@@ -70,9 +98,9 @@ async fn monitor(ctx: &StageContext) -> Result<MonitorOutput, StageError> {
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(r) => results.push(r),
-            // A panic in one source's parser must not lose the others'
-            // work; that source is simply checked again next run.
-            Err(e) => tracing::error!(site = %ctx.site.name, error = %e, "a source check panicked"),
+            // Only a cancelled task gets here (panics are fenced above):
+            // that source is simply checked again next run.
+            Err(e) => tracing::error!(site = %ctx.site.name, error = %e, "a source check stopped"),
         }
     }
     results.sort_by_key(|(i, _)| *i);

@@ -60,6 +60,7 @@ migrations! {
     3 "0003" "llm_budget",
     4 "0004" "api_tokens",
     5 "0005" "backups",
+    6 "0006" "poison_pill",
 }
 
 /// sha256 of the migration text, hex.

@@ -55,6 +55,21 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The reason kept on a job a lease expiry left dead: both backends word it
+/// the same way, and the operator reads what to do.
+pub fn lease_death_reason(owner: &str, died_in_a_row: u32, poison_pill: bool) -> String {
+    if poison_pill {
+        format!(
+            "poison pill: the process died {died_in_a_row} times in a row while running this job \
+             (last holder {owner}), so it is quarantined instead of being claimed again; find the \
+             crash in the log before each restart (an abort, the OOM killer), fix it, then retry \
+             the job"
+        )
+    } else {
+        format!("the worker {owner} holding it stopped (lease expired) and its attempts are spent")
+    }
+}
+
 /// Everything the daemon, the CLI, the API and the TUI persist. Implemented
 /// by `sqlite::SqliteStore` (and a PostgreSQL store later) with identical
 /// meaning, checked by one contract test suite.
@@ -143,8 +158,15 @@ pub trait Store: Send + Sync {
 
     /// Requeues running jobs whose lease ran out (or, with `all_running`,
     /// every running job: only when this process is known to be the only one).
-    /// Returns how many were reclaimed.
-    fn reclaim_leases(&self, all_running: bool, now: Timestamp) -> StoreResult<u64>;
+    /// A job whose lease ran out `poison_after` times in a row without its
+    /// attempt ending (the process died with it each time) is made dead as
+    /// a poison pill instead, as is one out of attempts.
+    fn reclaim_leases(
+        &self,
+        all_running: bool,
+        poison_after: u32,
+        now: Timestamp,
+    ) -> StoreResult<Reclaimed>;
 
     /// Operator: revive a dead or cancelled job.
     fn retry_job(&self, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()>;

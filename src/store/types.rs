@@ -148,6 +148,35 @@ pub struct ClaimedJob {
     pub lease_expires_at: Timestamp,
 }
 
+/// What [`Store::reclaim_leases`](super::Store::reclaim_leases) did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reclaimed {
+    /// Jobs put back in the queue.
+    pub requeued: u64,
+    /// Jobs that ended dead instead: out of attempts, or a poison pill.
+    pub dead: Vec<DeadJob>,
+}
+
+impl Reclaimed {
+    /// Every job taken back, requeued or dead.
+    pub fn total(&self) -> u64 {
+        self.requeued + self.dead.len() as u64
+    }
+}
+
+/// A job a reclaim left dead, with the reason kept on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadJob {
+    pub id: JobId,
+    pub run_id: RunId,
+    pub site: String,
+    pub stage: Stage,
+    pub attempts: u32,
+    pub error: String,
+    /// It killed the process `engine.poison_after` times in a row.
+    pub poison_pill: bool,
+}
+
 /// How a stage failed, as far as the engine cares.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobFailure {

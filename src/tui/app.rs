@@ -149,7 +149,7 @@ impl App {
     }
 
     /// Rows in the current tab's selectable list.
-    fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         match self.tab() {
             Tab::Overview => self.status.as_ref().map_or(0, |s| s.sites.len()),
             Tab::Runs => self.jobs.len(),

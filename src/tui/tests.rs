@@ -358,19 +358,165 @@ fn tui_snapshot_cap_change_confirmation() {
     );
 }
 
+/// What "fits 80×24" means, checked on the drawn cells: the tab bar shows
+/// all six tabs whole, the footer its whole key hint, every box is closed
+/// inside the screen, the selected row (reversed) is on screen and is the
+/// selected item, and an open help lists every key.
+fn assert_fits(app: &App, what: &str) {
+    assert_fits_in(app, 80, 24, what);
+}
+
+fn assert_fits_in(app: &App, w: u16, h: u16, what: &str) {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    terminal.draw(|f| ui::draw(f, app)).expect("draw");
+    let buf = terminal.backend().buffer().clone();
+    let cell = |x: u16, y: u16| buf[(x, y)].symbol().to_string();
+    let rows: Vec<String> = (0..h)
+        .map(|y| (0..w).map(|x| cell(x, y)).collect())
+        .collect();
+    let shown = rows.join("\n");
+    let ctx = |why: &str| format!("{what}: {why}\n{shown}");
+    match &app.modal {
+        None => {
+            for (i, tab) in Tab::ALL.iter().enumerate() {
+                let label = format!("{} {}", i + 1, tab.title());
+                assert!(
+                    rows[0].contains(&label),
+                    "{}",
+                    ctx(&format!("tab {label:?} cut"))
+                );
+            }
+            if app.message.is_none() {
+                assert!(
+                    rows[usize::from(h - 1)].contains("? keys  q quit"),
+                    "{}",
+                    ctx("footer cut")
+                );
+            }
+            // Every box is whole: each top-left corner has its top-right
+            // corner on its row, its bottom-left below it, and they meet.
+            for y in 0..h {
+                for x in 0..w {
+                    if cell(x, y) != "┌" {
+                        continue;
+                    }
+                    let right = (x + 1..w).find(|&x2| cell(x2, y) == "┐");
+                    let below = (y + 1..h).find(|&y2| cell(x, y2) == "└");
+                    let (Some(x2), Some(y2)) = (right, below) else {
+                        panic!("{}", ctx(&format!("box at {x},{y} runs off the screen")));
+                    };
+                    assert_eq!(
+                        cell(x2, y2),
+                        "┘",
+                        "{}",
+                        ctx(&format!("box at {x},{y} is not closed"))
+                    );
+                }
+            }
+            // The selection is visible, on the selected item.
+            if app.rows() > 0 {
+                let reversed: Vec<u16> = (1..h - 1)
+                    .filter(|&y| {
+                        (0..w).any(|x| {
+                            buf[(x, y)]
+                                .modifier
+                                .contains(ratatui::style::Modifier::REVERSED)
+                        })
+                    })
+                    .collect();
+                assert_eq!(reversed.len(), 1, "{}", ctx("one selected row on screen"));
+                if app.tab() == Tab::Events {
+                    let want = &app.events[app.selected()].message;
+                    assert!(
+                        rows[reversed[0] as usize].contains(want.as_str()),
+                        "{}",
+                        ctx(&format!("selected row is not {want:?}"))
+                    );
+                }
+            }
+        }
+        Some(Modal::Help) => {
+            assert!(shown.contains(" Keys "), "{}", ctx("help title"));
+            for (keys, does) in ui::KEYS {
+                assert!(
+                    shown.contains(does),
+                    "{}",
+                    ctx(&format!("help line {keys} cut"))
+                );
+            }
+            assert!(
+                shown.contains("Every change asks first."),
+                "{}",
+                ctx("help cut")
+            );
+        }
+        Some(_) => {}
+    }
+}
+
 #[test]
 fn tui_every_tab_fits_80x24_at_every_selection() {
-    // Drawing never panics, whatever is selected, on every tab and modal.
+    // Long lists, so the selection has to scroll the tables.
     let mut app = fixture();
+    let base = app.events[0].clone();
+    app.events = (0..40)
+        .map(|i| AuditEvent {
+            id: 100 - i,
+            message: format!("event number {i}"),
+            ..base.clone()
+        })
+        .collect();
+    let job = app.jobs[0].clone();
+    app.jobs = (0..40)
+        .map(|i| Job {
+            id: 200 + i,
+            ..job.clone()
+        })
+        .collect();
+    let source = app.sources[0].clone();
+    app.sources = (0..40)
+        .map(|i| Source {
+            id: i,
+            url: format!("https://competitor.example/feed-{i}.xml"),
+            ..source.clone()
+        })
+        .collect();
     for n in '1'..='6' {
         app.update(ch(n));
-        for _ in 0..5 {
+        let rows = app.rows();
+        assert!(rows > 0, "tab {n} has rows to select");
+        for i in 0..rows {
+            assert_eq!(app.selected(), i, "tab {n}: j moves one row");
+            assert_fits(&app, &format!("tab {n}, row {i}"));
             app.update(ch('j'));
-            screen(&app);
         }
+        assert_eq!(
+            app.selected(),
+            rows - 1,
+            "tab {n}: the selection stops at the end"
+        );
+        assert_fits(&app, &format!("tab {n}, past the end"));
         app.update(ch('?'));
-        screen(&app);
+        assert_eq!(app.modal, Some(Modal::Help));
+        assert_fits(&app, &format!("tab {n}, help"));
         app.update(ch('x'));
+        assert_eq!(app.modal, None, "any key closes the help");
+        app.update(ch('g'));
+    }
+}
+
+/// The fit check fails on what it is meant to catch: the same screens on
+/// a terminal too narrow for the tab bar, or too short for any table (at
+/// 80×6 the overview still fits: it drops the spend lines and Failures).
+#[test]
+fn tui_fit_check_fails_on_a_screen_that_is_too_small() {
+    for n in '1'..='6' {
+        let app = on_tab(n);
+        assert_fits(&app, "80x24");
+        for (w, h) in [(40, 24), (80, 3)] {
+            let caught = std::panic::catch_unwind(|| assert_fits_in(&app, w, h, "small"));
+            assert!(caught.is_err(), "tab {n} at {w}x{h} passed the fit check");
+        }
     }
 }
 

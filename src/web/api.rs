@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{self, Access, Denied};
+use super::metrics::{self, AuthRefusal};
 use super::reply::{ApiError, Reply};
+use super::request_head::PEER_HEADER;
 use super::{WebState, page, views};
 use crate::budget::CapScope;
 use crate::config::Money;
@@ -224,27 +226,37 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn parse_query(q: &str) -> Vec<(String, String)> {
+/// The query string's pairs; a pair that is not percent-encoded UTF-8 is
+/// refused (ignoring it would answer a different question, e.g. every site
+/// for `?site=%ff`).
+fn parse_query(q: &str) -> Result<Vec<(String, String)>, ApiError> {
     q.split('&')
         .filter(|p| !p.is_empty())
-        .filter_map(|p| {
+        .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            Some((
-                percent_decode(&k.replace('+', " "))?,
-                percent_decode(&v.replace('+', " "))?,
-            ))
+            let decode = |s: &str| {
+                percent_decode(&s.replace('+', " ")).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "the query parameter \"{}\" is not valid percent-encoded UTF-8; encode it like ?site=my%20blog",
+                        p.chars().take(64).collect::<String>()
+                    ))
+                })
+            };
+            Ok((decode(k)?, decode(v)?))
         })
         .collect()
 }
 
-/// Answers one request relayed by the front.
+/// Answers one request relayed by the front. A panic in routing or in the
+/// handler is fenced here: the client gets 500, the log the message, and
+/// this thread goes on to the next request.
 pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
     let started = Instant::now();
     let method = rq.method().as_str().to_string();
     let url = rq.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let mut label = "unmatched";
-    let reply = match find_route(&method, path) {
+    let answered = crate::fence::catch(|| match find_route(&method, path) {
         Err(e) => e.into(),
         Ok((r, params)) => {
             label = r.pattern;
@@ -258,10 +270,19 @@ pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
                     format!("the body is larger than {limit} bytes"),
                 )
                 .into(),
-                Ok(_) => dispatch(state, r, params, query, body, rq.headers()),
+                Ok(_) => {
+                    crate::fence::inject::point("http", path);
+                    dispatch(state, r, params, query, body, rq.headers(), &method)
+                }
             }
         }
-    };
+    });
+    let reply: Reply = answered.unwrap_or_else(|panicked| {
+        let unit = format!("HTTP request {} {label}", metrics::method_label(&method));
+        crate::fence::report(None, &unit, &panicked);
+        ApiError::internal("the server failed while answering (a bug; the log has the details)")
+            .into()
+    });
     state
         .metrics
         .observe_http(label, &method, reply.status, started.elapsed());
@@ -300,6 +321,7 @@ fn dispatch(
     query: &str,
     body: Vec<u8>,
     headers: &[tiny_http::Header],
+    method: &str,
 ) -> Reply {
     let authz = headers
         .iter()
@@ -322,6 +344,17 @@ fn dispatch(
         authz.is_some(),
         token.as_ref(),
     ) {
+        let why = match denied {
+            Denied::Forbidden => AuthRefusal::Forbidden,
+            Denied::Unauthenticated(_) if authz.is_some() => AuthRefusal::Unknown,
+            Denied::Unauthenticated(_) => AuthRefusal::Missing,
+        };
+        state.metrics.observe_auth_refusal(r.pattern, why);
+        let peer = headers
+            .iter()
+            .find(|h| h.field.equiv(PEER_HEADER))
+            .map_or("unknown", |h| h.value.as_str());
+        state.refusals.refused(r.pattern, method, why, peer);
         return match denied {
             Denied::Unauthenticated(msg) => Reply::from(ApiError::new(401, "unauthorized", msg))
                 .with_header("WWW-Authenticate", "Bearer realm=\"blog-poster\""),
@@ -336,10 +369,14 @@ fn dispatch(
     if let Some(t) = &token {
         touch(state, t.id);
     }
+    let query = match parse_query(query) {
+        Ok(q) => q,
+        Err(e) => return e.into(),
+    };
     let ctx = Ctx {
         state,
         params,
-        query: parse_query(query),
+        query,
         body,
         actor: token.map_or_else(|| "public".to_string(), |t| t.name),
     };
@@ -716,12 +753,15 @@ mod tests {
     fn queries_decode() {
         assert_eq!(
             parse_query("site=a+b&limit=5&x"),
-            vec![
+            Ok(vec![
                 ("site".into(), "a b".into()),
                 ("limit".into(), "5".into()),
                 ("x".into(), String::new())
-            ]
+            ])
         );
+        for bad in ["site=%ff", "site=%zz", "%ff=1", "a=1&site=%e2%82"] {
+            assert_eq!(parse_query(bad).map_err(|e| e.status), Err(400), "{bad}");
+        }
         assert_eq!(percent_decode("%3Cimg%3E"), Some("<img>".into()));
         assert_eq!(percent_decode("%zz"), None);
     }

@@ -1,162 +1,601 @@
 //! The TCP front of the HTTP server. tiny_http has no timeouts, no header
 //! limits and a thread per connection without bound, so it never faces the
-//! network: it serves a private Unix socket, and this front owns the TCP
-//! listener. A fixed pool of threads takes accepted connections from a
-//! bounded queue (a full queue answers 503 at once); each request head and
-//! body is read under the configured limits and deadline, then relayed to
-//! tiny_http over one Unix connection per client connection, and the answer
-//! copied back. Accept errors never end the accept loop (tiny_http's does).
+//! network: it serves private Unix sockets, and this front owns the TCP
+//! listener. The front is one thread running a single-threaded tokio
+//! runtime: accept waits on readiness, and each client connection is a
+//! task, so an idle or slow connection costs a socket and a few KiB, never
+//! a thread.
+//!
+//! What it enforces: a connection limit overall and per client address;
+//! a deadline for each request that starts at accept (the first request)
+//! or at its first byte (later ones on a kept-alive connection); the
+//! `[http]` size limits; the Host check. At a limit, the connection that
+//! has waited longest without a complete request is closed to make room
+//! (slow or idle connections never lock newcomers out); only when every
+//! connection is busy with a request is the newcomer refused (503).
+//! /healthz and /readyz go to a tiny_http server and handler thread of
+//! their own, so probes are answered whatever the other routes are doing.
+//! Answers stream back through `upstream` (any size, any framing).
 
-use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::config::HttpConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::time::Instant;
 
-/// Largest response head accepted from the backend.
-const MAX_RESPONSE_HEAD: usize = 64 << 10;
-/// How long the backend may take to answer one request.
-const BACKEND_TIMEOUT: Duration = Duration::from_secs(60);
+use super::metrics::Registry;
+use super::reply::SECURITY_HEADERS;
+use super::request_head::{self, Head, HostPolicy, Limits, Refusal, canonical};
+use super::upstream::{self, Exchange, Pool, Relayed};
 
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_body: u64,
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-    pub request_timeout: Duration,
-    pub keepalive_timeout: Duration,
+/// How long a refusal waits for the client before closing.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Where tiny_http listens.
+pub struct Backends {
+    /// The API, the page and /metrics, with at most `pool` requests in
+    /// flight to it.
+    pub main: PathBuf,
+    pub pool: usize,
+    /// /healthz and /readyz only.
+    pub probes: PathBuf,
 }
 
-impl Limits {
-    pub fn from_config(c: &HttpConfig) -> Self {
-        Limits {
-            max_body: c.max_body,
-            max_header_bytes: usize::try_from(c.max_header_bytes).unwrap_or(usize::MAX),
-            max_headers: c.max_headers as usize,
-            request_timeout: c.request_timeout,
-            keepalive_timeout: c.keepalive_timeout,
+/// The running front: [`Front::stop`] ends it.
+pub struct Front {
+    thread: std::thread::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Front {
+    /// Stops accepting, closes idle connections, lets requests in progress
+    /// finish (up to the request timeout), and joins the thread.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.thread.join();
+    }
+}
+
+struct Shared {
+    limits: Limits,
+    hosts: HostPolicy,
+    main: Arc<Pool>,
+    probes: Arc<Pool>,
+    budget: Arc<Semaphore>,
+    registry: Arc<Registry>,
+    conns: Mutex<Conns>,
+    all_closed: Notify,
+    stop: watch::Receiver<bool>,
+}
+
+/// Open connections, and which of them may be closed to make room.
+#[derive(Default)]
+struct Conns {
+    open: usize,
+    per_client: HashMap<IpAddr, usize>,
+    /// Connections waiting for (the rest of) a request, oldest first.
+    waiting: BTreeMap<u64, (IpAddr, Arc<Eviction>)>,
+    next: u64,
+}
+
+/// How a connection learns that it was closed to make room.
+#[derive(Default)]
+struct Eviction {
+    notify: Notify,
+    /// Set (under the `Conns` lock) when its place was given away.
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Conns {
+    /// Gives the place of the connection (of `ip`, or any) that has waited
+    /// longest to a newcomer: its counts are released now, and it closes
+    /// when its task next runs.
+    fn evict_oldest(&mut self, ip: Option<IpAddr>) -> bool {
+        let key = self
+            .waiting
+            .iter()
+            .find(|(_, (owner, _))| ip.is_none_or(|ip| *owner == ip))
+            .map(|(k, _)| *k);
+        match key.and_then(|k| self.waiting.remove(&k)) {
+            Some((owner, eviction)) => {
+                eviction.done.store(true, Ordering::Relaxed);
+                self.release(owner);
+                eviction.notify.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn release(&mut self, ip: IpAddr) {
+        self.open = self.open.saturating_sub(1);
+        if let Some(n) = self.per_client.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_client.remove(&ip);
+            }
         }
     }
 }
 
-/// Runs the accept loop and the connection pool until `stop` is set.
-/// `on_fatal` is called if the listener keeps failing. Returns the accept
-/// thread; connection threads end by themselves once `stop` is set (after
-/// the request in progress, or when an idle connection times out), so a
-/// stop never waits for an idle keep-alive client.
-pub fn spawn(
-    listener: TcpListener,
-    backend: PathBuf,
-    limits: Limits,
-    pool_size: usize,
-    stop: Arc<AtomicBool>,
-    on_fatal: Arc<dyn Fn(String) + Send + Sync>,
-) -> io::Result<std::thread::JoinHandle<()>> {
-    let (tx, rx) = sync_channel::<TcpStream>(pool_size);
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..pool_size {
-        let (rx, backend, limits, stop) =
-            (rx.clone(), backend.clone(), limits.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name(format!("http-conn-{i}"))
-            .stack_size(256 << 10)
-            .spawn(move || worker(&rx, &backend, &limits, &stop))?;
-    }
-    listener.set_nonblocking(true)?;
-    std::thread::Builder::new()
-        .name("http-accept".into())
-        .spawn(move || accept_loop(listener, tx, &stop, on_fatal.as_ref()))
+/// One admitted connection's place in [`Conns`]; released on drop (or
+/// when it is evicted).
+struct Slot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    key: Option<u64>,
+    evict: Arc<Eviction>,
 }
 
-fn accept_loop(
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conns> {
+        self.shared.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waiting for a request: may be evicted, oldest first.
+    fn waiting(&mut self) {
+        let mut c = self.shared.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = self.key.take() {
+            c.waiting.remove(&k);
+        }
+        c.next += 1;
+        let k = c.next;
+        c.waiting.insert(k, (self.ip, self.evict.clone()));
+        self.key = Some(k);
+    }
+
+    /// Working on a request: not evicted.
+    fn busy(&mut self) {
+        if let Some(k) = self.key.take() {
+            self.lock().waiting.remove(&k);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.shared.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = self.key.take() {
+            c.waiting.remove(&k);
+        }
+        if !self.evict.done.load(Ordering::Relaxed) {
+            c.release(self.ip);
+        }
+        self.shared
+            .registry
+            .connections_open
+            .store(c.open as u64, Ordering::Relaxed);
+        if c.open == 0 {
+            self.shared.all_closed.notify_waiters();
+        }
+    }
+}
+
+/// Starts the front's thread on `listener`.
+pub fn spawn(
+    listener: std::net::TcpListener,
+    backends: Backends,
+    limits: Limits,
+    hosts: HostPolicy,
+    registry: Arc<Registry>,
+    on_fatal: Arc<dyn Fn(String) + Send + Sync>,
+) -> io::Result<Front> {
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        main: Pool::new(backends.main, backends.pool),
+        probes: Pool::new(backends.probes, 2),
+        budget: Arc::new(Semaphore::new(upstream::READ_AHEAD_TOTAL >> 10)),
+        limits,
+        hosts,
+        registry,
+        conns: Mutex::new(Conns::default()),
+        all_closed: Notify::new(),
+        stop: stop_rx,
+    });
+    let thread = std::thread::Builder::new()
+        .name("http-front".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(l) => accept_loop(l, &shared, on_fatal.as_ref()).await,
+                    Err(e) => on_fatal(format!("the HTTP listener cannot be used: {e}")),
+                }
+                drain(&shared).await;
+            });
+        })?;
+    Ok(Front {
+        thread,
+        stop: stop_tx,
+    })
+}
+
+async fn accept_loop(
     listener: TcpListener,
-    tx: SyncSender<TcpStream>,
-    stop: &AtomicBool,
+    shared: &Arc<Shared>,
     on_fatal: &(dyn Fn(String) + Send + Sync),
 ) {
+    let mut stop = shared.stop.clone();
     let mut failures = 0u32;
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
                 failures = 0;
-                if stream.set_nonblocking(false).is_err() {
-                    continue;
-                }
                 let _ = stream.set_nodelay(true);
-                match tx.try_send(stream) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(mut s)) => {
-                        let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-                        let _ = s.write_all(&simple_response(
-                            503,
-                            "busy",
-                            "too many connections; try again shortly",
-                        ));
+                let ip = canonical(peer.ip());
+                match admit(shared, ip) {
+                    Ok(slot) => {
+                        tokio::spawn(serve_connection(shared.clone(), stream, ip, slot));
                     }
-                    Err(TrySendError::Disconnected(_)) => return,
+                    Err(refusal) => {
+                        shared
+                            .registry
+                            .observe_refusal(refusal.code, refusal.status);
+                        tokio::spawn(async move {
+                            let mut stream = stream;
+                            refuse(&mut stream, &refusal).await;
+                        });
+                    }
                 }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                // EMFILE, ENOBUFS, ECONNABORTED…: wait and go on; give up
-                // only when the listener fails for a minute on end.
+                // EMFILE, ENOBUFS, ECONNABORTED…: back off and go on; give
+                // up only when the listener fails for a minute on end.
                 failures += 1;
                 tracing::warn!(error = %e, "accepting an HTTP connection failed");
                 if failures >= 600 {
                     on_fatal(format!("the HTTP listener keeps failing: {e}"));
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
 }
 
-fn worker(
-    rx: &Mutex<Receiver<TcpStream>>,
-    backend: &std::path::Path,
-    limits: &Limits,
-    stop: &AtomicBool,
-) {
+/// After accept stopped: waits for the connections to end (idle ones
+/// close at once; a request in progress gets its answer).
+async fn drain(shared: &Shared) {
+    let until = Instant::now() + shared.limits.request_timeout.max(Duration::from_secs(5));
     loop {
-        let next = {
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            rx.recv_timeout(Duration::from_millis(250))
+        let closed = shared.all_closed.notified();
+        tokio::pin!(closed);
+        closed.as_mut().enable();
+        if shared.conns.lock().unwrap_or_else(|p| p.into_inner()).open == 0 {
+            return;
+        }
+        if tokio::time::timeout_at(until, closed).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Takes a place for a new connection from `ip`, closing the longest
+/// waiting connection (of that client, or any) when a limit is reached.
+fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Result<Slot, Refusal> {
+    let limits = &shared.limits;
+    let mut c = shared.conns.lock().unwrap_or_else(|p| p.into_inner());
+    let mine = c.per_client.get(&ip).copied().unwrap_or(0);
+    if mine >= limits.max_connections_per_client {
+        if !c.evict_oldest(Some(ip)) {
+            return Err(Refusal::new(
+                503,
+                "too_many_connections",
+                format!(
+                    "this address already has {mine} connections with requests in progress ([http] max_connections_per_client)"
+                ),
+            ));
+        }
+        shared.registry.evictions.fetch_add(1, Ordering::Relaxed);
+    } else if c.open >= limits.max_connections {
+        if !c.evict_oldest(None) {
+            return Err(busy());
+        }
+        shared.registry.evictions.fetch_add(1, Ordering::Relaxed);
+    }
+    c.open += 1;
+    *c.per_client.entry(ip).or_default() += 1;
+    shared
+        .registry
+        .connections_open
+        .store(c.open as u64, Ordering::Relaxed);
+    drop(c);
+    let mut slot = Slot {
+        shared: shared.clone(),
+        ip,
+        key: None,
+        evict: Arc::new(Eviction::default()),
+    };
+    slot.waiting();
+    Ok(slot)
+}
+
+fn busy() -> Refusal {
+    Refusal::new(
+        503,
+        "busy",
+        "every connection is busy with a request; try again shortly",
+    )
+}
+
+/// A client connection and the bytes read from it but not used yet.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+enum ReadErr {
+    /// Nothing to answer: the client closed, or sent nothing in time.
+    Closed,
+    Refuse(Refusal),
+}
+
+impl Conn {
+    /// Reads more bytes, by `deadline`.
+    async fn fill(&mut self, deadline: Instant) -> Result<(), ReadErr> {
+        let mut chunk = [0u8; 8192];
+        match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            Err(_) if self.buf.is_empty() => Err(ReadErr::Closed),
+            Err(_) => Err(ReadErr::Refuse(Refusal::new(
+                408,
+                "request_timeout",
+                "the request was not received in time ([http] request_timeout)",
+            ))),
+            Ok(Ok(0)) | Ok(Err(_)) => Err(ReadErr::Closed),
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    async fn read_head(&mut self, deadline: Instant, limits: &Limits) -> Result<Head, ReadErr> {
+        let too_large = || {
+            ReadErr::Refuse(Refusal::new(
+                431,
+                "headers_too_large",
+                format!(
+                    "the request head is larger than {} bytes ([http] max_header_bytes)",
+                    limits.max_header_bytes
+                ),
+            ))
         };
-        match next {
-            Ok(stream) => {
-                if let Err(e) = serve_connection(stream, backend, limits, stop) {
-                    tracing::debug!(error = %e, "HTTP connection ended with an error");
+        loop {
+            if let Some(end) = request_head::find_head_end(&self.buf) {
+                if end > limits.max_header_bytes {
+                    return Err(too_large());
+                }
+                let raw: Vec<u8> = self.buf.drain(..end).collect();
+                return request_head::parse_head(&raw, limits).map_err(ReadErr::Refuse);
+            }
+            if self.buf.len() > limits.max_header_bytes {
+                return Err(too_large());
+            }
+            self.fill(deadline).await?;
+        }
+    }
+}
+
+/// Runs `work` unless the connection is evicted or the server stops first.
+async fn unless_interrupted<T>(
+    evict: &Eviction,
+    stop: &mut watch::Receiver<bool>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        _ = evict.notify.notified() => None,
+        _ = stop.wait_for(|s| *s) => None,
+        r = work => Some(r),
+    }
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: IpAddr, mut slot: Slot) {
+    let accepted = Instant::now();
+    let local = stream
+        .local_addr()
+        .map(|a| canonical(a.ip()))
+        .unwrap_or(peer);
+    let limits = &shared.limits;
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+    };
+    let mut stop = shared.stop.clone();
+    let evict = slot.evict.clone();
+    let mut first = true;
+    loop {
+        let deadline = if first {
+            accepted + limits.request_timeout
+        } else {
+            if conn.buf.is_empty() {
+                let idle = Instant::now() + limits.keepalive_timeout;
+                match unless_interrupted(&evict, &mut stop, conn.fill(idle)).await {
+                    Some(Ok(())) => {}
+                    _ => return,
                 }
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::Relaxed) {
+            Instant::now() + limits.request_timeout
+        };
+        let head =
+            match unless_interrupted(&evict, &mut stop, conn.read_head(deadline, limits)).await {
+                None if conn.buf.is_empty() => return,
+                None => {
+                    let r = busy();
+                    shared.registry.observe_refusal(r.code, r.status);
+                    refuse(&mut conn.stream, &r).await;
                     return;
                 }
+                Some(Err(ReadErr::Closed)) => return,
+                Some(Err(ReadErr::Refuse(r))) => {
+                    shared.registry.observe_refusal(r.code, r.status);
+                    refuse(&mut conn.stream, &r).await;
+                    return;
+                }
+                Some(Ok(h)) => h,
+            };
+        slot.busy();
+        match answer(&shared, &mut conn, peer, local, head, deadline).await {
+            Ok(true) if !*stop.borrow() => {
+                slot.waiting();
+                first = false;
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            Ok(_) => {
+                let _ = conn.stream.shutdown().await;
+                return;
+            }
+            Err(r) => {
+                shared.registry.observe_refusal(r.code, r.status);
+                refuse(&mut conn.stream, &r).await;
+                return;
+            }
         }
     }
 }
 
-/// A minimal complete response with a JSON error body; closes the connection.
-pub fn simple_response(status: u16, code: &str, message: &str) -> Vec<u8> {
-    let body = serde_json::json!({ "error": code, "message": message }).to_string();
-    format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n\r\n{body}",
-        reason(status),
-        body.len()
+/// Reads the body and relays the request; `Ok(keep)` says whether the
+/// connection may carry another request.
+async fn answer(
+    shared: &Shared,
+    conn: &mut Conn,
+    peer: IpAddr,
+    local: IpAddr,
+    head: Head,
+    deadline: Instant,
+) -> Result<bool, Refusal> {
+    let limits = &shared.limits;
+    shared.hosts.check(head.host.as_deref(), local)?;
+    let body_len = usize::try_from(head.body_len).unwrap_or(usize::MAX);
+    if head.expect_continue && conn.buf.len() < body_len {
+        let _ = conn
+            .stream
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await;
+    }
+    while conn.buf.len() < body_len {
+        match conn.fill(deadline).await {
+            Ok(()) => {}
+            Err(ReadErr::Refuse(r)) => return Err(r),
+            // The client went away mid-body: nothing to answer.
+            Err(ReadErr::Closed) => return Ok(false),
+        }
+    }
+    let mut request = head.upstream_bytes(peer);
+    request.extend(conn.buf.drain(..body_len));
+
+    let pool = if head.is_probe() {
+        &shared.probes
+    } else {
+        &shared.main
+    };
+    let wait = Instant::now() + limits.request_timeout;
+    let lease = match tokio::time::timeout_at(wait, pool.take()).await {
+        Err(_) => return Err(busy()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot reach the HTTP request handler");
+            return Err(Refusal::new(
+                503,
+                "unavailable",
+                "the server is restarting its request handler; try again",
+            ));
+        }
+        Ok(Ok(lease)) => lease,
+    };
+    let ex = Exchange {
+        request: &request,
+        head_only: head.head_only,
+        http10: head.http10,
+        close: head.close || *shared.stop.borrow(),
+        write_stall: limits.request_timeout,
+    };
+    let pending_cap = limits.max_header_bytes.saturating_add(body_len.max(4096));
+    match upstream::exchange(
+        pool,
+        lease,
+        &mut conn.stream,
+        &mut conn.buf,
+        pending_cap,
+        &ex,
+        &shared.budget,
     )
-    .into_bytes()
+    .await
+    {
+        Relayed::Done { keep_client, lease } => {
+            if let Some(lease) = lease {
+                pool.put_back(lease);
+            }
+            Ok(keep_client)
+        }
+        Relayed::NoAnswer(e) => {
+            tracing::warn!(error = %e, "the HTTP request handler did not answer");
+            Err(Refusal::new(
+                502,
+                "bad_gateway",
+                "the request handler failed to answer",
+            ))
+        }
+        Relayed::Broken(e) => {
+            tracing::debug!(error = %e, "an HTTP answer was cut short");
+            Ok(false)
+        }
+    }
+}
+
+/// A complete answer with a JSON error body and every security header;
+/// the connection closes after it.
+pub fn simple_response(r: &Refusal) -> Vec<u8> {
+    let body = serde_json::json!({ "error": r.code, "message": r.message }).to_string();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        r.status,
+        reason(r.status),
+        body.len()
+    );
+    for (name, value) in SECURITY_HEADERS {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if r.status == 503 {
+        out.push_str("Retry-After: 1\r\n");
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    out.into_bytes()
+}
+
+/// Writes the refusal, then lets the client read it before closing (a
+/// close with unread input would reset the connection and lose it).
+async fn refuse(stream: &mut TcpStream, r: &Refusal) {
+    let bytes = simple_response(r);
+    let until = Instant::now() + REFUSAL_LINGER;
+    if tokio::time::timeout_at(until, stream.write_all(&bytes))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut left = 256usize << 10;
+    while left > 0 {
+        match tokio::time::timeout_at(until, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
+        }
+    }
 }
 
 fn reason(status: u16) -> &'static str {
@@ -164,451 +603,13 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "Error",
-    }
-}
-
-/// Bytes read from a socket but not used yet (pipelined requests).
-struct Inbound {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-enum ReadErr {
-    /// The client closed, or an idle connection timed out: just close.
-    Closed,
-    /// Answer with this status and close.
-    Reply(u16, &'static str, String),
-}
-
-impl Inbound {
-    /// Reads more bytes, waiting at most until `deadline`.
-    fn fill(&mut self, deadline: Instant, timeout_is: ReadErrKind) -> Result<(), ReadErr> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timeout_is.err());
-        }
-        let _ = self.stream.set_read_timeout(Some(left));
-        let mut chunk = [0u8; 8192];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => Err(ReadErr::Closed),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err(timeout_is.err())
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(_) => Err(ReadErr::Closed),
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum ReadErrKind {
-    Idle,
-    Request,
-}
-
-impl ReadErrKind {
-    fn err(self) -> ReadErr {
-        match self {
-            ReadErrKind::Idle => ReadErr::Closed,
-            ReadErrKind::Request => ReadErr::Reply(
-                408,
-                "request_timeout",
-                "the request was not received in time".into(),
-            ),
-        }
-    }
-}
-
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
-}
-
-/// A request head checked against the limits, ready to relay.
-struct Head {
-    bytes: Vec<u8>,
-    body_len: u64,
-    head_only: bool,
-    close: bool,
-    expect_continue: bool,
-}
-
-fn parse_head(raw: &[u8], limits: &Limits) -> Result<Head, ReadErr> {
-    let bad = |m: &str| ReadErr::Reply(400, "bad_request", m.to_string());
-    let text = std::str::from_utf8(raw).map_err(|_| bad("the request head is not valid UTF-8"))?;
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("malformed request line"));
-    };
-    if !target.starts_with('/') || method.is_empty() {
-        return Err(bad("malformed request line"));
-    }
-    let http10 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        _ => return Err(bad("only HTTP/1.0 and HTTP/1.1 are served")),
-    };
-    let mut out = format!("{request_line}\r\n");
-    let (mut count, mut body_len, mut close, mut expect_continue) = (0usize, None, http10, false);
-    for line in lines {
-        if line.is_empty() {
-            continue;
-        }
-        count += 1;
-        if count > limits.max_headers {
-            return Err(ReadErr::Reply(
-                431,
-                "too_many_headers",
-                format!("more than {} headers", limits.max_headers),
-            ));
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(bad("a header line has no ':'"));
-        };
-        if name.is_empty() || name.contains(|c: char| c.is_whitespace()) {
-            return Err(bad("malformed header name"));
-        }
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            let n: u64 = value
-                .parse()
-                .map_err(|_| bad("Content-Length is not a number"))?;
-            if body_len.is_some_and(|prev| prev != n) {
-                return Err(bad("conflicting Content-Length headers"));
-            }
-            body_len = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(ReadErr::Reply(
-                501,
-                "chunked_not_supported",
-                "request bodies must be sent with Content-Length, not Transfer-Encoding".into(),
-            ));
-        } else if name.eq_ignore_ascii_case("expect") {
-            if value.eq_ignore_ascii_case("100-continue") {
-                expect_continue = true;
-                continue;
-            }
-            return Err(ReadErr::Reply(
-                417,
-                "expectation_failed",
-                format!("Expect: {value} is not supported"),
-            ));
-        } else if name.eq_ignore_ascii_case("connection") {
-            if value.eq_ignore_ascii_case("close") {
-                close = true;
-            } else if value.eq_ignore_ascii_case("keep-alive") {
-                close = false;
-            }
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    let body_len = body_len.unwrap_or(0);
-    if body_len > limits.max_body {
-        return Err(ReadErr::Reply(
-            413,
-            "body_too_large",
-            format!(
-                "the request body is larger than the limit of {} bytes",
-                limits.max_body
-            ),
-        ));
-    }
-    out.push_str("\r\n");
-    Ok(Head {
-        bytes: out.into_bytes(),
-        body_len,
-        head_only: method == "HEAD",
-        close,
-        expect_continue,
-    })
-}
-
-fn serve_connection(
-    stream: TcpStream,
-    backend: &std::path::Path,
-    limits: &Limits,
-    stop: &AtomicBool,
-) -> io::Result<()> {
-    let _ = stream.set_write_timeout(Some(limits.request_timeout.max(Duration::from_secs(5))));
-    let mut inbound = Inbound {
-        stream,
-        buf: Vec::with_capacity(4096),
-    };
-    let mut upstream: Option<(UnixStream, Vec<u8>)> = None;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        // Wait (idle) for the first byte of the next request.
-        if inbound.buf.is_empty() {
-            let idle = Instant::now() + limits.keepalive_timeout;
-            match inbound.fill(idle, ReadErrKind::Idle) {
-                Ok(()) => {}
-                Err(ReadErr::Closed) => return Ok(()),
-                Err(ReadErr::Reply(..)) => return Ok(()),
-            }
-        }
-        let deadline = Instant::now() + limits.request_timeout;
-        let head = loop {
-            if let Some(end) = find_head_end(&inbound.buf) {
-                if end > limits.max_header_bytes {
-                    break Err(ReadErr::Reply(
-                        431,
-                        "headers_too_large",
-                        format!(
-                            "the request head is larger than {} bytes",
-                            limits.max_header_bytes
-                        ),
-                    ));
-                }
-                let raw: Vec<u8> = inbound.buf.drain(..end).collect();
-                break parse_head(&raw, limits);
-            }
-            if inbound.buf.len() > limits.max_header_bytes {
-                break Err(ReadErr::Reply(
-                    431,
-                    "headers_too_large",
-                    format!(
-                        "the request head is larger than {} bytes",
-                        limits.max_header_bytes
-                    ),
-                ));
-            }
-            if let Err(e) = inbound.fill(deadline, ReadErrKind::Request) {
-                break Err(e);
-            }
-        };
-        let head = match head {
-            Ok(h) => h,
-            Err(ReadErr::Closed) => return Ok(()),
-            Err(ReadErr::Reply(status, code, msg)) => {
-                let _ = inbound
-                    .stream
-                    .write_all(&simple_response(status, code, &msg));
-                return Ok(());
-            }
-        };
-        if head.expect_continue && (inbound.buf.len() as u64) < head.body_len {
-            inbound.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-        }
-        let body_len = usize::try_from(head.body_len).unwrap_or(usize::MAX);
-        while inbound.buf.len() < body_len {
-            match inbound.fill(deadline, ReadErrKind::Request) {
-                Ok(()) => {}
-                Err(ReadErr::Closed) => return Ok(()),
-                Err(ReadErr::Reply(status, code, msg)) => {
-                    let _ = inbound
-                        .stream
-                        .write_all(&simple_response(status, code, &msg));
-                    return Ok(());
-                }
-            }
-        }
-        let body: Vec<u8> = inbound.buf.drain(..body_len).collect();
-
-        let (up, upbuf) = match upstream.as_mut() {
-            Some(u) => u,
-            None => {
-                let s = match UnixStream::connect(backend) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = inbound.stream.write_all(&simple_response(
-                            503,
-                            "unavailable",
-                            "the server is restarting its request handler; try again",
-                        ));
-                        return Err(e);
-                    }
-                };
-                s.set_read_timeout(Some(BACKEND_TIMEOUT))?;
-                s.set_write_timeout(Some(BACKEND_TIMEOUT))?;
-                upstream.insert((s, Vec::with_capacity(4096)))
-            }
-        };
-        let mut request = head.bytes;
-        request.extend_from_slice(&body);
-        up.write_all(&request)?;
-        let backend_close = match relay_response(up, upbuf, &mut inbound.stream, head.head_only) {
-            Ok(close) => close,
-            Err(e) => {
-                let _ = inbound.stream.write_all(&simple_response(
-                    502,
-                    "bad_gateway",
-                    "the request handler failed to answer",
-                ));
-                return Err(e);
-            }
-        };
-        if head.close || backend_close {
-            let _ = inbound.stream.shutdown(std::net::Shutdown::Both);
-            return Ok(());
-        }
-    }
-}
-
-/// Copies one response from the backend to the client; returns whether the
-/// connection must close afterwards.
-fn relay_response(
-    up: &mut UnixStream,
-    buf: &mut Vec<u8>,
-    client: &mut TcpStream,
-    head_only: bool,
-) -> io::Result<bool> {
-    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
-    loop {
-        let end = loop {
-            if let Some(end) = find_head_end(buf) {
-                break end;
-            }
-            if buf.len() > MAX_RESPONSE_HEAD {
-                return Err(invalid("response head too large"));
-            }
-            let mut chunk = [0u8; 8192];
-            let n = up.read(&mut chunk)?;
-            if n == 0 {
-                return Err(invalid("backend closed the connection"));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head =
-            std::str::from_utf8(&buf[..end]).map_err(|_| invalid("response head is not UTF-8"))?;
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid("malformed status line"))?;
-        let mut len: Option<usize> = None;
-        let mut close = false;
-        for line in head.split("\r\n").skip(1) {
-            if let Some((name, value)) = line.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    len = value.parse().ok();
-                } else if name.eq_ignore_ascii_case("connection")
-                    && value.eq_ignore_ascii_case("close")
-                {
-                    close = true;
-                } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    return Err(invalid("chunked responses are not relayed"));
-                }
-            }
-        }
-        if (100..200).contains(&status) {
-            // tiny_http's own "100 Continue": the front already answered it.
-            buf.drain(..end);
-            continue;
-        }
-        let body_len = if head_only || status == 204 || status == 304 {
-            0
-        } else {
-            len.ok_or_else(|| invalid("response without Content-Length"))?
-        };
-        while buf.len() < end + body_len {
-            let mut chunk = [0u8; 16384];
-            let n = up.read(&mut chunk)?;
-            if n == 0 {
-                return Err(invalid("backend closed mid-response"));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        client.write_all(&buf[..end + body_len])?;
-        buf.drain(..end + body_len);
-        return Ok(close);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits() -> Limits {
-        Limits {
-            max_body: 10,
-            max_header_bytes: 1024,
-            max_headers: 3,
-            request_timeout: Duration::from_secs(1),
-            keepalive_timeout: Duration::from_secs(1),
-        }
-    }
-
-    fn status(e: Result<Head, ReadErr>) -> u16 {
-        match e {
-            Err(ReadErr::Reply(s, ..)) => s,
-            Err(ReadErr::Closed) => 0,
-            Ok(_) => 200,
-        }
-    }
-
-    #[test]
-    fn heads_are_checked_against_the_limits() {
-        let l = limits();
-        assert_eq!(
-            status(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &l)),
-            200
-        );
-        assert_eq!(
-            status(parse_head(
-                b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\n\r\n",
-                &l
-            )),
-            431
-        );
-        assert_eq!(
-            status(parse_head(
-                b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n",
-                &l
-            )),
-            413
-        );
-        assert_eq!(
-            status(parse_head(
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                &l
-            )),
-            501
-        );
-        assert_eq!(status(parse_head(b"GET / HTTP/2\r\n\r\n", &l)), 400);
-        assert_eq!(status(parse_head(b"GET /\r\n\r\n", &l)), 400);
-        assert_eq!(
-            status(parse_head(
-                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                &l
-            )),
-            400
-        );
-        let h = parse_head(
-            b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
-            &l,
-        )
-        .ok()
-        .expect("valid");
-        assert!(h.expect_continue && h.body_len == 3);
-        assert!(
-            !String::from_utf8_lossy(&h.bytes)
-                .to_lowercase()
-                .contains("expect")
-        );
-        let h = parse_head(b"GET / HTTP/1.0\r\n\r\n", &l)
-            .ok()
-            .expect("valid");
-        assert!(h.close);
     }
 }

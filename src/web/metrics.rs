@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,28 +45,103 @@ impl Histogram {
     }
 }
 
-/// In-process metrics.
+/// The `method` label: the methods the routes use, anything else `other`
+/// (a client chooses the method: kept as sent, it would grow the registry
+/// without bound).
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The `code` label: a status the server sends, or `other`.
+fn code_label(status: u16) -> u16 {
+    if (100..600).contains(&status) {
+        status
+    } else {
+        0
+    }
+}
+
+/// Why a request was refused before its handler ran (401/403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AuthRefusal {
+    /// No token where one is needed.
+    Missing,
+    /// A token that is unknown or revoked.
+    Unknown,
+    /// A viewer token on a write.
+    Forbidden,
+}
+
+impl AuthRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthRefusal::Missing => "missing_token",
+            AuthRefusal::Unknown => "unknown_token",
+            AuthRefusal::Forbidden => "forbidden",
+        }
+    }
+}
+
+/// In-process metrics. Every label comes from a fixed set: route patterns
+/// of the route table, [`method_label`], status codes and `&'static`
+/// codes, so nothing a client sends can add a series.
 #[derive(Debug, Default)]
 pub struct Registry {
-    http: Mutex<BTreeMap<(String, String, u16), u64>>,
-    http_duration: Mutex<BTreeMap<String, Histogram>>,
+    http: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
+    http_duration: Mutex<BTreeMap<&'static str, Histogram>>,
     stages: Mutex<BTreeMap<(String, &'static str), Histogram>>,
+    /// Answers the front gave itself, by error code and status.
+    refused: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    auth_refused: Mutex<BTreeMap<(&'static str, AuthRefusal), u64>>,
+    /// Client connections open now (the front keeps it current).
+    pub connections_open: AtomicU64,
+    /// Connections closed to make room for a newcomer.
+    pub evictions: AtomicU64,
 }
 
 impl Registry {
-    pub fn observe_http(&self, route: &str, method: &str, status: u16, took: Duration) {
+    /// `route` is a pattern of the route table or "unmatched".
+    pub fn observe_http(&self, route: &'static str, method: &str, status: u16, took: Duration) {
         *self
             .http
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry((route.to_string(), method.to_string(), status))
+            .entry((route, method_label(method), code_label(status)))
             .or_default() += 1;
         self.http_duration
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(route.to_string())
+            .entry(route)
             .or_default()
             .observe(&HTTP_BUCKETS, took.as_secs_f64());
+    }
+
+    /// An answer of the front's own (408, 413, 431, 503…).
+    pub fn observe_refusal(&self, code: &'static str, status: u16) {
+        *self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((code, code_label(status)))
+            .or_default() += 1;
+    }
+
+    pub fn observe_auth_refusal(&self, route: &'static str, why: AuthRefusal) {
+        *self
+            .auth_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route, why))
+            .or_default() += 1;
     }
 
     pub fn observe_stage(&self, stage: &str, outcome: &'static str, took: Duration) {
@@ -99,6 +175,10 @@ impl Observer for MetricsObserver {
         self.registry
             .observe_stage(job.stage.as_str(), label, elapsed);
         self.inner.finished(job, outcome, elapsed);
+    }
+
+    fn reclaimed_dead(&self, job: &crate::store::DeadJob) {
+        self.inner.reclaimed_dead(job);
     }
 }
 
@@ -424,7 +504,11 @@ pub fn render(state: &WebState) -> Result<String, ApiError> {
     {
         let http = state.metrics.http.lock().unwrap_or_else(|p| p.into_inner());
         for ((route, method, code), n) in http.iter() {
-            let code = code.to_string();
+            let code = if *code == 0 {
+                "other".to_string()
+            } else {
+                code.to_string()
+            };
             o.sample(
                 "blog_poster_http_requests_total",
                 &[("route", route), ("method", method), ("code", &code)],
@@ -432,6 +516,65 @@ pub fn render(state: &WebState) -> Result<String, ApiError> {
             );
         }
     }
+    o.family(
+        "blog_poster_http_refused_total",
+        "counter",
+        "Requests and connections the HTTP front answered itself, by error code and status.",
+    );
+    {
+        let refused = state
+            .metrics
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for ((reason, code), n) in refused.iter() {
+            let code = code.to_string();
+            o.sample(
+                "blog_poster_http_refused_total",
+                &[("reason", reason), ("code", &code)],
+                *n as f64,
+            );
+        }
+    }
+    o.family(
+        "blog_poster_http_auth_refused_total",
+        "counter",
+        "Requests refused with 401 or 403, by route and reason.",
+    );
+    {
+        let auth = state
+            .metrics
+            .auth_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for ((route, why), n) in auth.iter() {
+            o.sample(
+                "blog_poster_http_auth_refused_total",
+                &[("route", route), ("reason", why.as_str())],
+                *n as f64,
+            );
+        }
+    }
+    o.family(
+        "blog_poster_http_connections_open",
+        "gauge",
+        "Client connections open now.",
+    );
+    o.sample(
+        "blog_poster_http_connections_open",
+        &[],
+        state.metrics.connections_open.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "blog_poster_http_connections_evicted_total",
+        "counter",
+        "Connections waiting for a request that were closed to make room for a new one.",
+    );
+    o.sample(
+        "blog_poster_http_connections_evicted_total",
+        &[],
+        state.metrics.evictions.load(Ordering::Relaxed) as f64,
+    );
     o.family(
         "blog_poster_http_request_duration_seconds",
         "histogram",

@@ -1,10 +1,11 @@
 //! The HTTP server inside `serve`: the JSON API under /api/v1, the status
 //! page, /metrics, /healthz and /readyz.
 //!
-//! Layout: [`front`] owns the TCP listener, a bounded connection pool and
-//! every limit (tiny_http has none); tiny_http parses the relayed requests
-//! on a private Unix socket, and `workers` threads answer them through
-//! [`api`]. [`auth`] checks bearer tokens, [`metrics`] renders Prometheus
+//! Layout: [`front`] owns the TCP listener, the connection limits and
+//! every request limit (tiny_http has none), checking heads in
+//! [`request_head`] and relaying through `upstream`; tiny_http parses the
+//! relayed requests on private Unix sockets, and `workers` threads answer
+//! them through [`api`] (one more thread answers only /healthz and /readyz). [`auth`] checks bearer tokens, [`metrics`] renders Prometheus
 //! text, [`page`] serves the embedded status page. Handlers call the
 //! synchronous `Store` directly: they run on their own threads, not on the
 //! async runtime.
@@ -14,7 +15,10 @@ pub mod auth;
 pub mod front;
 pub mod metrics;
 mod page;
+mod refusal_log;
 mod reply;
+pub mod request_head;
+mod upstream;
 mod views;
 
 use std::collections::HashMap;
@@ -53,6 +57,8 @@ pub struct WebState {
     status_cache: Mutex<Option<(Instant, Arc<Vec<u8>>)>>,
     /// When each token's last_used_at was last written (at most once a minute).
     touched: Mutex<HashMap<i64, Instant>>,
+    /// Rate-limited log lines for 401/403.
+    refusals: refusal_log::RefusalLog,
     /// The running daemon (for a restore) and the runtime it lives on.
     daemon: Option<(crate::daemon::DaemonHandle, tokio::runtime::Handle)>,
 }
@@ -76,6 +82,7 @@ impl WebState {
             scheduler_tick,
             status_cache: Mutex::new(None),
             touched: Mutex::new(HashMap::new()),
+            refusals: refusal_log::RefusalLog::default(),
             daemon: None,
         }
     }
@@ -100,9 +107,11 @@ impl WebState {
 /// A running HTTP server.
 pub struct WebServer {
     pub local_addr: SocketAddr,
+    front: front::Front,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
-    backend: Arc<tiny_http::Server>,
+    /// tiny_http servers and how many handler threads each has.
+    backends: Vec<(Arc<tiny_http::Server>, usize)>,
     socket_dir: PathBuf,
 }
 
@@ -124,69 +133,97 @@ impl WebServer {
             error: e.to_string(),
         })?;
         let socket_dir = private_socket_dir().map_err(WebError::Backend)?;
-        let socket = socket_dir.join("http.sock");
-        let backend = tiny_http::Server::http_unix(&socket)
-            .map_err(|e| WebError::Backend(format!("{}: {e}", socket.display())))?;
-        let backend = Arc::new(backend);
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
-        for i in 0..http.workers.max(1) {
-            let (backend, state, stop, on_fatal) = (
-                backend.clone(),
-                state.clone(),
-                stop.clone(),
-                on_fatal.clone(),
-            );
-            let t = std::thread::Builder::new()
-                .name(format!("http-worker-{i}"))
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        match backend.recv_timeout(Duration::from_millis(250)) {
-                            Ok(Some(rq)) => api::handle(&state, rq),
-                            Ok(None) => {}
-                            Err(e) => {
-                                if !stop.load(Ordering::Relaxed) {
-                                    on_fatal(format!("the HTTP request handler stopped: {e}"));
-                                }
-                                return;
-                            }
-                        }
-                    }
-                })
-                .map_err(|e| WebError::Backend(e.to_string()))?;
-            threads.push(t);
+        let mut backends = Vec::new();
+        // The API's handlers, and one handler of its own for the probes.
+        let workers = http.workers.max(1) as usize;
+        let mut sockets = Vec::new();
+        for (name, count) in [("http", workers), ("probes", 1)] {
+            let socket = socket_dir.join(format!("{name}.sock"));
+            let backend = tiny_http::Server::http_unix(&socket)
+                .map_err(|e| WebError::Backend(format!("{}: {e}", socket.display())))?;
+            let backend = Arc::new(backend);
+            for i in 0..count {
+                threads.push(spawn_handler(
+                    format!("{name}-worker-{i}"),
+                    backend.clone(),
+                    state.clone(),
+                    stop.clone(),
+                    on_fatal.clone(),
+                )?);
+            }
+            backends.push((backend, count));
+            sockets.push(socket);
         }
-        let pool = http.max_connections.max(1) as usize;
-        let accept = front::spawn(
+        let probes = sockets.pop().unwrap_or_default();
+        let main = sockets.pop().unwrap_or_default();
+        let front = front::spawn(
             listener,
-            socket,
-            front::Limits::from_config(&http),
-            pool,
-            stop.clone(),
+            front::Backends {
+                main,
+                pool: workers * 2,
+                probes,
+            },
+            request_head::Limits::from_config(&http),
+            request_head::HostPolicy::new(&http.allowed_hosts, local_addr),
+            state.metrics.clone(),
             on_fatal,
         )
         .map_err(|e| WebError::Backend(e.to_string()))?;
-        threads.push(accept);
         tracing::info!(listen = %local_addr, public_status = http.public_status, "HTTP server listening");
         Ok(WebServer {
             local_addr,
+            front,
             stop,
             threads,
-            backend,
+            backends,
             socket_dir,
         })
     }
 
-    /// Stops accepting, lets requests in progress finish, joins the request
-    /// handlers and the accept thread.
+    /// Stops accepting, lets requests in progress finish, then stops the
+    /// request handlers and joins every thread.
     pub fn stop(self) {
+        self.front.stop();
         self.stop.store(true, Ordering::Relaxed);
-        self.backend.unblock();
+        // One unblock wakes one thread blocked in recv().
+        for (backend, threads) in &self.backends {
+            for _ in 0..*threads {
+                backend.unblock();
+            }
+        }
         for t in self.threads {
             let _ = t.join();
         }
         let _ = std::fs::remove_dir_all(&self.socket_dir);
     }
+}
+
+/// A thread answering the requests tiny_http parsed on one socket.
+fn spawn_handler(
+    name: String,
+    backend: Arc<tiny_http::Server>,
+    state: Arc<WebState>,
+    stop: Arc<AtomicBool>,
+    on_fatal: Arc<dyn Fn(String) + Send + Sync>,
+) -> Result<JoinHandle<()>, WebError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match backend.recv() {
+                    Ok(rq) => api::handle(&state, rq),
+                    Err(e) => {
+                        if !stop.load(Ordering::Relaxed) {
+                            on_fatal(format!("the HTTP request handler stopped: {e}"));
+                        }
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| WebError::Backend(e.to_string()))
 }
 
 /// A fresh directory only we can enter, for tiny_http's Unix socket.

@@ -9,6 +9,17 @@ use crate::store::StoreError;
 /// code, no framing, no plugins, no form posts elsewhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// Headers on every answer, the front's own included. `Cache-Control` is
+/// the default; an answer may set its own (static assets: `no-cache`).
+pub const SECURITY_HEADERS: [(&str, &str); 6] = [
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cache-Control", "no-store"),
+];
+
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
@@ -41,25 +52,28 @@ impl Reply {
     }
 
     pub fn into_response(self) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-        let mut r = tiny_http::Response::from_data(self.body).with_status_code(self.status);
+        // The size is known: Content-Length, never chunked (tiny_http
+        // chunks bodies of 32 KiB and more by default).
+        let mut r = tiny_http::Response::from_data(self.body)
+            .with_status_code(self.status)
+            .with_chunked_threshold(usize::MAX);
         let mut add = |name: &str, value: &str| {
             if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
                 r.add_header(h);
             }
         };
         add("Content-Type", self.content_type);
-        add("Content-Security-Policy", CSP);
-        add("X-Content-Type-Options", "nosniff");
-        add("X-Frame-Options", "DENY");
-        add("Referrer-Policy", "no-referrer");
-        add("Cross-Origin-Opener-Policy", "same-origin");
-        let mut cache = false;
         for (name, value) in &self.headers {
-            cache |= name.eq_ignore_ascii_case("cache-control");
             add(name, value);
         }
-        if !cache {
-            add("Cache-Control", "no-store");
+        for (name, value) in SECURITY_HEADERS {
+            if !self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                add(name, value);
+            }
         }
         r
     }

@@ -133,6 +133,10 @@ pub enum WpError {
     Connect { url: String, detail: String },
     #[error("{url} did not answer as the WordPress REST API does: {detail}")]
     InvalidResponse { url: String, detail: String },
+    /// The site's application password cannot be read (not set, unreadable
+    /// file): the message names the key, the command and the fix.
+    #[error("{0}")]
+    MissingSecret(crate::config::SecretError),
     /// The article's featured image could not be read.
     #[error("featured image {source_name}: {detail}")]
     Image { source_name: String, detail: String },

@@ -101,6 +101,11 @@ impl WpClient {
     /// A client for the site `site` with its WordPress settings. Builds the
     /// HTTP client (our one builder, hickory DNS, rustls); makes no request.
     pub fn new(site: &str, config: &WordpressConfig) -> Result<WpClient, WpError> {
+        // Read here, once: every request below can then use it.
+        config
+            .app_password
+            .expose()
+            .map_err(WpError::MissingSecret)?;
         let http = crate::http::client(&HttpOptions {
             connect_timeout: config.request_timeout.min(Duration::from_secs(10)),
             timeout: config.request_timeout,
@@ -158,7 +163,12 @@ impl WpClient {
     fn request(&self, method: Method, url: Url, auth: bool) -> RequestBuilder {
         let req = self.http.request(method, url);
         if auth {
-            req.basic_auth(&self.username, Some(self.password.expose()))
+            // `new` read it already, so this is the cached value; an empty
+            // password would only be refused by WordPress.
+            req.basic_auth(
+                &self.username,
+                Some(self.password.expose().unwrap_or_default()),
+            )
         } else {
             req
         }

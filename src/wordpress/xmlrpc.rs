@@ -76,7 +76,11 @@ impl WpClient {
             .http
             .request(Method::POST, url.clone())
             .header(reqwest::header::CONTENT_TYPE, "text/xml")
-            .body(request_body(self.username(), self.password.expose()));
+            .body(request_body(
+                self.username(),
+                // Read by `WpClient::new` already.
+                self.password.expose().unwrap_or_default(),
+            ));
         match self.send_raw(req, &url, self.timeout).await {
             Err(e) => XmlRpcVerdict::Unavailable(e.to_string()),
             Ok(r) if !r.status.is_success() => {

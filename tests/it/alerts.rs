@@ -348,12 +348,20 @@ fn alerts_config_errors_name_the_key_and_line() {
         "{err}"
     );
 
-    // A login without a password says where to put it.
+    // A login without a password says where to put it, to the command
+    // that sends mail (read-only commands load the config fine).
     let text = "data_dir = \"/tmp/x\"\n[alerts.smtp]\nhost = \"smtp.example.com\"\nusername = \"u\"\nfrom = \"a@example.com\"\nto = [\"o@example.com\"]\n";
     let err = config::parse(text, None, &env)
-        .expect_err("invalid")
+        .expect("secrets are read by the command that uses them")
+        .secrets
+        .require("serve", |_| true)
+        .expect_err("no password")
         .to_string();
     assert!(err.contains("BLOG_POSTER_SMTP_PASSWORD"), "{err}");
+    assert!(
+        err.contains("`blog-poster serve` needs it to send alert email"),
+        "{err}"
+    );
 
     // The URL from the environment, a password from the environment.
     let env = Environment::from_pairs([("HOOK", "https://hooks.example/x"), ("PW", "pw")]);
@@ -362,11 +370,11 @@ fn alerts_config_errors_name_the_key_and_line() {
         .unwrap_or_else(|e| panic!("{e}"))
         .alerts;
     let w = c.webhook.expect("webhook");
-    assert_eq!(w.url.expose(), "https://hooks.example/x");
+    assert_eq!(w.url.expose(), Ok("https://hooks.example/x"));
     assert_eq!(w.format, config::WebhookFormat::Slack);
     let s = c.smtp.expect("smtp");
     assert_eq!((s.port, s.tls), (587, SmtpTls::StartTls));
-    assert_eq!(s.password.expect("password").expose(), "pw");
+    assert_eq!(s.password.expect("password").expose(), Ok("pw"));
     assert_eq!(c.source_failing_after, Duration::from_secs(7200));
     // `config check` says where alerts go, never the URL or the password.
     let line = alerts::describe(&config::parse(text, None, &env).expect("valid").alerts);

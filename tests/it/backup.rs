@@ -166,11 +166,11 @@ fn backup_during_full_speed_writes_restores_every_committed_row() {
     let record = backups
         .create(BackupKind::Manual, chrono::Utc::now())
         .expect("backup while both write");
-    std::thread::sleep(Duration::from_millis(200));
-    let committed_during = logged(&log);
-    assert!(
-        committed_during.len() > committed_before.len(),
-        "the writer kept committing during the backup"
+    // The backup left no lock behind: the writer goes on committing.
+    wait_for(
+        Duration::from_secs(30),
+        "the writer to commit after the backup",
+        || logged(&log).len() > committed_before.len(),
     );
 
     // While serve holds the database, an offline restore is refused.
@@ -333,12 +333,16 @@ fn the_daemon_restores_through_its_handle_and_keeps_working() {
             control,
         ));
         let lock = dir.path().join("blog-poster.db.lock");
-        while std::fs::read_to_string(&lock)
-            .map(|s| s.trim() != std::process::id().to_string())
-            .unwrap_or(true)
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::harness::wait_for_async(
+            Duration::from_secs(30),
+            "the daemon to take the lock",
+            || {
+                let held = std::fs::read_to_string(&lock)
+                    .is_ok_and(|s| s.trim() == std::process::id().to_string());
+                async move { held }
+            },
+        )
+        .await;
         let report = handle.restore_backup(record.id).await.expect("restore");
         assert_eq!(report.restored, record.id);
         assert_eq!(markers(&db), ["in the backup"], "the backup's data is live");

@@ -4,8 +4,8 @@
 //! download for restore (through the CLI, the local file gone), pruning
 //! deletes the remote copy too, and a wrong secret is refused with S3's
 //! SignatureDoesNotMatch. Needs python3 with moto (scripts/test.sh installs
-//! it); BLOG_POSTER_SKIP_S3_TESTS=1 (set by scripts/test.sh when pip is
-//! unavailable) skips these tests with a message.
+//! it): without it the tests fail (services.rs), unless a developer opts
+//! out with BLOG_POSTER_TEST_SKIP=s3.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -38,14 +38,11 @@ impl Drop for FakeS3 {
     }
 }
 
-/// Starts the server, or returns None when the operator asked to skip.
-fn fake_s3() -> Option<FakeS3> {
-    if std::env::var("BLOG_POSTER_SKIP_S3_TESTS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: BLOG_POSTER_SKIP_S3_TESTS=1 (moto is not installed)");
-        return None;
-    }
+/// Starts the server; fails the test when python3 with moto is missing.
+fn fake_s3() -> FakeS3 {
+    let python = crate::services::require(crate::services::Service::S3);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fake_s3.py");
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python)
         .arg(script)
         .args([KEY, SECRET, BUCKET])
         .stdout(Stdio::piped())
@@ -73,10 +70,10 @@ fn fake_s3() -> Option<FakeS3> {
             let _ = child.kill();
             panic!(
                 "scripts/fake_s3.py did not start (got {line:?}): install moto with `pip install 'moto[server]'` \
-                 (scripts/test.sh does), or set BLOG_POSTER_SKIP_S3_TESTS=1"
+                 (scripts/test.sh does)"
             )
         });
-    Some(FakeS3 { child, port })
+    FakeS3 { child, port }
 }
 
 fn s3_config(port: u16, secret: &str) -> BackupS3Config {
@@ -116,7 +113,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn s3_upload_list_download_restore_and_prune() {
-    let Some(server) = fake_s3() else { return };
+    let server = fake_s3();
     let dir = tempfile::tempdir().expect("tempdir");
     let b = backups(dir.path(), s3_config(server.port, SECRET), 1);
     let remote = Remote::new(b.settings.s3.as_ref().expect("s3")).expect("remote");
@@ -202,7 +199,7 @@ secret_key_file = "{d}/s3-secret"
 
 #[test]
 fn s3_wrong_secret_is_refused_by_the_signature_check_and_the_local_backup_stays() {
-    let Some(server) = fake_s3() else { return };
+    let server = fake_s3();
     let dir = tempfile::tempdir().expect("tempdir");
     let b = backups(dir.path(), s3_config(server.port, "not-the-secret"), 5);
     let remote = Remote::new(b.settings.s3.as_ref().expect("s3")).expect("remote");

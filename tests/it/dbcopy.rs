@@ -90,10 +90,8 @@ fn edge_rows(db: &Path) {
 }
 
 #[test]
-fn db_copy_round_trips_every_type_exactly_and_verifies_both_sides() {
-    let Some(schema) = TestSchema::create("copy_types") else {
-        return;
-    };
+fn postgres_db_copy_round_trips_every_type_exactly_and_verifies_both_sides() {
+    let schema = TestSchema::create("copy_types");
     let dir = tempfile::tempdir().expect("tempdir");
     drop(sqlite(dir.path()));
     let db = dir.path().join("src.db");
@@ -188,10 +186,8 @@ fn db_copy_round_trips_every_type_exactly_and_verifies_both_sides() {
 }
 
 #[test]
-fn db_copy_refuses_a_value_that_does_not_fit_rolls_back_and_can_be_re_run() {
-    let Some(schema) = TestSchema::create("copy_refuse") else {
-        return;
-    };
+fn postgres_db_copy_refuses_a_value_that_does_not_fit_rolls_back_and_can_be_re_run() {
+    let schema = TestSchema::create("copy_refuse");
     let dir = tempfile::tempdir().expect("tempdir");
     drop(sqlite(dir.path()));
     let db = dir.path().join("src.db");
@@ -246,10 +242,8 @@ fn db_copy_refuses_a_value_that_does_not_fit_rolls_back_and_can_be_re_run() {
 }
 
 #[test]
-fn the_copied_database_answers_like_the_original_and_keeps_working() {
-    let Some(schema) = TestSchema::create("copy_serves") else {
-        return;
-    };
+fn postgres_copy_answers_like_the_original_and_keeps_working() {
+    let schema = TestSchema::create("copy_serves");
     let dir = tempfile::tempdir().expect("tempdir");
     drop(sqlite(dir.path()));
     let db = dir.path().join("src.db");
@@ -317,10 +311,8 @@ fn the_copied_database_answers_like_the_original_and_keeps_working() {
 }
 
 #[test]
-fn the_running_daemon_pauses_for_a_copy_and_resumes() {
-    let Some(schema) = TestSchema::create("copy_daemon") else {
-        return;
-    };
+fn postgres_copy_pauses_the_running_daemon_and_resumes() {
+    let schema = TestSchema::create("copy_daemon");
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
         "data_dir = \"{}\"\n[log]\nlevel = \"warn\"\n[sites.bench]\n",

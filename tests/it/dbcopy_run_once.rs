@@ -47,7 +47,7 @@ impl Drop for FreshDb {
 
 #[test]
 fn db_copy_then_run_once_on_postgres_works_on_the_copied_data() {
-    let Some(admin) = pg_env::url() else { return };
+    let admin = pg_env::url();
     let target = FreshDb::create(admin);
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -132,6 +132,29 @@ fn db_copy_then_run_once_on_postgres_works_on_the_copied_data() {
         .selected_topic(blog_poster::store::RunId(1))
         .expect("topic")
         .expect("the first run's topic, copied");
+    // The copied article's topic came up again and was rejected as
+    // covered by it (the copy carried the article); whatever the second
+    // run picked instead, or nothing, it was not that topic.
+    let mut client = postgres::Client::connect(&target.url, postgres::NoTls).expect("connect");
+    let again: Vec<(String, String)> = client
+        .query(
+            "SELECT status, reason FROM topics WHERE run_id = $1 AND keyword = $2",
+            &[&second.0, &first_topic.keyword],
+        )
+        .expect("topics")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        again.len(),
+        1,
+        "the first topic is a candidate again: {again:?}"
+    );
+    assert_eq!(again[0].0, "rejected", "{again:?}");
+    assert!(
+        again[0].1.starts_with("rejected: too close to our article"),
+        "{again:?}"
+    );
     if let Some(t) = pg.selected_topic(second).expect("topic") {
         assert_ne!(
             t.keyword, first_topic.keyword,

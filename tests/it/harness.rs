@@ -1,10 +1,12 @@
 //! Shared helpers: the binary under test, temporary configs, waiting for
-//! conditions, fixed timestamps.
+//! conditions with a deadline (never a fixed sleep before an assertion),
+//! children that report the address they bound, fixed timestamps.
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use blog_poster::pipeline::lifecycle::Timestamp;
@@ -39,16 +41,95 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// Polls `check` until it returns true or `timeout` passes.
+const POLL: Duration = Duration::from_millis(25);
+
+/// Polls `check` until it returns true; fails the test after `timeout`.
+/// The deadline guards against a hang, it asserts no speed: pick it
+/// generously (tests share two cores).
 pub fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    wait_for_value(timeout, what, || check().then_some(()))
+}
+
+/// Polls `probe` until it returns `Some`, and returns that value; fails the
+/// test after `timeout`.
+pub fn wait_for_value<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check() {
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        if start.elapsed() >= timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// [`wait_for`] for async checks (sleeps on the tokio timer between polls).
+pub async fn wait_for_async<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
             return;
         }
-        std::thread::sleep(Duration::from_millis(25));
+        if start.elapsed() >= timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(POLL).await;
     }
-    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// Waits for `child` to exit and returns its status; after `timeout` the
+/// child is SIGKILLed and the test fails.
+pub fn wait_for_exit(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "timed out after {timeout:?} waiting for {what} (pid {}); killed it",
+                child.id()
+            );
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Points `cmd` (a `serve` or scripted_serve to be spawned) at a fresh
+/// ready file in `dir`: once ready, the child writes the address it bound
+/// there (see src/ready_file.rs), so configs can say `127.0.0.1:0` and no
+/// test ever guesses a free port. Returns the file's path for [`wait_ready`].
+pub fn ready_file(cmd: &mut Command, dir: &Path) -> PathBuf {
+    let path = dir.join("serve.ready");
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("remove the stale ready file {}: {e}", path.display()),
+    }
+    cmd.env(blog_poster::ready_file::ENV, &path);
+    path
+}
+
+/// Waits until the child spawned with [`ready_file`] reports its address.
+/// Fails at once, with the exit status, if the child exits first.
+pub fn wait_ready(child: &mut Child, ready: &Path, timeout: Duration) -> SocketAddr {
+    wait_for_value(timeout, "the child to write its ready file", || {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!(
+                "the child (pid {}) exited with {status} before it was ready",
+                child.id()
+            );
+        }
+        blog_poster::ready_file::read(ready).unwrap_or_else(|e| panic!("ready file: {e}"))
+    })
 }
 
 /// A fixed instant plus `secs` seconds: tests never depend on the wall clock.
@@ -60,9 +141,10 @@ pub fn t(secs: i64) -> Timestamp {
 }
 
 /// Writes `text` as config.toml in `dir` and returns its path. A config
-/// without an `[http]` table gets one listening on a free loopback port, so
-/// tests running side by side never contend for serve's default 8080
-/// (appended, so the line numbers of `text` stay as written).
+/// without an `[http]` table gets one listening on port 0 of loopback (the
+/// kernel picks a free port; [`ready_file`] tells the test which), so tests
+/// running side by side never contend for serve's default 8080 (appended,
+/// so the line numbers of `text` stay as written).
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("config.toml");
     let text = if text.lines().any(|l| l.trim() == "[http]") {

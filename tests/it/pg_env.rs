@@ -1,7 +1,8 @@
 //! PostgreSQL for the tests: `BLOG_POSTER_TEST_POSTGRES_URL` names a database
-//! (scripts/test.sh creates a fresh one per run); each test gets its own
-//! schema in it, dropped afterwards, so tests run in parallel. When the
-//! variable is set, an unreachable server fails the test: it never skips.
+//! (scripts/test.sh creates a fresh one per run; unset, the default of
+//! services.rs); each test gets its own schema in it, dropped afterwards, so
+//! tests run in parallel. An unreachable server fails the test (see
+//! `services::require`): it never skips.
 
 #![allow(dead_code)]
 
@@ -10,22 +11,17 @@ use std::time::Duration;
 
 use blog_poster::store::postgres::{PgOptions, PgStore};
 
-pub const URL_VAR: &str = "BLOG_POSTER_TEST_POSTGRES_URL";
+pub const URL_VAR: &str = crate::services::POSTGRES_URL_VAR;
 
-/// The test database's URL, or `None` (with a note on stderr) when unset.
-pub fn url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(u) if !u.trim().is_empty() => Some(u),
-        _ => {
-            eprintln!("{URL_VAR} is not set: PostgreSQL part not run");
-            None
-        }
-    }
+/// The test database's URL; fails the test when PostgreSQL is unreachable
+/// (or opted out of).
+pub fn url() -> String {
+    crate::services::require(crate::services::Service::Postgres)
 }
 
 fn admin(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("{URL_VAR} is set but PostgreSQL is unreachable at {url}: {e}"))
+        .unwrap_or_else(|e| panic!("PostgreSQL is unreachable at {url}: {e}"))
 }
 
 /// A schema of the test database that lives as long as this value.
@@ -35,10 +31,10 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    /// A fresh, empty schema named after `what`, or `None` without a URL.
-    pub fn create(what: &str) -> Option<TestSchema> {
+    /// A fresh, empty schema named after `what`.
+    pub fn create(what: &str) -> TestSchema {
         static N: AtomicU32 = AtomicU32::new(0);
-        let url = url()?;
+        let url = url();
         let name = format!(
             "bp_{what}_{}_{}_{}",
             std::process::id(),
@@ -48,7 +44,7 @@ impl TestSchema {
         admin(&url)
             .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
             .expect("create schema");
-        Some(TestSchema { url, name })
+        TestSchema { url, name }
     }
 
     pub fn options(&self) -> PgOptions {

@@ -4,7 +4,7 @@
 //! 250 runs (over 1,000 jobs). One is SIGKILLed midway while it holds jobs;
 //! its leases run out and the other finishes them. Every run's stages are
 //! committed exactly once, every article is published once, and the cap is
-//! not overshot. Runs only when `BLOG_POSTER_TEST_POSTGRES_URL` is set.
+//! not overshot. Needs PostgreSQL (services.rs).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -148,10 +148,8 @@ fn held_by(store: &PgStore, pid: u32) -> usize {
 }
 
 #[test]
-fn two_serves_share_the_queue_and_survive_a_sigkill() {
-    let Some(admin_url) = crate::pg_env::url() else {
-        return;
-    };
+fn two_serves_on_postgres_share_the_queue_and_survive_a_sigkill() {
+    let admin_url = crate::pg_env::url();
     let db = TestDatabase::create(&admin_url);
     let store = PgStore::open(&db.url, &PgOptions::default()).expect("open");
     let runs = enqueue(&store);

@@ -1,7 +1,7 @@
 //! PostgreSQL-only behaviour of the store: a connection the server drops
 //! (restart, failover, idle timeout of a proxy) is replaced and the call
-//! succeeds; a URL with a password never shows it. Runs when
-//! `BLOG_POSTER_TEST_POSTGRES_URL` is set.
+//! succeeds; a URL with a password never shows it. Needs PostgreSQL
+//! (services.rs).
 
 use blog_poster::store::Store;
 
@@ -9,10 +9,8 @@ use crate::harness::t;
 use crate::pg_env::TestSchema;
 
 #[test]
-fn pg_store_reconnects_after_the_server_drops_its_connections() {
-    let Some(schema) = TestSchema::create("reconnect") else {
-        return;
-    };
+fn postgres_store_reconnects_after_the_server_drops_its_connections() {
+    let schema = TestSchema::create("reconnect");
     let store = schema.open();
     store.migrate(t(0)).expect("migrate");
     assert!(store.list_sites().expect("sites").is_empty());
@@ -28,7 +26,21 @@ fn pg_store_reconnects_after_the_server_drops_its_connections() {
         .expect("terminate")
         .get(0);
     assert!(killed >= 1, "the store had an open connection");
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // pg_terminate_backend only signals: wait until the sessions are gone.
+    crate::harness::wait_for(
+        std::time::Duration::from_secs(30),
+        "the store's sessions to end",
+        || {
+            let left: i64 = admin
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&schema.name],
+                )
+                .expect("count sessions")
+                .get(0);
+            left == 0
+        },
+    );
     // The next calls succeed on a new connection, reads and writes alike.
     assert!(store.list_sites().expect("sites after the drop").is_empty());
     store
@@ -46,7 +58,7 @@ fn pg_store_reconnects_after_the_server_drops_its_connections() {
 }
 
 #[test]
-fn pg_store_describes_itself_without_the_password() {
+fn postgres_store_describes_itself_without_the_password() {
     let described = blog_poster::store::postgres::redact_url(
         "postgres://app:hunter2@db.example.com:25060/defaultdb?sslmode=require",
     );
@@ -57,10 +69,8 @@ fn pg_store_describes_itself_without_the_password() {
 /// A host name (not an IP) is resolved by hickory, not by glibc, and the
 /// store connects; an unknown name fails with the name in the message.
 #[test]
-fn pg_store_resolves_host_names_itself() {
-    let Some(schema) = TestSchema::create("resolve") else {
-        return;
-    };
+fn postgres_store_resolves_host_names_itself() {
+    let schema = TestSchema::create("resolve");
     let mut url = url::Url::parse(&schema.url).expect("url");
     url.set_host(Some("localhost")).expect("host");
     let store = blog_poster::store::postgres::PgStore::open(url.as_str(), &schema.options())

@@ -233,6 +233,29 @@ async fn chain_against(api: Api) {
             .is_some_and(|s| s.contains("1 unchanged")),
         "{monitor:?}"
     );
+    // The first run's topic came up again and was rejected as covered by
+    // the article written about it; whatever the run picked instead, or
+    // nothing, it was not that topic.
+    let db = rusqlite::Connection::open(dir.path().join("test.db")).expect("open db");
+    let again: Vec<(String, String)> = db
+        .prepare("SELECT status, reason FROM topics WHERE run_id = ?1 AND keyword = ?2")
+        .expect("prepare")
+        .query_map(rusqlite::params![second.0, topic.keyword], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        again.len(),
+        1,
+        "the first topic is a candidate again: {again:?}"
+    );
+    assert_eq!(again[0].0, "rejected", "{again:?}");
+    assert!(
+        again[0].1.starts_with("rejected: too close to our article"),
+        "{again:?}"
+    );
     if let Some(t) = store.selected_topic(second).expect("topic") {
         assert_ne!(t.keyword, topic.keyword, "the same topic was picked twice");
     }

@@ -15,19 +15,11 @@ fn unit_text() -> String {
     std::fs::read_to_string(repo().join("systemd/blog-poster.service")).expect("unit file")
 }
 
-/// None (with the reason printed) when systemd-analyze is not installed.
-fn systemd_analyze() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("systemd-analyze"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!(
-            "SKIPPED: systemd-analyze is not installed (Debian package `systemd`; scripts/test.sh installs it)"
-        );
-    }
-    found
+/// systemd-analyze, or the test fails (services.rs: it is never skipped).
+fn systemd_analyze() -> PathBuf {
+    PathBuf::from(crate::services::require(
+        crate::services::Service::SystemdAnalyze,
+    ))
 }
 
 #[test]
@@ -78,10 +70,8 @@ fn systemd_unit_has_the_required_directives() {
 }
 
 #[test]
-fn systemd_unit_verifies_clean() {
-    let Some(analyze) = systemd_analyze() else {
-        return;
-    };
+fn systemd_analyze_verifies_the_unit_clean() {
+    let analyze = systemd_analyze();
     // verify checks that ExecStart exists: point it at the binary under test.
     let dir = tempfile::tempdir().expect("tempdir");
     let unit = dir.path().join("blog-poster.service");
@@ -120,10 +110,8 @@ fn overall(report: &str) -> Option<(f64, String)> {
 }
 
 #[test]
-fn systemd_unit_security_rating_is_ok_or_better() {
-    let Some(analyze) = systemd_analyze() else {
-        return;
-    };
+fn systemd_analyze_rates_the_unit_security_ok_or_better() {
+    let analyze = systemd_analyze();
     let out = Command::new(&analyze)
         .current_dir(repo())
         .args([

@@ -4,21 +4,48 @@
 //! screen with `tmux capture-pane -p`, switches tabs with keys and quits.
 //! The TUI is started before the daemon, so it first shows that the daemon
 //! is not running, then recovers by itself.
+//!
+//! The TUI must know the port before serve exists, so the test holds one:
+//! a socket bound to port 0 (SO_REUSEADDR) that never listens. Connections
+//! to it are refused, as when serve is down; no other program can take the
+//! port (its bind fails, and port-0 binds skip ports in use); serve, binding
+//! with SO_REUSEADDR too, may bind it and listen, after which the hold is
+//! dropped. No free-port race.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::{bin, command, run, write_config};
+use crate::harness::{bin, command, ready_file, run, wait_for_value, wait_ready, write_config};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// Generous: these guard against hangs on a loaded machine, they do not
+/// measure speed.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A loopback port bound but not listening (see the module comment).
+struct PortHold {
+    _socket: socket2::Socket,
+    addr: SocketAddr,
+}
+
+impl PortHold {
+    fn new() -> PortHold {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        socket.set_reuse_address(true).expect("SO_REUSEADDR");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        socket.bind(&any.into()).expect("bind port 0");
+        let addr = socket
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("an IP address");
+        PortHold {
+            _socket: socket,
+            addr,
+        }
+    }
 }
 
 struct Tmux {
@@ -52,18 +79,18 @@ impl Tmux {
     }
 
     /// Waits until the screen contains every one of `want`.
-    fn wait_for(&self, want: &[&str], timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if want.iter().all(|w| s.contains(w)) {
-                return s;
-            }
-            if start.elapsed() > timeout {
-                panic!("timed out waiting for {want:?}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    fn wait_for(&self, want: &[&str]) -> String {
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for_value(DEADLINE, &format!("the screen to show {want:?}"), || {
+                last = self.screen();
+                want.iter().all(|w| last.contains(w)).then(|| last.clone())
+            })
+        }));
+        found.unwrap_or_else(|e| {
+            eprintln!("screen:\n{last}");
+            std::panic::resume_unwind(e)
+        })
     }
 }
 
@@ -83,15 +110,14 @@ impl Drop for Daemon {
     }
 }
 
-fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
+/// The first line of `path` once a shell wrote it whole (newline included).
+fn line_in(path: &Path, what: &str) -> String {
+    wait_for_value(DEADLINE, what, || {
+        std::fs::read_to_string(path)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+            .map(|s| s.trim().to_string())
+    })
 }
 
 fn shell_quote(p: &Path) -> String {
@@ -100,13 +126,11 @@ fn shell_quote(p: &Path) -> String {
 
 #[test]
 fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/test.sh installs it)");
-        return;
-    }
+    crate::services::require(crate::services::Service::Tmux);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let port = free_port();
+    let hold = PortHold::new();
+    let port = hold.addr.port();
     let cfg = write_config(
         dir.path(),
         &format!(
@@ -155,35 +179,23 @@ fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
         .expect("tmux new-session")
         .success();
     assert!(ok, "tmux new-session");
-    let s = tmux.wait_for(
-        &[&format!(
-            "blog-poster serve is not running on 127.0.0.1:{port}"
-        )],
-        Duration::from_secs(20),
-    );
+    let s = tmux.wait_for(&[&format!(
+        "blog-poster serve is not running on 127.0.0.1:{port}"
+    )]);
     assert!(s.contains("(start it: systemctl start"), "{s}");
 
-    // Now the daemon; the TUI's next refresh finds it.
-    let daemon = Daemon(
-        command(dir.path())
-            .args(["--config", cfg_s, "serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn serve"),
-    );
-    let start = Instant::now();
-    while !healthy(port) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "serve did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let s = tmux.wait_for(
-        &["Sites", "blog", "active", "today"],
-        Duration::from_secs(20),
-    );
+    // Now the daemon, on the held port; the TUI's next refresh finds it.
+    let mut serve = command(dir.path());
+    serve
+        .args(["--config", cfg_s, "serve"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("log"));
+    let ready = ready_file(&mut serve, dir.path());
+    let mut daemon = Daemon(serve.spawn().expect("spawn serve"));
+    let addr = wait_ready(&mut daemon.0, &ready, DEADLINE);
+    assert_eq!(addr, hold.addr, "serve listens on the held port");
+    drop(hold);
+    let s = tmux.wait_for(&["Sites", "blog", "active", "today"]);
     assert!(s.contains("1 Overview"), "{s}");
     println!("overview as tmux shows it:\n{s}");
     let lines: Vec<&str> = s.lines().collect();
@@ -191,46 +203,31 @@ fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
     assert!(lines.iter().all(|l| l.chars().count() <= 80), "{s}");
 
     tmux.keys("2");
-    tmux.wait_for(&["Runs", "Jobs", "Selected job"], Duration::from_secs(10));
+    tmux.wait_for(&["Runs", "Jobs", "Selected job"]);
     tmux.keys("3");
-    tmux.wait_for(&["Articles (review first)"], Duration::from_secs(10));
+    tmux.wait_for(&["Articles (review first)"]);
     tmux.keys("4");
-    tmux.wait_for(
-        &["Caps (e to change)", "global_daily", "site_daily"],
-        Duration::from_secs(10),
-    );
+    tmux.wait_for(&["Caps (e to change)", "global_daily", "site_daily"]);
     tmux.keys("5");
-    tmux.wait_for(
-        &["https://competitor.example/feed.xml"],
-        Duration::from_secs(10),
-    );
+    tmux.wait_for(&["https://competitor.example/feed.xml"]);
     tmux.keys("6");
-    tmux.wait_for(&["Events (newest first)"], Duration::from_secs(10));
+    tmux.wait_for(&["Events (newest first)"]);
     tmux.keys("?");
-    tmux.wait_for(&["Keys", "switch tab"], Duration::from_secs(10));
+    tmux.wait_for(&["Keys", "switch tab"]);
     tmux.keys("Escape");
     tmux.keys("1");
-    tmux.wait_for(&["Sites"], Duration::from_secs(10));
+    tmux.wait_for(&["Sites"]);
 
     // Pause the site through the TUI (asks first), and see it paused.
     tmux.keys("p");
-    tmux.wait_for(&["Pause site blog?"], Duration::from_secs(10));
+    tmux.wait_for(&["Pause site blog?"]);
     tmux.keys("y");
-    tmux.wait_for(&["paused"], Duration::from_secs(15));
+    tmux.wait_for(&["paused"]);
 
     tmux.keys("q");
-    let start = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "tui did not quit"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let code = std::fs::read_to_string(&exit_file).expect("exit file");
+    let code = line_in(&exit_file, "the TUI to quit and its exit code");
     let stderr = std::fs::read_to_string(dir.path().join("tui.stderr")).unwrap_or_default();
-    assert_eq!(code.trim(), "0", "tui exit code; stderr: {stderr}");
+    assert_eq!(code, "0", "tui exit code; stderr: {stderr}");
     drop(daemon);
 }
 
@@ -238,12 +235,10 @@ fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
 /// mode off and leaves the alternate screen before the message is printed.
 #[test]
 fn tui_in_tmux_restores_the_terminal_on_panic() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/test.sh installs it)");
-        return;
-    }
+    crate::services::require(crate::services::Service::Tmux);
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let hold = PortHold::new();
+    let port = hold.addr.port();
     let cfg = write_config(
         dir.path(),
         &format!(
@@ -280,17 +275,13 @@ fn tui_in_tmux_restores_the_terminal_on_panic() {
         .expect("tmux new-session")
         .success();
     assert!(ok, "tmux new-session");
-    let start = Instant::now();
-    while std::fs::read_to_string(&done).map_or(true, |s| s.trim().is_empty()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no result; screen:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let modes = std::fs::read_to_string(&done).expect("stty result");
-    let screen = tmux.wait_for(&["exit=101"], Duration::from_secs(10));
+    let screen = tmux.wait_for(&["exit=101"]);
+    // The script writes the modes with a trailing space, then sleeps.
+    let modes = wait_for_value(DEADLINE, "the stty result", || {
+        std::fs::read_to_string(&done)
+            .ok()
+            .filter(|s| s.ends_with(' '))
+    });
     println!("screen after the panic:\n{screen}\nstty: {modes}");
     assert!(screen.contains("test panic requested"), "{screen}");
     // Back on the main screen: the tab bar of the alternate screen is gone.

@@ -1,5 +1,7 @@
 //! A running `serve` for the HTTP tests, and a minimal HTTP/1.1 client over
-//! std's TcpStream (one request per connection).
+//! std's TcpStream (one request per connection). `serve` listens on port 0
+//! and reports the port it got through its ready file, so parallel tests
+//! never race for a port.
 
 #![allow(dead_code)]
 
@@ -9,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::harness::{command, run, wait_for, write_config};
+use crate::harness::{command, ready_file, run, wait_for, wait_ready, write_config};
 
-/// A `serve` child on a free loopback port, killed on drop.
+/// A `serve` child on a loopback port the kernel picked, killed on drop.
 pub struct Served {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -26,37 +28,54 @@ impl Drop for Served {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// Writes a config with one outbox site ("example") plus `extra` TOML
+/// (lines of `[http]`) and returns the directory and config path; `serve`
+/// is not started. It will listen on a port the kernel picks.
+pub fn prepare(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    prepare_on("127.0.0.1:0", extra)
 }
 
-/// Writes a config with one outbox site ("example") plus `extra` TOML and
-/// returns the directory and config path; `serve` is not started.
-pub fn prepare(extra: &str) -> (tempfile::TempDir, PathBuf, SocketAddr) {
+/// [`prepare`] with an explicit `[http] listen` address.
+pub fn prepare_on(listen: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let text = format!(
-        "data_dir = \"{}\"\n[log]\nformat = \"plain\"\n[http]\nlisten = \"{addr}\"\n{extra}\n\
+        "data_dir = \"{}\"\n[log]\nformat = \"plain\"\n[http]\nlisten = \"{listen}\"\n{extra}\n\
          [sites.example]\nschedule = \"0 6 * * *\"\n[[sites.example.sources]]\nurl = \"https://example.com/feed.xml\"\n",
         dir.path().join("data").display()
     );
     let config = write_config(dir.path(), &text);
-    (dir, config, addr)
+    (dir, config)
 }
 
-/// Starts `serve` and waits until /healthz answers.
-pub fn start(dir: tempfile::TempDir, config: PathBuf, addr: SocketAddr) -> Served {
-    let child = command(dir.path())
-        .arg("--config")
+/// Starts `serve`, learns its address from the ready file, and waits until
+/// /healthz answers there.
+pub fn start(dir: tempfile::TempDir, config: PathBuf) -> Served {
+    let mut cmd = command(dir.path());
+    cmd.arg("--config")
         .arg(&config)
         .arg("serve")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("log file"))
-        .spawn()
-        .expect("start serve");
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("log file"));
+    let ready = ready_file(&mut cmd, dir.path());
+    let mut child = cmd.spawn().expect("start serve");
+    let addr = {
+        let log = dir.path().join("serve.log");
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_ready(&mut child, &ready, Duration::from_secs(60))
+        }));
+        match got {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                eprintln!(
+                    "serve.log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                std::panic::resume_unwind(e)
+            }
+        }
+    };
     let served = Served {
         dir,
         config,
@@ -191,19 +210,15 @@ pub fn rss(items: &[(&str, &str)]) -> String {
 }
 
 /// Writes a config whose one site ("example") watches `feed`.
-pub fn prepare_with_feed(
-    feed: SocketAddr,
-    extra_http: &str,
-) -> (tempfile::TempDir, PathBuf, SocketAddr) {
+pub fn prepare_with_feed(feed: SocketAddr, extra_http: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let text = format!(
-        "data_dir = \"{}\"\n[log]\nformat = \"plain\"\n[http]\nlisten = \"{addr}\"\n{extra_http}\n\
+        "data_dir = \"{}\"\n[log]\nformat = \"plain\"\n[http]\nlisten = \"127.0.0.1:0\"\n{extra_http}\n\
          [sites.example]\nschedule = \"0 6 * * *\"\n[[sites.example.sources]]\nurl = \"http://{feed}/feed.xml\"\nkind = \"feed\"\n",
         dir.path().join("data").display()
     );
     let config = write_config(dir.path(), &text);
-    (dir, config, addr)
+    (dir, config)
 }
 
 /// Runs the monitor stage through the API and waits for its run to end.

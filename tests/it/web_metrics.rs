@@ -234,7 +234,7 @@ fn web_metrics_parse_and_pass_promtool() {
         "Rust 2027 \"edition\" news",
         "https://rival.example/a",
     )]));
-    let (dir, config, addr) = prepare_with_feed(feed, "");
+    let (dir, config) = prepare_with_feed(feed, "");
     let admin = create_token(dir.path(), &config, "admin", "prometheus");
     // Spend and a publish-free LLM history, written the way the pipeline does.
     {
@@ -291,7 +291,8 @@ fn web_metrics_parse_and_pass_promtool() {
             )
             .expect("record");
     }
-    let served = start(dir, config, addr);
+    let served = start(dir, config);
+    let addr = served.addr;
     monitor_now(addr, &admin);
     let _ = request(addr, "GET", "/api/v1/status", Some(&admin), None).expect("status");
 

@@ -33,9 +33,10 @@ fn web_page_shows_hostile_titles_as_text_in_chromium() {
         (XSS, "https://rival.example/x"),
         ("A plain title", "https://rival.example/y"),
     ]));
-    let (dir, config, addr) = prepare_with_feed(feed, "public_status = true");
+    let (dir, config) = prepare_with_feed(feed, "public_status = true");
     let admin = create_token(dir.path(), &config, "admin", "ops");
-    let served = start(dir, config, addr);
+    let served = start(dir, config);
+    let addr = served.addr;
     monitor_now(addr, &admin);
     let items = request(addr, "GET", "/api/v1/source-items", None, None)
         .expect("items")

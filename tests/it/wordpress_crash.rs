@@ -6,14 +6,14 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 
 use crate::crash::scripted_serve;
-use crate::harness::{wait_for, write_config};
+use crate::harness::{wait_for, wait_for_exit, write_config};
 use crate::wp_env;
 
 fn spawn(cfg: &Path, password: &str, prefix: &str, kill_after_publish: bool) -> Child {
@@ -30,20 +30,6 @@ fn spawn(cfg: &Path, password: &str, prefix: &str, kill_after_publish: bool) -> 
         cmd.env("SCRIPT_KILL_AFTER_PUBLISH", "1");
     }
     cmd.spawn().expect("spawn scripted_serve")
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            panic!("scripted_serve did not exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -115,7 +101,11 @@ min_interval = "0s"
 
     // 1. Publish, then die by SIGKILL before the engine commits.
     let mut child = spawn(&cfg, &wp.app_password, &prefix, true);
-    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let status = wait_for_exit(
+        &mut child,
+        Duration::from_secs(60),
+        "scripted_serve to exit",
+    );
     assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
 
     let article = store.article_for_run(run).expect("read").expect("article");
@@ -161,7 +151,14 @@ min_interval = "0s"
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill -TERM");
-    assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
+    assert!(
+        wait_for_exit(
+            &mut child,
+            Duration::from_secs(60),
+            "scripted_serve to exit"
+        )
+        .success()
+    );
 
     let r = store.get_run(run).expect("run");
     assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");

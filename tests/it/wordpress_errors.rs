@@ -417,11 +417,13 @@ async fn a_silent_server_times_out_and_that_is_retryable() {
         &url,
         "request_timeout = \"1s\"",
     );
-    let started = std::time::Instant::now();
     let err = client.discovery().await.expect_err("timeout");
-    assert!(matches!(err, WpError::Timeout { .. }), "{err:?}");
+    // The configured timeout applied (not a default): the error says which.
+    assert!(
+        matches!(err, WpError::Timeout { after, .. } if after == Duration::from_secs(1)),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(err.to_string().contains("raise request_timeout"), "{err}");
 }
 

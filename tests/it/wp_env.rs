@@ -63,6 +63,7 @@ fn from_vars(vars: &HashMap<String, String>, prefix: &str) -> Option<WpSite> {
 }
 
 fn site(prefix: &str, name: &str, port: u16, plain: bool) -> WpSite {
+    crate::services::require(crate::services::Service::Wordpress);
     let env: HashMap<String, String> = std::env::vars().collect();
     if let Some(site) = from_vars(&env, prefix) {
         return site;

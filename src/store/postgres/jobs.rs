@@ -11,7 +11,7 @@
 use super::{Tx, get, get_u32, insert_event, job_status_col, ms, outputs, stage_col, ts};
 use crate::pipeline::lifecycle::{
     Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
-    after_stage, job_transition,
+    after_stage, is_poison_pill, job_transition,
 };
 use crate::store::*;
 
@@ -252,7 +252,7 @@ pub(super) fn claim(
     write_state(tx, row.id, &tr, now)?;
     tx.exec(
         "UPDATE jobs SET lease_owner = $2, lease_expires_at = $3, wait_reason = NULL,
-             started_at = COALESCE(started_at, $4)
+             started_at = COALESCE(started_at, $4), unfinished_starts = unfinished_starts + 1
          WHERE id = $1",
         &[&row.id.0, &req.owner, &ms(lease_until), &ms(now)],
     )?;
@@ -305,7 +305,8 @@ pub(super) fn complete(
     let tr = job_transition(&row.state, &JobEvent::Succeed { next }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
     tx.exec(
-        "UPDATE jobs SET result_summary = $2, last_error = NULL, wait_reason = NULL WHERE id = $1",
+        "UPDATE jobs SET result_summary = $2, last_error = NULL, wait_reason = NULL, unfinished_starts = 0
+         WHERE id = $1",
         &[&row.id.0, &output.summary()],
     )?;
     apply_effects(tx, &row, &tr, outcome.as_deref(), None, now)
@@ -338,7 +339,7 @@ pub(super) fn fail(
     match failure {
         JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
             tx.exec(
-                "UPDATE jobs SET last_error = $2, wait_reason = NULL WHERE id = $1",
+                "UPDATE jobs SET last_error = $2, wait_reason = NULL, unfinished_starts = 0 WHERE id = $1",
                 &[&row.id.0, error],
             )?;
             let (kind, message) = if tr.state.status == JobStatus::Dead {
@@ -363,7 +364,7 @@ pub(super) fn fail(
         }
         JobFailure::Deferred { reason, .. } => {
             tx.exec(
-                "UPDATE jobs SET wait_reason = $2 WHERE id = $1",
+                "UPDATE jobs SET wait_reason = $2, unfinished_starts = 0 WHERE id = $1",
                 &[&row.id.0, reason],
             )?;
             event_row(
@@ -391,43 +392,83 @@ fn event_row(
 pub(super) fn release(tx: &mut Tx<'_>, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
     let row = load_owned(tx, job, owner)?;
     let tr = job_transition(&row.state, &JobEvent::Release { now }, &NO_RETRY)?;
-    write_state(tx, row.id, &tr, now)
+    write_state(tx, row.id, &tr, now)?;
+    // A release is an attempt that ended: it did not kill the process.
+    tx.exec(
+        "UPDATE jobs SET unfinished_starts = 0 WHERE id = $1",
+        &[&row.id.0],
+    )?;
+    Ok(())
 }
 
-pub(super) fn reclaim(tx: &mut Tx<'_>, all_running: bool, now: Timestamp) -> StoreResult<u64> {
+pub(super) fn reclaim(
+    tx: &mut Tx<'_>,
+    all_running: bool,
+    poison_after: u32,
+    now: Timestamp,
+) -> StoreResult<Reclaimed> {
     // Rows another transaction holds (a completion in flight) are skipped:
     // if their lease really ran out, the next reclaim takes them.
-    let ids: Vec<i64> = tx
+    let found: Vec<(i64, u32)> = tx
         .query(
-            "SELECT id FROM jobs WHERE status = 'running' AND ($1 OR lease_expires_at < $2)
+            "SELECT id, unfinished_starts FROM jobs WHERE status = 'running' AND ($1 OR lease_expires_at < $2)
              ORDER BY id FOR UPDATE SKIP LOCKED",
             &[&all_running, &ms(now)],
         )?
         .iter()
-        .map(|r| get(r, 0))
+        .map(|r| Ok((get(r, 0)?, get_u32(r, 1)?)))
         .collect::<StoreResult<_>>()?;
-    for id in &ids {
-        let row = load(tx, JobId(*id))?;
-        let tr = job_transition(&row.state, &JobEvent::LeaseExpired { now }, &NO_RETRY)?;
+    let mut reclaimed = Reclaimed::default();
+    for (id, died_in_a_row) in found {
+        let row = load(tx, JobId(id))?;
+        let event = JobEvent::LeaseExpired {
+            now,
+            died_in_a_row,
+            poison_after,
+        };
+        let tr = job_transition(&row.state, &event, &NO_RETRY)?;
         write_state(tx, row.id, &tr, now)?;
         let owner = row.owner.clone().unwrap_or_default();
-        let error = format!("the worker {owner} holding it stopped (lease expired)");
-        if tr.state.status == JobStatus::Dead {
-            tx.exec(
-                "UPDATE jobs SET last_error = $2 WHERE id = $1",
-                &[&row.id.0, &error],
-            )?;
-        }
-        event_row(
-            tx,
-            &row,
-            "job.reclaimed",
-            format!("{} job {} reclaimed from {owner}", row.stage, row.id),
-            now,
-        )?;
+        let dead = (tr.state.status == JobStatus::Dead).then(|| {
+            let poison_pill = is_poison_pill(died_in_a_row, poison_after);
+            DeadJob {
+                id: row.id,
+                run_id: row.run_id,
+                site: row.site.clone(),
+                stage: row.stage,
+                attempts: tr.state.attempts,
+                error: crate::store::lease_death_reason(&owner, died_in_a_row, poison_pill),
+                poison_pill,
+            }
+        });
+        let error = match &dead {
+            Some(d) => {
+                tx.exec(
+                    "UPDATE jobs SET last_error = $2 WHERE id = $1",
+                    &[&row.id.0, &d.error],
+                )?;
+                d.error.clone()
+            }
+            None => format!("the worker {owner} holding it stopped (lease expired)"),
+        };
+        let (kind, message) = match &dead {
+            Some(d) if d.poison_pill => (
+                "job.poison_pill",
+                format!("{} job {} quarantined: {}", row.stage, row.id, d.error),
+            ),
+            _ => (
+                "job.reclaimed",
+                format!("{} job {} reclaimed from {owner}", row.stage, row.id),
+            ),
+        };
+        event_row(tx, &row, kind, message, now)?;
         apply_effects(tx, &row, &tr, None, Some(&error), now)?;
+        match dead {
+            Some(d) => reclaimed.dead.push(d),
+            None => reclaimed.requeued += 1,
+        }
     }
-    Ok(ids.len() as u64)
+    Ok(reclaimed)
 }
 
 pub(super) fn operator_retry(
@@ -439,6 +480,10 @@ pub(super) fn operator_retry(
     let row = load(tx, job)?;
     let tr = job_transition(&row.state, &JobEvent::OperatorRetry { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
+    tx.exec(
+        "UPDATE jobs SET unfinished_starts = 0 WHERE id = $1",
+        &[&row.id.0],
+    )?;
     apply_effects(tx, &row, &tr, None, None, now)?;
     event(
         tx,

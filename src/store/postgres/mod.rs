@@ -738,8 +738,13 @@ impl Store for PgStore {
         self.run(|tx| jobs::release(tx, job, owner, now))
     }
 
-    fn reclaim_leases(&self, all_running: bool, now: Timestamp) -> StoreResult<u64> {
-        self.run(|tx| jobs::reclaim(tx, all_running, now))
+    fn reclaim_leases(
+        &self,
+        all_running: bool,
+        poison_after: u32,
+        now: Timestamp,
+    ) -> StoreResult<Reclaimed> {
+        self.run(|tx| jobs::reclaim(tx, all_running, poison_after, now))
     }
 
     fn retry_job(&self, job: JobId, actor: &str, now: Timestamp) -> StoreResult<()> {

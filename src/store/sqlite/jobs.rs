@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{CachedExt, insert_event, map_err, ms, outputs, stage_col, ts};
 use crate::pipeline::lifecycle::{
     Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
-    after_stage, job_transition,
+    after_stage, is_poison_pill, job_transition,
 };
 use crate::store::*;
 
@@ -229,7 +229,7 @@ pub(super) fn claim(
     write_state(tx, row.id, &tr, now)?;
     tx.exec_cached(
         "UPDATE jobs SET lease_owner = ?2, lease_expires_at = ?3, wait_reason = NULL,
-             started_at = COALESCE(started_at, ?4)
+             started_at = COALESCE(started_at, ?4), unfinished_starts = unfinished_starts + 1
          WHERE id = ?1",
         params![row.id.0, req.owner, ms(lease_until), ms(now)],
     )
@@ -279,7 +279,8 @@ pub(super) fn complete(
     let tr = job_transition(&row.state, &JobEvent::Succeed { next }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
     tx.exec_cached(
-        "UPDATE jobs SET result_summary = ?2, last_error = NULL, wait_reason = NULL WHERE id = ?1",
+        "UPDATE jobs SET result_summary = ?2, last_error = NULL, wait_reason = NULL, unfinished_starts = 0
+         WHERE id = ?1",
         params![row.id.0, output.summary()],
     )
     .map_err(map_err)?;
@@ -320,7 +321,7 @@ pub(super) fn fail(
     match failure {
         JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
             tx.exec_cached(
-                "UPDATE jobs SET last_error = ?2, wait_reason = NULL WHERE id = ?1",
+                "UPDATE jobs SET last_error = ?2, wait_reason = NULL, unfinished_starts = 0 WHERE id = ?1",
                 params![row.id.0, error],
             )
             .map_err(map_err)?;
@@ -346,7 +347,7 @@ pub(super) fn fail(
         }
         JobFailure::Deferred { reason, .. } => {
             tx.exec_cached(
-                "UPDATE jobs SET wait_reason = ?2 WHERE id = ?1",
+                "UPDATE jobs SET wait_reason = ?2, unfinished_starts = 0 WHERE id = ?1",
                 params![row.id.0, reason],
             )
             .map_err(map_err)?;
@@ -380,43 +381,97 @@ pub(super) fn release(
 ) -> StoreResult<()> {
     let row = load_owned(tx, job, owner)?;
     let tr = job_transition(&row.state, &JobEvent::Release { now }, &NO_RETRY)?;
-    write_state(tx, row.id, &tr, now)
+    write_state(tx, row.id, &tr, now)?;
+    // A release is an attempt that ended: it did not kill the process.
+    tx.exec_cached(
+        "UPDATE jobs SET unfinished_starts = 0 WHERE id = ?1",
+        [row.id.0],
+    )
+    .map_err(map_err)?;
+    Ok(())
 }
 
-pub(super) fn reclaim(tx: &Transaction<'_>, all_running: bool, now: Timestamp) -> StoreResult<u64> {
+pub(super) fn reclaim(
+    tx: &Transaction<'_>,
+    all_running: bool,
+    poison_after: u32,
+    now: Timestamp,
+) -> StoreResult<Reclaimed> {
     let mut stmt = tx
         .prepare_cached(
-            "SELECT id FROM jobs WHERE status = 'running' AND (?1 OR lease_expires_at < ?2)",
+            "SELECT id, unfinished_starts FROM jobs WHERE status = 'running' AND (?1 OR lease_expires_at < ?2)",
         )
         .map_err(map_err)?;
-    let ids: Vec<i64> = stmt
-        .query_map(params![all_running, ms(now)], |r| r.get(0))
+    let found: Vec<(i64, u32)> = stmt
+        .query_map(params![all_running, ms(now)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .map_err(map_err)?
         .collect::<Result<_, _>>()
         .map_err(map_err)?;
-    for id in &ids {
-        let row = load(tx, JobId(*id))?;
-        let tr = job_transition(&row.state, &JobEvent::LeaseExpired { now }, &NO_RETRY)?;
+    let mut reclaimed = Reclaimed::default();
+    for (id, died_in_a_row) in found {
+        let row = load(tx, JobId(id))?;
+        let event = JobEvent::LeaseExpired {
+            now,
+            died_in_a_row,
+            poison_after,
+        };
+        let tr = job_transition(&row.state, &event, &NO_RETRY)?;
         write_state(tx, row.id, &tr, now)?;
         let owner = row.owner.clone().unwrap_or_default();
-        let error = format!("the worker {owner} holding it stopped (lease expired)");
-        if tr.state.status == JobStatus::Dead {
-            tx.exec_cached(
-                "UPDATE jobs SET last_error = ?2 WHERE id = ?1",
-                params![row.id.0, error],
-            )
-            .map_err(map_err)?;
-        }
-        event_row(
-            tx,
-            &row,
-            "job.reclaimed",
-            format!("{} job {} reclaimed from {owner}", row.stage, row.id),
-            now,
-        )?;
+        let dead = lease_expired_death(&row, &tr, &owner, died_in_a_row, poison_after);
+        let error = match &dead {
+            Some(d) => {
+                tx.exec_cached(
+                    "UPDATE jobs SET last_error = ?2 WHERE id = ?1",
+                    params![row.id.0, d.error],
+                )
+                .map_err(map_err)?;
+                d.error.clone()
+            }
+            None => format!("the worker {owner} holding it stopped (lease expired)"),
+        };
+        let (kind, message) = match &dead {
+            Some(d) if d.poison_pill => (
+                "job.poison_pill",
+                format!("{} job {} quarantined: {}", row.stage, row.id, d.error),
+            ),
+            _ => (
+                "job.reclaimed",
+                format!("{} job {} reclaimed from {owner}", row.stage, row.id),
+            ),
+        };
+        event_row(tx, &row, kind, message, now)?;
         apply_effects(tx, &row, &tr, None, Some(&error), now)?;
+        match dead {
+            Some(d) => reclaimed.dead.push(d),
+            None => reclaimed.requeued += 1,
+        }
     }
-    Ok(ids.len() as u64)
+    Ok(reclaimed)
+}
+
+/// The dead job a lease expiry left, if it left one, with its reason.
+fn lease_expired_death(
+    row: &JobRow,
+    tr: &Transition,
+    owner: &str,
+    died_in_a_row: u32,
+    poison_after: u32,
+) -> Option<DeadJob> {
+    (tr.state.status == JobStatus::Dead).then(|| {
+        let poison_pill = is_poison_pill(died_in_a_row, poison_after);
+        DeadJob {
+            id: row.id,
+            run_id: row.run_id,
+            site: row.site.clone(),
+            stage: row.stage,
+            attempts: tr.state.attempts,
+            error: crate::store::lease_death_reason(owner, died_in_a_row, poison_pill),
+            poison_pill,
+        }
+    })
 }
 
 pub(super) fn operator_retry(
@@ -428,6 +483,11 @@ pub(super) fn operator_retry(
     let row = load(tx, job)?;
     let tr = job_transition(&row.state, &JobEvent::OperatorRetry { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
+    tx.exec_cached(
+        "UPDATE jobs SET unfinished_starts = 0 WHERE id = ?1",
+        [row.id.0],
+    )
+    .map_err(map_err)?;
     apply_effects(tx, &row, &tr, None, None, now)?;
     event(
         tx,
