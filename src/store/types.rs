@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage, Timestamp, Verdict};
+use crate::pipeline::lifecycle::{
+    ArticleStatus, JobStatus, RunStatus, Stage, Timestamp, Verdict, WaitKind,
+};
 
 macro_rules! id_type {
     ($name:ident) => {
@@ -184,8 +186,13 @@ pub enum JobFailure {
     Retryable { error: String, jitter: f64 },
     /// Retrying cannot help: the job is dead until an operator acts.
     Permanent { error: String },
-    /// Not a failure: wait until `until` with a visible reason.
-    Deferred { reason: String, until: Timestamp },
+    /// Not a failure: wait until `until` with a visible reason; `kind`
+    /// says what may end the wait early.
+    Deferred {
+        kind: WaitKind,
+        reason: String,
+        until: Timestamp,
+    },
 }
 
 /// A job as shown to operators.
@@ -203,6 +210,11 @@ pub struct JobRecord {
     pub lease_expires_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub wait_reason: Option<String>,
+    /// Why a waiting job waits (cap, provider, target), and until when that
+    /// reason holds; a cap wait woken by a cap change keeps its deadline
+    /// here while `not_before` says it is due now.
+    pub wait_kind: Option<WaitKind>,
+    pub wait_until: Option<Timestamp>,
     pub result_summary: Option<String>,
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,
@@ -271,8 +283,14 @@ impl StageOutput {
             StageOutput::Monitor(m) => {
                 let failed = m.sources.iter().filter(|s| s.error.is_some()).count();
                 let unchanged = m.sources.iter().filter(|s| s.not_modified).count();
+                let skipped: u32 = m.sources.iter().filter_map(|s| s.skipped_entries).sum();
+                let skipped = if skipped > 0 {
+                    format!(" ({skipped} unreadable entries skipped)")
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{} sources checked ({failed} failed, {unchanged} unchanged), {} items",
+                    "{} sources checked ({failed} failed, {unchanged} unchanged), {} items{skipped}",
                     m.sources.len(),
                     m.items.len()
                 )
@@ -314,6 +332,9 @@ pub struct SourceOutcome {
     pub error: Option<String>,
     /// The source answered 304 Not Modified: checked and healthy, nothing new.
     pub not_modified: bool,
+    /// Entries of the document that were skipped as unreadable (the others
+    /// are stored); `None` keeps the stored count (a 304, or a failure).
+    pub skipped_entries: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -360,6 +381,8 @@ pub struct SourceRecord {
     pub last_error: Option<String>,
     pub last_checked_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
+    /// Entries the last successful read skipped as unreadable.
+    pub skipped_entries: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -36,6 +36,7 @@ fn fixture() -> App {
     let status = Status {
         generated_at: t("2026-11-23T09:00:00Z"),
         version: t("0.1.0"),
+        update: Box::default(),
         global: Window {
             today: spend(1_250_000, Some(5_000_000)),
             month: spend(42_100_000, Some(50_000_000)),
@@ -208,6 +209,7 @@ fn fixture() -> App {
             last_success_at: t("2026-11-23T06:00:10Z"),
             next_check_at: t("2026-11-23T07:00:00Z"),
             healthy: true,
+            skipped_entries: 2,
             ..Source::default()
         },
         Source {
@@ -262,6 +264,25 @@ fn tui_snapshot_overview() {
 }
 
 #[test]
+fn overview_says_when_an_update_is_available() {
+    let mut app = on_tab('1');
+    assert!(!screen(&app).contains("update"), "no update, no notice");
+    let status = app.status.as_mut().expect("status");
+    *status.update = UpdateInfo {
+        available: true,
+        latest: Some("0.2.0".into()),
+        ..UpdateInfo::default()
+    };
+    assert!(
+        screen(&app).contains("update available: 0.2.0"),
+        "{}",
+        screen(&app)
+    );
+    app.status.as_mut().expect("status").update.staged = Some("0.2.0".into());
+    assert!(screen(&app).contains("update 0.2.0 being installed"));
+}
+
+#[test]
 fn tui_snapshot_runs() {
     let mut app = on_tab('2');
     app.update(ch('j'));
@@ -304,6 +325,12 @@ fn tui_snapshot_costs() {
 #[test]
 fn tui_snapshot_sources() {
     let mut app = on_tab('5');
+    // The healthy source whose last read skipped entries says so.
+    let first = screen(&app);
+    assert!(
+        first.contains("no error; 2 unreadable entries skipped on the last read"),
+        "{first}"
+    );
     app.update(ch('j'));
     insta::assert_snapshot!("sources", screen(&app));
 }

@@ -75,7 +75,11 @@ pub fn readyz(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     );
     Ok(Reply::json(
         if ready { 200 } else { 503 },
-        &json!({ "ready": ready, "checks": checks }),
+        &json!({
+            "ready": ready,
+            "binary_version": env!("CARGO_PKG_VERSION"),
+            "checks": checks,
+        }),
     ))
 }
 
@@ -84,7 +88,7 @@ pub fn metrics(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Ok(Reply::bytes(
         200,
         "text/plain; version=0.0.4; charset=utf-8",
-        text.into_bytes(),
+        crate::redact::string(&text).into_bytes(),
     ))
 }
 
@@ -136,9 +140,10 @@ pub fn status(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             return Ok(Reply::bytes(200, "application/json", body.as_ref().clone()));
         }
     }
-    let body = Arc::new(
-        serde_json::to_vec(&build_status(s)?).map_err(|e| ApiError::internal(e.to_string()))?,
-    );
+    let mut status = build_status(s)?;
+    crate::redact::json(&mut status);
+    let body =
+        Arc::new(serde_json::to_vec(&status).map_err(|e| ApiError::internal(e.to_string()))?);
     *s.status_cache.lock().unwrap_or_else(|p| p.into_inner()) =
         Some((Instant::now(), body.clone()));
     Ok(Reply::bytes(200, "application/json", body.as_ref().clone()))
@@ -189,6 +194,7 @@ fn build_status(s: &WebState) -> Result<Value, ApiError> {
     Ok(json!({
         "generated_at": now,
         "version": env!("CARGO_PKG_VERSION"),
+        "update": s.update.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         "day": report.day,
         "month": report.month,
         "global": {

@@ -19,6 +19,7 @@ mod outputs;
 mod publish;
 mod reads;
 mod review;
+mod waits;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex};
@@ -33,7 +34,7 @@ pub use connect::{PgOptions, redact_url};
 
 use super::migrate::{self, Migration};
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
+use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
 
 /// A parameter list for one statement.
 pub(crate) type P<'a> = &'a (dyn ToSql + Sync);
@@ -331,9 +332,10 @@ pub(crate) fn insert_event(tx: &mut Tx<'_>, e: &NewEvent, now: Timestamp) -> Sto
         },
         None => None,
     };
+    let message = crate::redact::string(&e.message);
     tx.exec(
         "INSERT INTO events (at, site_id, run_id, job_id, kind, actor, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&ms(now), &site, &e.run_id.map(|r| r.0), &e.job_id.map(|j| j.0), &e.kind, &e.actor, &e.message],
+        &[&ms(now), &site, &e.run_id.map(|r| r.0), &e.job_id.map(|j| j.0), &e.kind, &e.actor, &message],
     )?;
     Ok(())
 }
@@ -629,6 +631,8 @@ impl Store for PgStore {
         reason: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
+        let reason = crate::redact::option(reason);
+        let reason = reason.as_deref();
         self.run(|tx| {
             site_id(tx, site)?;
             tx.exec(
@@ -720,7 +724,8 @@ impl Store for PgStore {
         output: &StageOutput,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.run(|tx| jobs::complete(tx, job, owner, output, now))
+        let output = output.redacted();
+        self.run(|tx| jobs::complete(tx, job, owner, &output, now))
     }
 
     fn fail_job(
@@ -731,7 +736,8 @@ impl Store for PgStore {
         policy: &RetryPolicy,
         now: Timestamp,
     ) -> StoreResult<JobStatus> {
-        self.run(|tx| jobs::fail(tx, job, owner, failure, policy, now))
+        let failure = failure.redacted();
+        self.run(|tx| jobs::fail(tx, job, owner, &failure, policy, now))
     }
 
     fn release_job(&self, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
@@ -798,7 +804,8 @@ impl Store for PgStore {
     }
 
     fn record_llm_call(&self, call: &NewLlmCall, now: Timestamp) -> StoreResult<i64> {
-        self.run(|tx| budget::record_call(tx, call, now))
+        let call = call.redacted();
+        self.run(|tx| budget::record_call(tx, &call, now))
     }
 
     fn list_llm_calls(&self, run: Option<RunId>, limit: u32) -> StoreResult<Vec<LlmCallRecord>> {
@@ -809,8 +816,20 @@ impl Store for PgStore {
         self.run(|tx| budget::report(tx, now))
     }
 
-    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64> {
-        self.run(|tx| budget::wake_waiting(tx, now))
+    fn wake_waiting_jobs(&self, kind: WaitKind, now: Timestamp) -> StoreResult<u64> {
+        self.run(|tx| waits::wake(tx, kind, now))
+    }
+
+    fn wake_cap_waits_if_caps_changed(&self, caps: &str, now: Timestamp) -> StoreResult<u64> {
+        self.run(|tx| waits::wake_cap_waits_if_changed(tx, caps, now))
+    }
+
+    fn daemon_state(&self, key: &str) -> StoreResult<Option<String>> {
+        self.run(|tx| waits::get(tx, key))
+    }
+
+    fn set_daemon_state(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        self.run(|tx| waits::set(tx, key, value, now))
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {
@@ -861,7 +880,8 @@ impl Store for PgStore {
         actor: &str,
         now: Timestamp,
     ) -> StoreResult<ReviewOutcome> {
-        self.run(|tx| review::reject(tx, article, reason, actor, now))
+        let reason = crate::redact::text(reason);
+        self.run(|tx| review::reject(tx, article, &reason, actor, now))
     }
 
     fn request_publish(
@@ -887,7 +907,8 @@ impl Store for PgStore {
         error: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.run(|tx| publish::record_error(tx, article, error, now))
+        let error = crate::redact::text(error);
+        self.run(|tx| publish::record_error(tx, article, &error, now))
     }
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {

@@ -8,7 +8,7 @@ use ::postgres::Row;
 use super::{
     Param, Tx, get, get_ts, get_ts_opt, get_u32, job_status_col, params, run_status_col, stage_col,
 };
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
+use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
 use crate::store::*;
 
 fn collect<T>(rows: Vec<Row>, f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
@@ -86,7 +86,8 @@ pub(super) fn list_runs(
 }
 
 pub(super) const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
-         j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at
+         j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at,
+         j.wait_kind, j.wait_until
      FROM jobs j JOIN sites s ON s.id = j.site_id";
 
 pub(super) fn job_row(r: &Row) -> StoreResult<JobRecord> {
@@ -107,6 +108,10 @@ pub(super) fn job_row(r: &Row) -> StoreResult<JobRecord> {
         created_at: get_ts(r, 13)?,
         started_at: get_ts_opt(r, 14)?,
         finished_at: get_ts_opt(r, 15)?,
+        wait_kind: get::<Option<String>>(r, 16)?
+            .as_deref()
+            .and_then(WaitKind::parse),
+        wait_until: get_ts_opt(r, 17)?,
     })
 }
 
@@ -272,7 +277,7 @@ pub(super) fn list_events(
 pub(super) fn list_sources(tx: &mut Tx<'_>, site: &str) -> StoreResult<Vec<SourceRecord>> {
     let rows = tx.query(
         "SELECT o.id, s.name, o.url, o.kind, o.etag, o.last_modified, o.next_check_at, o.consecutive_failures,
-                o.last_error, o.last_checked_at, o.last_success_at
+                o.last_error, o.last_checked_at, o.last_success_at, o.skipped_entries
          FROM sources o JOIN sites s ON s.id = o.site_id WHERE s.name = $1 ORDER BY o.id",
         &[&site],
     )?;
@@ -289,6 +294,7 @@ pub(super) fn list_sources(tx: &mut Tx<'_>, site: &str) -> StoreResult<Vec<Sourc
             last_error: get(r, 8)?,
             last_checked_at: get_ts_opt(r, 9)?,
             last_success_at: get_ts_opt(r, 10)?,
+            skipped_entries: get_u32(r, 11)?,
         })
     })
 }

@@ -11,6 +11,7 @@ mod outputs;
 mod publish;
 mod reads;
 mod review;
+mod waits;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -21,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::migrate::{self, Migration};
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
+use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -271,7 +272,7 @@ fn insert_event(tx: &Connection, e: &NewEvent, now: Timestamp) -> StoreResult<()
     };
     tx.exec_cached(
         "INSERT INTO events (at, site_id, run_id, job_id, kind, actor, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![ms(now), site, e.run_id.map(|r| r.0), e.job_id.map(|j| j.0), e.kind, e.actor, e.message],
+        params![ms(now), site, e.run_id.map(|r| r.0), e.job_id.map(|j| j.0), e.kind, e.actor, crate::redact::text(&e.message)],
     )
     .map_err(map_err)?;
     Ok(())
@@ -390,6 +391,8 @@ impl Store for SqliteStore {
         reason: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
+        let reason = crate::redact::option(reason);
+        let reason = reason.as_deref();
         self.write(|tx| {
             site_id(tx, site)?;
             tx.exec_cached(
@@ -480,7 +483,8 @@ impl Store for SqliteStore {
         output: &StageOutput,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write(|tx| jobs::complete(tx, job, owner, output, now))
+        let output = output.redacted();
+        self.write(|tx| jobs::complete(tx, job, owner, &output, now))
     }
 
     fn fail_job(
@@ -491,7 +495,8 @@ impl Store for SqliteStore {
         policy: &RetryPolicy,
         now: Timestamp,
     ) -> StoreResult<JobStatus> {
-        self.write(|tx| jobs::fail(tx, job, owner, failure, policy, now))
+        let failure = failure.redacted();
+        self.write(|tx| jobs::fail(tx, job, owner, &failure, policy, now))
     }
 
     fn release_job(&self, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
@@ -558,7 +563,8 @@ impl Store for SqliteStore {
     }
 
     fn record_llm_call(&self, call: &NewLlmCall, now: Timestamp) -> StoreResult<i64> {
-        self.write(|tx| budget::record_call(tx, call, now))
+        let call = call.redacted();
+        self.write(|tx| budget::record_call(tx, &call, now))
     }
 
     fn list_llm_calls(&self, run: Option<RunId>, limit: u32) -> StoreResult<Vec<LlmCallRecord>> {
@@ -569,8 +575,20 @@ impl Store for SqliteStore {
         self.read(|c| budget::report(c, now))
     }
 
-    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64> {
-        self.write(|tx| budget::wake_waiting(tx, now))
+    fn wake_waiting_jobs(&self, kind: WaitKind, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| waits::wake(tx, kind, now))
+    }
+
+    fn wake_cap_waits_if_caps_changed(&self, caps: &str, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| waits::wake_cap_waits_if_changed(tx, caps, now))
+    }
+
+    fn daemon_state(&self, key: &str) -> StoreResult<Option<String>> {
+        self.read(|c| waits::get(c, key))
+    }
+
+    fn set_daemon_state(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| waits::set(tx, key, value, now))
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {
@@ -621,7 +639,8 @@ impl Store for SqliteStore {
         actor: &str,
         now: Timestamp,
     ) -> StoreResult<ReviewOutcome> {
-        self.write(|tx| review::reject(tx, article, reason, actor, now))
+        let reason = crate::redact::text(reason);
+        self.write(|tx| review::reject(tx, article, &reason, actor, now))
     }
 
     fn request_publish(
@@ -647,7 +666,8 @@ impl Store for SqliteStore {
         error: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write(|tx| publish::record_error(tx, article, error, now))
+        let error = crate::redact::text(error);
+        self.write(|tx| publish::record_error(tx, article, &error, now))
     }
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {
