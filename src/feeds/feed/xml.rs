@@ -6,6 +6,8 @@
 //! decoded). Malformed XML is an error; nesting deeper than
 //! [`MAX_DEPTH`] is refused, so nothing downstream recurses unbounded.
 
+use std::rc::Rc;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
@@ -102,8 +104,8 @@ pub struct Element {
     pub attrs: Vec<Attr>,
     pub children: Vec<Node>,
     /// The base URL in effect for this element (its `xml:base` resolved
-    /// against its parent's, else its parent's).
-    pub base: Url,
+    /// against its parent's, else its parent's); shared, not copied.
+    pub base: Rc<Url>,
 }
 
 impl Element {
@@ -277,6 +279,7 @@ fn parse_strict(text: &str, base: &Url) -> Result<Element, XmlError> {
     config.check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let document_base = Rc::new(base.clone());
     loop {
         let position = reader.buffer_position();
         let (resolved, event) = reader
@@ -295,7 +298,7 @@ fn parse_strict(text: &str, base: &Url) -> Result<Element, XmlError> {
                         "elements are nested deeper than {MAX_DEPTH} levels"
                     )));
                 }
-                let parent_base = stack.last().map_or(base, |p| &p.base);
+                let parent_base = stack.last().map_or(&document_base, |p| &p.base);
                 stack.push(element(&reader, &start, ns, parent_base));
             }
             Event::End(_) => {
@@ -341,9 +344,14 @@ fn push_text(stack: &mut [Element], text: &str) {
     }
 }
 
-fn element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Ns, parent_base: &Url) -> Element {
+fn element(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    ns: Ns,
+    parent_base: &Rc<Url>,
+) -> Element {
     let mut attrs = Vec::new();
-    let mut base = parent_base.clone();
+    let mut base = Rc::clone(parent_base);
     for attr in start.attributes().with_checks(false).flatten() {
         let key = attr.key;
         let qname = key.as_ref();
@@ -360,7 +368,7 @@ fn element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Ns, parent_base
             && local.as_ref() == "base"
             && let Ok(joined) = parent_base.join(value.trim())
         {
-            base = joined;
+            base = Rc::new(joined);
         }
         attrs.push(Attr {
             ns: attr_ns,
