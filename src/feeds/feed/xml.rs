@@ -213,12 +213,38 @@ pub struct XmlError(pub String);
 /// document that is ill-formed only by bare `&`s (`AT&T`, `?a=1&b=2`, a
 /// common slip that feed readers forgive) is read with them escaped.
 pub fn parse(text: &str, base: &Url) -> Result<Element, XmlError> {
+    // A document whose very last `>` (of the root's end tag) is missing:
+    // everything is there, so it is read as if the `>` were.
+    let fixed_end;
+    let text = match unclosed_final_end_tag(text) {
+        true => {
+            fixed_end = format!("{}>", text.trim_end());
+            fixed_end.as_str()
+        }
+        false => text,
+    };
     match parse_strict(text, base) {
         Err(e) if e.0.contains("reference not closed") => match escape_bare_ampersands(text) {
             Some(fixed) => parse_strict(&fixed, base).map_err(|_| e),
             None => Err(e),
         },
         other => other,
+    }
+}
+
+/// Whether the text ends in `</name` — an end tag lacking only its `>`.
+fn unclosed_final_end_tag(text: &str) -> bool {
+    let t = text.trim_end();
+    match t.rfind("</") {
+        Some(at) => {
+            let name = &t[at + 2..];
+            !name.is_empty()
+                && name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '.' | '-'))
+        }
+        None => false,
     }
 }
 
@@ -428,6 +454,13 @@ mod tests {
         let root = parse(doc, &base()).expect("parse");
         let texts: Vec<String> = root.elements().map(Element::text).collect();
         assert_eq!(texts, ["AT&T & B&C é x&y ", "https://x.example/?a=1&b=2"]);
+        // The root's end tag without its `>`, as some files end.
+        let root = parse("<rss><t>AT&T</t></rss", &base()).expect("last > missing");
+        assert_eq!(root.text(), "AT&T");
+        assert!(
+            parse("<rss><t>cut</t", &base()).is_err(),
+            "not the root's end tag"
+        );
         // Still ill-formed for another reason: the first error is reported.
         let err = parse("<rss>AT&T</rs>", &base()).expect_err("mismatch");
         assert!(err.0.contains("XML error"), "{err:?}");
