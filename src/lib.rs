@@ -63,6 +63,7 @@ pub mod llm;
 pub mod logging;
 pub mod pipeline;
 pub mod ready_file;
+pub mod redact;
 pub mod review;
 pub mod run_once;
 pub mod scheduler;

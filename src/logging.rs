@@ -1,10 +1,12 @@
 //! Log output through tracing: human-readable with colours on a terminal,
 //! plain lines for journald (which adds its own timestamps), or JSON.
-//! `RUST_LOG` overrides the configured level.
+//! `RUST_LOG` overrides the configured level. Every line passes through
+//! [`crate::redact`] on its way out.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -25,7 +27,7 @@ pub fn init(log: &LogConfig) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(RedactedStderr);
     let _ = match format {
         LogFormat::Json => builder.json().with_current_span(false).try_init(),
         LogFormat::Plain if journald => builder
@@ -40,4 +42,41 @@ pub fn init(log: &LogConfig) {
             .compact()
             .try_init(),
     };
+}
+
+/// Standard error, one redacted event at a time: the formatter writes an
+/// event into a [`RedactedLine`], which masks secrets and writes it out
+/// whole when dropped.
+struct RedactedStderr;
+
+impl<'a> MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedLine;
+
+    fn make_writer(&'a self) -> RedactedLine {
+        RedactedLine(Vec::with_capacity(256))
+    }
+}
+
+struct RedactedLine(Vec<u8>);
+
+impl Write for RedactedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedLine {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let line = String::from_utf8_lossy(&self.0);
+        let clean = crate::redact::text(&line);
+        let _ = std::io::stderr().lock().write_all(clean.as_bytes());
+    }
 }

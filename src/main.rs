@@ -10,7 +10,8 @@ fn main() -> ExitCode {
     match blog_poster::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {:#}", e.error);
+            let text = format!("{:#}", e.error);
+            eprintln!("error: {}", blog_poster::redact::text(&text));
             ExitCode::from(e.code)
         }
     }

@@ -117,6 +117,76 @@ impl Alert {
         }
     }
 
+    /// The alert with every text field passed through [`crate::redact`]:
+    /// errors quoted from servers may carry what they were sent.
+    pub fn redacted(self) -> Alert {
+        let r = |s: String| crate::redact::string(&s);
+        match self {
+            Alert::JobDead {
+                site,
+                stage,
+                job,
+                run,
+                attempts,
+                error,
+            } => Alert::JobDead {
+                site,
+                stage,
+                job,
+                run,
+                attempts,
+                error: r(error),
+            },
+            Alert::CapReached {
+                site,
+                stage,
+                job,
+                message,
+            } => Alert::CapReached {
+                site,
+                stage,
+                job,
+                message: r(message),
+            },
+            Alert::SourceFailing {
+                site,
+                url,
+                since,
+                failures,
+                error,
+            } => Alert::SourceFailing {
+                site,
+                url: r(url),
+                since,
+                failures,
+                error: error.map(r),
+            },
+            Alert::PublishFailed {
+                site,
+                job,
+                run,
+                error,
+                gave_up,
+            } => Alert::PublishFailed {
+                site,
+                job,
+                run,
+                error: r(error),
+                gave_up,
+            },
+            Alert::BackupFailed { error } => Alert::BackupFailed { error: r(error) },
+            Alert::Panic {
+                site,
+                unit,
+                message,
+            } => Alert::Panic {
+                site,
+                unit: r(unit),
+                message: r(message),
+            },
+        }
+    }
+
     pub fn site(&self) -> Option<&str> {
         match self {
             Alert::JobDead { site, .. }
@@ -281,6 +351,7 @@ impl Alerts {
     }
 
     pub fn raise(&self, alert: Alert) {
+        let alert = alert.redacted();
         tracing::warn!(kind = alert.kind(), key = %alert.key(), "alert: {}", alert.title());
         let Some(tx) = &self.tx else { return };
         if let Err(e) = tx.try_send((alert, self.clock.now())) {
@@ -315,6 +386,7 @@ impl Delivery {
     /// Sends one alert to every configured channel; each failure is
     /// returned (and logged by the caller), none stops the others.
     pub async fn send(&self, alert: &Alert, at: Timestamp, suppressed: u64) -> Vec<String> {
+        let alert = &alert.clone().redacted();
         let mut errors = Vec::new();
         if let (Some(w), Some(http)) = (&self.config.webhook, &self.http)
             && let Err(e) = webhook::send(http, w, alert, at, suppressed).await

@@ -62,6 +62,7 @@ pub async fn send_alert(
 
 /// An RFC 5322 message (CRLF line ends) for `alert`.
 pub fn compose(config: &SmtpConfig, alert: &Alert, at: Timestamp, suppressed: u64) -> String {
+    let alert = &alert.clone().redacted();
     let mut body = alert.message();
     body.push_str(&format!(
         "\n\nKind: {}\nSeverity: {}\nAt: {}\n",
@@ -407,6 +408,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             })
             .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
             .collect();
+        // What a server may echo in an error reply: masked wherever it shows.
+        crate::redact::register(&base64(format!("\0{user}\0{password}").as_bytes()));
+        crate::redact::register(&base64(password.as_bytes()));
         if methods.iter().any(|m| m == "PLAIN") {
             let token = base64(format!("\0{user}\0{password}").as_bytes());
             self.command_shown(&format!("AUTH PLAIN {token}"), "AUTH PLAIN", &[235])

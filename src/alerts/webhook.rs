@@ -64,7 +64,8 @@ pub async fn send(
     at: Timestamp,
     suppressed: u64,
 ) -> Result<(), WebhookError> {
-    let body = payload(config.format, alert, at, suppressed);
+    let mut body = payload(config.format, alert, at, suppressed);
+    crate::redact::json(&mut body);
     let url = config.url.expose().map_err(WebhookError::Secret)?;
     let response = client
         .post(url)
@@ -79,7 +80,14 @@ pub async fn send(
     }
     let body = crate::http::read_capped(response, 4096)
         .await
-        .map(|b| String::from_utf8_lossy(&b).chars().take(200).collect())
+        .map(|b| {
+            crate::redact::string(
+                &String::from_utf8_lossy(&b)
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
+            )
+        })
         .unwrap_or_default();
     Err(WebhookError::Status {
         status: status.as_u16(),

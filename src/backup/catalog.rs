@@ -158,7 +158,7 @@ pub fn record_verify(
         "UPDATE backups SET verified_at = ?2, verify_ok = ?3, verify_message = ?4,
              verify_error = CASE WHEN ?3 = 1 THEN NULL ELSE ?4 END
          WHERE id = ?1",
-        params![id, ms(now), i64::from(ok), message],
+        params![id, ms(now), i64::from(ok), crate::redact::text(message)],
     )
     .map_err(sql("cannot record the verification"))?;
     Ok(())

@@ -68,7 +68,9 @@ pub(super) enum SecretSource {
 /// A secret from the environment, a file or a credential. It has no
 /// `Display`, its `Debug` is redacted, and the only way to the value is
 /// [`Secret::expose`], so it cannot slip into a log line or an error message
-/// by accident. Clones share one resolution.
+/// by accident; its value is registered with [`crate::redact`] as soon as it
+/// is known, so a server echoing it back is masked too. Clones share one
+/// resolution.
 #[derive(Clone)]
 pub struct Secret {
     inner: Arc<Inner>,
@@ -127,6 +129,12 @@ impl Secret {
         check: Option<SecretCheck>,
         command: Arc<OnceLock<String>>,
     ) -> Self {
+        // A value known at load (inline, or an environment variable) is
+        // registered with the redaction point at once; one read from a file
+        // when it is first resolved.
+        if let SecretSource::Known { value, .. } = &source {
+            crate::redact::register(value);
+        }
         Secret {
             inner: Arc::new(Inner {
                 source,
@@ -171,10 +179,15 @@ impl Secret {
     fn resolve(&self) -> &Result<(String, String), Box<ConfigIssue>> {
         self.inner.resolved.get_or_init(|| {
             let (value, origin) = read_source(&self.inner.source, self.inner.at.as_ref())?;
+            // From the moment it is in memory, it is masked wherever it shows.
+            crate::redact::register(&value);
             match self.inner.check {
                 None => Ok((value, origin)),
                 Some(check) => match check(&value) {
-                    Ok(v) => Ok((v, origin)),
+                    Ok(v) => {
+                        crate::redact::register(&v);
+                        Ok((v, origin))
+                    }
                     Err((message, fix)) => Err(Box::new(self.issue_at(message, fix))),
                 },
             }

@@ -248,6 +248,7 @@ impl Validator<'_> {
                 if let Some(p) = url.strip_prefix("sqlite://") {
                     DatabaseBackend::Sqlite { path: self.path(p) }
                 } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    crate::redact::register_database_url(url);
                     DatabaseBackend::Postgres { url: url.clone() }
                 } else {
                     self.push(

@@ -112,6 +112,9 @@ pub fn copy(
     progress: &mut dyn FnMut(&str),
 ) -> CopyResult<CopyReport> {
     let started = Instant::now();
+    // The target's password is masked in every error, log line and event
+    // from here on, whatever form the URL gives it.
+    crate::redact::register_database_url(req.url);
     let src = Connection::open_with_flags(req.source, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| CopyError::Source(format!("{}: {e}", req.source.display())))?;
     src.execute_batch("PRAGMA cache_size = -65536")

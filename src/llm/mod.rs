@@ -272,47 +272,22 @@ pub fn missing_key(e: crate::config::SecretError) -> ProviderError {
 }
 
 /// Removes secrets from text that goes into errors, logs and the database:
-/// the key itself, and anything that looks like an API key.
+/// the key itself (even one too short for the registry), then everything
+/// [`crate::redact`] knows and recognises (any `sk-…` key among them), capped
+/// at 600 characters.
 pub fn redact(text: &str, secret: Option<&Secret>) -> String {
     let mut out = text.to_string();
     if let Some(value) = secret.and_then(|s| s.expose().ok())
         && value.len() >= 4
     {
-        out = out.replace(value, "[redacted]");
+        out = out.replace(value, crate::redact::MASK);
     }
-    let mut cleaned = String::with_capacity(out.len());
-    let mut rest = out.as_str();
-    while let Some(pos) = find_key_prefix(rest) {
-        cleaned.push_str(&rest[..pos]);
-        let tail = &rest[pos..];
-        let len = tail
-            .char_indices()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.')))
-            .map_or(tail.len(), |(i, _)| i);
-        if len >= 12 {
-            cleaned.push_str("[redacted]");
-        } else {
-            cleaned.push_str(&tail[..len]);
-        }
-        rest = &tail[len..];
-    }
-    cleaned.push_str(rest);
+    let cleaned = crate::redact::string(&out);
     let mut capped: String = cleaned.chars().take(600).collect();
     if capped.len() < cleaned.len() {
         capped.push('…');
     }
     capped
-}
-
-/// Where a key-looking token ("sk-…", "sk-ant-…") starts.
-fn find_key_prefix(s: &str) -> Option<usize> {
-    s.match_indices("sk-").map(|(i, _)| i).find(|&i| {
-        i == 0
-            || !s[..i]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_ascii_alphanumeric())
-    })
 }
 
 /// Timeouts and connection failures from reqwest, classified.

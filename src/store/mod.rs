@@ -10,6 +10,7 @@ mod conditions;
 pub mod migrate;
 mod operator;
 pub mod postgres;
+mod redacted;
 mod spend;
 pub mod sqlite;
 mod types;

@@ -30,8 +30,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A JSON answer. Every string in it passes through [`crate::redact`]
+    /// first: whatever a handler put in (a stored error, a library's
+    /// message, a URL someone typed), no known secret leaves in an answer.
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Reply {
-        match serde_json::to_vec(value) {
+        let encoded = serde_json::to_value(value).and_then(|mut v| {
+            crate::redact::json(&mut v);
+            serde_json::to_vec(&v)
+        });
+        match encoded {
             Ok(body) => Reply::bytes(status, "application/json", body),
             Err(e) => ApiError::internal(format!("cannot encode the answer: {e}")).into(),
         }

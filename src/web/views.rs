@@ -84,7 +84,7 @@ pub fn metrics(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Ok(Reply::bytes(
         200,
         "text/plain; version=0.0.4; charset=utf-8",
-        text.into_bytes(),
+        crate::redact::string(&text).into_bytes(),
     ))
 }
 
@@ -136,9 +136,10 @@ pub fn status(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             return Ok(Reply::bytes(200, "application/json", body.as_ref().clone()));
         }
     }
-    let body = Arc::new(
-        serde_json::to_vec(&build_status(s)?).map_err(|e| ApiError::internal(e.to_string()))?,
-    );
+    let mut status = build_status(s)?;
+    crate::redact::json(&mut status);
+    let body =
+        Arc::new(serde_json::to_vec(&status).map_err(|e| ApiError::internal(e.to_string()))?);
     *s.status_cache.lock().unwrap_or_else(|p| p.into_inner()) =
         Some((Instant::now(), body.clone()));
     Ok(Reply::bytes(200, "application/json", body.as_ref().clone()))

@@ -166,6 +166,123 @@ impl WpError {
     }
 }
 
+impl WpError {
+    /// The error with every text that came from the server (or a library
+    /// quoting our request) passed through [`crate::redact`]: a WordPress,
+    /// proxy or firewall that echoes request headers in an error page would
+    /// otherwise hand the Authorization header to whoever reads the error.
+    pub fn redacted(self) -> WpError {
+        let r = |s: String| crate::redact::string(&s);
+        match self {
+            WpError::BadCredentials {
+                site,
+                config_site,
+                user,
+                detail,
+            } => WpError::BadCredentials {
+                site,
+                config_site,
+                user,
+                detail: r(detail),
+            },
+            WpError::AuthHeaderStripped { site, user } => {
+                WpError::AuthHeaderStripped { site, user }
+            }
+            WpError::Unauthorized {
+                url,
+                config_site,
+                code,
+                message,
+                xmlrpc,
+            } => WpError::Unauthorized {
+                url: r(url),
+                config_site,
+                code: r(code),
+                message: r(message),
+                xmlrpc: r(xmlrpc),
+            },
+            WpError::Forbidden {
+                action,
+                status,
+                code,
+                message,
+                fix,
+            } => WpError::Forbidden {
+                action,
+                status,
+                code: r(code),
+                message: r(message),
+                fix,
+            },
+            WpError::Blocked {
+                url,
+                status,
+                what,
+                fix,
+            } => WpError::Blocked {
+                url: r(url),
+                status,
+                what: r(what),
+                fix,
+            },
+            WpError::NotFound { url, code, message } => WpError::NotFound {
+                url: r(url),
+                code: r(code),
+                message: r(message),
+            },
+            WpError::Rejected {
+                url,
+                status,
+                code,
+                message,
+                term_id,
+            } => WpError::Rejected {
+                url: r(url),
+                status,
+                code: r(code),
+                message: r(message),
+                term_id,
+            },
+            WpError::RateLimited { url, retry_after } => WpError::RateLimited {
+                url: r(url),
+                retry_after,
+            },
+            WpError::Server {
+                url,
+                status,
+                detail,
+            } => WpError::Server {
+                url: r(url),
+                status,
+                detail: r(detail),
+            },
+            WpError::Timeout { url, after } => WpError::Timeout { url: r(url), after },
+            WpError::Tls { url, detail, fix } => WpError::Tls {
+                url: r(url),
+                detail: r(detail),
+                fix,
+            },
+            WpError::Connect { url, detail } => WpError::Connect {
+                url: r(url),
+                detail: r(detail),
+            },
+            WpError::InvalidResponse { url, detail } => WpError::InvalidResponse {
+                url: r(url),
+                detail: r(detail),
+            },
+            WpError::Image {
+                source_name,
+                detail,
+            } => WpError::Image {
+                source_name: r(source_name),
+                detail: r(detail),
+            },
+            // Names the config key, never the value.
+            WpError::MissingSecret(e) => WpError::MissingSecret(e),
+        }
+    }
+}
+
 /// WordPress's JSON error body: `{"code": …, "message": …, "data": {…}}`.
 #[derive(Debug, Default, serde::Deserialize)]
 struct ErrorBody {
@@ -182,8 +299,25 @@ fn json_error(body: &[u8]) -> Option<ErrorBody> {
     (!e.code.is_empty()).then_some(e)
 }
 
-/// Turns a non-2xx answer into an error.
+/// Turns a non-2xx answer into an error, redacted (see [`WpError::redacted`]).
 pub(crate) fn classify(
+    url: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    action: Action,
+) -> WpError {
+    // Before anything is cut to a snippet: a cut secret no longer matches.
+    let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_SCAN)]);
+    let clean = crate::redact::text(&text);
+    classify_unredacted(url, status, headers, clean.as_bytes(), action).redacted()
+}
+
+/// How much of an error answer is read for the message (redacted whole
+/// before it is cut to a snippet).
+pub(crate) const ERROR_BODY_SCAN: usize = 1024 * 1024;
+
+fn classify_unredacted(
     url: &str,
     status: StatusCode,
     headers: &HeaderMap,
@@ -374,6 +508,10 @@ fn forbidden_fix(code: &str, action: Action) -> String {
 
 /// Maps a transport failure (no HTTP answer at all).
 pub(crate) fn transport(url: &str, e: &reqwest::Error, timeout: Duration) -> WpError {
+    transport_unredacted(url, e, timeout).redacted()
+}
+
+fn transport_unredacted(url: &str, e: &reqwest::Error, timeout: Duration) -> WpError {
     let url = url.to_string();
     if e.is_timeout() {
         return WpError::Timeout {
@@ -435,7 +573,9 @@ fn tls_fix(all: &str) -> Option<String> {
 
 /// A short, printable piece of a body.
 pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    let head = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_SCAN)]);
+    let clean = crate::redact::text(&head);
+    let text: String = clean.chars().take(300).collect();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         "empty body".into()

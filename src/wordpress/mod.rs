@@ -5,7 +5,9 @@
 //!
 //! The password goes only into the Authorization header (reqwest marks it
 //! sensitive) and the XML-RPC probe body; it is never logged or put in an
-//! error. Every request is timed, so callers can tell our own work from
+//! error, and every error made from a server's answer is passed through
+//! [`crate::redact`] (`base64(user:password)` registered at construction),
+//! because servers and proxies echo request headers in error pages. Every request is timed, so callers can tell our own work from
 //! time spent waiting for WordPress ([`WpClient::network_time`]).
 
 mod discovery;
@@ -89,6 +91,7 @@ impl Reply {
                     detail: format!("expected JSON, got {} ({e})", error::snippet(&self.body)),
                 },
             }
+            .redacted()
         })
     }
 
@@ -101,11 +104,13 @@ impl WpClient {
     /// A client for the site `site` with its WordPress settings. Builds the
     /// HTTP client (our one builder, hickory DNS, rustls); makes no request.
     pub fn new(site: &str, config: &WordpressConfig) -> Result<WpClient, WpError> {
-        // Read here, once: every request below can then use it.
-        config
+        // Read here, once: every request below can then use it. What Basic
+        // auth puts on the wire is registered, so an echo of it is masked.
+        let password = config
             .app_password
             .expose()
             .map_err(WpError::MissingSecret)?;
+        crate::redact::register_login(&config.username, password);
         let http = crate::http::client(&HttpOptions {
             connect_timeout: config.request_timeout.min(Duration::from_secs(10)),
             timeout: config.request_timeout,
@@ -252,7 +257,7 @@ impl WpClient {
             action,
         );
         match err {
-            WpError::Unauthorized { .. } => Err(self.diagnose_unauthorized(err).await),
+            WpError::Unauthorized { .. } => Err(self.diagnose_unauthorized(err).await.redacted()),
             other => Err(other),
         }
     }

@@ -23,6 +23,7 @@ mod pg_store;
 mod pipeline_e2e;
 mod poison_pill;
 mod review_queue;
+mod secret_injection;
 mod services;
 mod stages;
 mod store_contract;

@@ -64,17 +64,10 @@ impl Default for PgOptions {
     }
 }
 
-/// The URL with any password replaced by `***`: safe for logs and output.
+/// The URL with any password replaced by `***` — in the userinfo or as a
+/// `password=` parameter — safe for logs and output (see [`crate::redact::url`]).
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "postgres://(unparsable URL)".into(),
-    }
+    crate::redact::url(url)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

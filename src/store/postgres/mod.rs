@@ -331,9 +331,10 @@ pub(crate) fn insert_event(tx: &mut Tx<'_>, e: &NewEvent, now: Timestamp) -> Sto
         },
         None => None,
     };
+    let message = crate::redact::string(&e.message);
     tx.exec(
         "INSERT INTO events (at, site_id, run_id, job_id, kind, actor, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&ms(now), &site, &e.run_id.map(|r| r.0), &e.job_id.map(|j| j.0), &e.kind, &e.actor, &e.message],
+        &[&ms(now), &site, &e.run_id.map(|r| r.0), &e.job_id.map(|j| j.0), &e.kind, &e.actor, &message],
     )?;
     Ok(())
 }
@@ -629,6 +630,8 @@ impl Store for PgStore {
         reason: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
+        let reason = crate::redact::option(reason);
+        let reason = reason.as_deref();
         self.run(|tx| {
             site_id(tx, site)?;
             tx.exec(
@@ -720,7 +723,8 @@ impl Store for PgStore {
         output: &StageOutput,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.run(|tx| jobs::complete(tx, job, owner, output, now))
+        let output = output.redacted();
+        self.run(|tx| jobs::complete(tx, job, owner, &output, now))
     }
 
     fn fail_job(
@@ -731,7 +735,8 @@ impl Store for PgStore {
         policy: &RetryPolicy,
         now: Timestamp,
     ) -> StoreResult<JobStatus> {
-        self.run(|tx| jobs::fail(tx, job, owner, failure, policy, now))
+        let failure = failure.redacted();
+        self.run(|tx| jobs::fail(tx, job, owner, &failure, policy, now))
     }
 
     fn release_job(&self, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
@@ -798,7 +803,8 @@ impl Store for PgStore {
     }
 
     fn record_llm_call(&self, call: &NewLlmCall, now: Timestamp) -> StoreResult<i64> {
-        self.run(|tx| budget::record_call(tx, call, now))
+        let call = call.redacted();
+        self.run(|tx| budget::record_call(tx, &call, now))
     }
 
     fn list_llm_calls(&self, run: Option<RunId>, limit: u32) -> StoreResult<Vec<LlmCallRecord>> {
@@ -861,7 +867,8 @@ impl Store for PgStore {
         actor: &str,
         now: Timestamp,
     ) -> StoreResult<ReviewOutcome> {
-        self.run(|tx| review::reject(tx, article, reason, actor, now))
+        let reason = crate::redact::text(reason);
+        self.run(|tx| review::reject(tx, article, &reason, actor, now))
     }
 
     fn request_publish(
@@ -887,7 +894,8 @@ impl Store for PgStore {
         error: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.run(|tx| publish::record_error(tx, article, error, now))
+        let error = crate::redact::text(error);
+        self.run(|tx| publish::record_error(tx, article, &error, now))
     }
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {

@@ -271,7 +271,7 @@ fn insert_event(tx: &Connection, e: &NewEvent, now: Timestamp) -> StoreResult<()
     };
     tx.exec_cached(
         "INSERT INTO events (at, site_id, run_id, job_id, kind, actor, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![ms(now), site, e.run_id.map(|r| r.0), e.job_id.map(|j| j.0), e.kind, e.actor, e.message],
+        params![ms(now), site, e.run_id.map(|r| r.0), e.job_id.map(|j| j.0), e.kind, e.actor, crate::redact::text(&e.message)],
     )
     .map_err(map_err)?;
     Ok(())
@@ -390,6 +390,8 @@ impl Store for SqliteStore {
         reason: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
+        let reason = crate::redact::option(reason);
+        let reason = reason.as_deref();
         self.write(|tx| {
             site_id(tx, site)?;
             tx.exec_cached(
@@ -480,7 +482,8 @@ impl Store for SqliteStore {
         output: &StageOutput,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write(|tx| jobs::complete(tx, job, owner, output, now))
+        let output = output.redacted();
+        self.write(|tx| jobs::complete(tx, job, owner, &output, now))
     }
 
     fn fail_job(
@@ -491,7 +494,8 @@ impl Store for SqliteStore {
         policy: &RetryPolicy,
         now: Timestamp,
     ) -> StoreResult<JobStatus> {
-        self.write(|tx| jobs::fail(tx, job, owner, failure, policy, now))
+        let failure = failure.redacted();
+        self.write(|tx| jobs::fail(tx, job, owner, &failure, policy, now))
     }
 
     fn release_job(&self, job: JobId, owner: &str, now: Timestamp) -> StoreResult<()> {
@@ -558,7 +562,8 @@ impl Store for SqliteStore {
     }
 
     fn record_llm_call(&self, call: &NewLlmCall, now: Timestamp) -> StoreResult<i64> {
-        self.write(|tx| budget::record_call(tx, call, now))
+        let call = call.redacted();
+        self.write(|tx| budget::record_call(tx, &call, now))
     }
 
     fn list_llm_calls(&self, run: Option<RunId>, limit: u32) -> StoreResult<Vec<LlmCallRecord>> {
@@ -621,7 +626,8 @@ impl Store for SqliteStore {
         actor: &str,
         now: Timestamp,
     ) -> StoreResult<ReviewOutcome> {
-        self.write(|tx| review::reject(tx, article, reason, actor, now))
+        let reason = crate::redact::text(reason);
+        self.write(|tx| review::reject(tx, article, &reason, actor, now))
     }
 
     fn request_publish(
@@ -647,7 +653,8 @@ impl Store for SqliteStore {
         error: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write(|tx| publish::record_error(tx, article, error, now))
+        let error = crate::redact::text(error);
+        self.write(|tx| publish::record_error(tx, article, &error, now))
     }
 
     fn record_event(&self, event: &NewEvent, now: Timestamp) -> StoreResult<()> {
