@@ -125,6 +125,7 @@ fn source(id: i64, failures: u32) -> SourceRecord {
         last_error: (failures > 0).then(|| "HTTP 503".to_string()),
         last_checked_at: None,
         last_success_at: None,
+        skipped_entries: 0,
     }
 }
 

@@ -1,6 +1,9 @@
 //! From a parsed entry to a stored item: the canonical link, the dedup key
-//! (an entry's GUID within its source, else its canonical link) and the
-//! size limits of what is stored.
+//! (an entry's GUID within its source, else its canonical link, else its
+//! title and date — whichever first tells it apart from the feed's other
+//! entries) and the size limits of what is stored.
+
+use std::collections::HashMap;
 
 use reqwest::Url;
 use sha2::{Digest, Sha256};
@@ -51,27 +54,99 @@ fn sha256_hex(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The dedup key of an entry. GUIDs are only unique within their feed (many
-/// are plain numbers), so they are scoped to the source; links are global.
+/// The dedup key of an entry seen alone; see [`feed_keys`].
 pub fn key_hash(source_url: &str, item: &ParsedItem) -> String {
-    if let Some(guid) = item.guid.as_deref().filter(|g| !g.trim().is_empty()) {
-        return sha256_hex(&["guid", source_url, guid.trim()]);
-    }
-    if let Some(url) = item.url.as_deref().and_then(|u| Url::parse(u).ok()) {
-        return sha256_hex(&["url", &canonical_url(&url)]);
-    }
-    let published = item
-        .published
-        .map(|p| p.timestamp().to_string())
-        .unwrap_or_default();
-    sha256_hex(&["title", source_url, item.title.trim(), &published])
+    feed_keys(source_url, std::slice::from_ref(item))
+        .pop()
+        .unwrap_or_default()
 }
 
-/// The item as the store takes it.
+/// The dedup keys of a feed's entries, in order. An entry is keyed by its
+/// GUID (scoped to the source: many GUIDs are plain numbers), else its
+/// canonical link (global: one page seen through two sources is one item),
+/// else its title and date — each only when that value is unique among the
+/// feed's entries. A generator that writes one GUID into every item, or
+/// links every item to the home page, would otherwise collapse distinct
+/// items into one. Entries alike in every field are one item.
+pub fn feed_keys(source_url: &str, items: &[ParsedItem]) -> Vec<String> {
+    let guid = |i: &ParsedItem| {
+        i.guid
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+    };
+    let url = |i: &ParsedItem| {
+        i.url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .map(|u| canonical_url(&u))
+    };
+    let published = |i: &ParsedItem| {
+        i.published
+            .map(|p| p.timestamp().to_string())
+            .unwrap_or_default()
+    };
+    let title_date = |i: &ParsedItem| {
+        let t = i.title.trim();
+        (!t.is_empty()).then(|| format!("{t}\0{}", published(i)))
+    };
+    fn counts(values: impl Iterator<Item = Option<String>>) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for v in values.flatten() {
+            *m.entry(v).or_insert(0) += 1;
+        }
+        m
+    }
+    let guids = counts(items.iter().map(guid));
+    let urls = counts(items.iter().map(url));
+    let titles = counts(items.iter().map(title_date));
+    let unique = |m: &HashMap<String, usize>, v: &Option<String>| {
+        v.as_ref().is_some_and(|v| m.get(v) == Some(&1))
+    };
+    items
+        .iter()
+        .map(|i| {
+            let (g, u, t) = (guid(i), url(i), title_date(i));
+            if unique(&guids, &g) {
+                sha256_hex(&["guid", source_url, g.as_deref().unwrap_or_default()])
+            } else if unique(&urls, &u) {
+                sha256_hex(&["url", u.as_deref().unwrap_or_default()])
+            } else if unique(&titles, &t) {
+                sha256_hex(&["title", source_url, i.title.trim(), &published(i)])
+            } else {
+                sha256_hex(&[
+                    "item",
+                    source_url,
+                    g.as_deref().unwrap_or_default(),
+                    u.as_deref().unwrap_or_default(),
+                    i.title.trim(),
+                    &published(i),
+                    i.text.trim(),
+                ])
+            }
+        })
+        .collect()
+}
+
+/// The item as the store takes it, keyed as if alone in its feed.
 pub fn to_new_item(source_url: &str, item: &ParsedItem) -> NewSourceItem {
+    new_item(source_url, item, key_hash(source_url, item))
+}
+
+/// A feed's items as the store takes them, keyed by [`feed_keys`].
+pub fn to_new_items(source_url: &str, items: &[ParsedItem]) -> Vec<NewSourceItem> {
+    items
+        .iter()
+        .zip(feed_keys(source_url, items))
+        .map(|(item, key)| new_item(source_url, item, key))
+        .collect()
+}
+
+fn new_item(source_url: &str, item: &ParsedItem, key_hash: String) -> NewSourceItem {
     NewSourceItem {
         source_url: source_url.to_string(),
-        key_hash: key_hash(source_url, item),
+        key_hash,
         guid: item.guid.as_deref().map(|g| truncate(g.trim(), 500)),
         url: item.url.clone(),
         title: truncate(item.title.trim(), MAX_TITLE_CHARS),
@@ -170,6 +245,41 @@ mod tests {
         );
         assert_eq!(x, y, "one link seen through two sources is one item");
         assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn keys_do_not_collapse_distinct_items() {
+        let src = "https://a.example/feed";
+        let mut shared_link = vec![
+            item(None, Some("https://status.example/")),
+            item(None, Some("https://status.example/")),
+        ];
+        shared_link[1].title = "Other".into();
+        let keys = feed_keys(src, &shared_link);
+        assert_ne!(keys[0], keys[1], "one link, two titles: two items");
+        let mut shared_guid = vec![
+            item(Some("https://x.example/"), Some("https://x.example/1")),
+            item(Some("https://x.example/"), Some("https://x.example/2")),
+        ];
+        let keys = feed_keys(src, &shared_guid);
+        assert_ne!(keys[0], keys[1], "one guid, two links: two items");
+        assert_eq!(
+            keys[0],
+            key_hash(src, &item(None, Some("https://x.example/1"))),
+            "the link decides, as for an item without a guid"
+        );
+        shared_guid[1] = shared_guid[0].clone();
+        let keys = feed_keys(src, &shared_guid);
+        assert_eq!(keys[0], keys[1], "the same entry twice is one item");
+        // A normal feed keeps the keys it always had.
+        let normal = [
+            item(Some("42"), None),
+            item(None, Some("https://x.example/a")),
+        ];
+        assert_eq!(
+            feed_keys(src, &normal),
+            [key_hash(src, &normal[0]), key_hash(src, &normal[1])]
+        );
     }
 
     #[test]

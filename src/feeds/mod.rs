@@ -6,6 +6,8 @@
 //!   it stays on the configured origin), per-host concurrency, body caps;
 //! - [`charset`], [`feed`], [`sitemap`], [`page`] — pure parsers from bytes
 //!   to [`ParsedItem`]s; they never panic on any input (property-tested);
+//!   [`entities`] and [`dates`] read references and dates as feed readers
+//!   do;
 //! - [`schedule`] — pure: when a source is due again (Cache-Control,
 //!   Expires, RSS ttl, Retry-After, exponential backoff with a ceiling);
 //! - [`item`] — canonical links and dedup keys;
@@ -16,6 +18,8 @@
 //! commits the outcomes with the job.
 
 pub mod charset;
+pub mod dates;
+pub mod entities;
 pub mod feed;
 pub mod fetch;
 pub mod item;
@@ -67,20 +71,32 @@ pub enum DocKind {
     Unknown,
 }
 
-/// Decides from the first bytes (and the Content-Type as a tie-breaker)
-/// what a body is. The root element decides for XML.
+/// Decides what a body is, after decoding it (a UTF-16 or UTF-32 feed has
+/// no `<rss` in its bytes): the root element decides for XML, a leading
+/// `{` means JSON Feed, the Content-Type breaks ties.
 pub fn sniff(bytes: &[u8], content_type: Option<&str>) -> DocKind {
     if sitemap::is_gzip(bytes) {
         return DocKind::Gzip;
     }
     let head = &bytes[..bytes.len().min(8192)];
-    let text = String::from_utf8_lossy(head);
-    let t = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n', '\0']);
+    sniff_text(&charset::decode_document(head, content_type), content_type)
+}
+
+/// [`sniff`] for text already decoded.
+pub fn sniff_text(text: &str, content_type: Option<&str>) -> DocKind {
+    let head = match text.char_indices().nth(8192) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    };
+    let t = head.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n', '\0']);
     if t.starts_with('{') {
         return DocKind::Feed;
     }
     match root_element(t).map(|r| r.to_ascii_lowercase()) {
-        Some(r) if r == "rss" || r == "feed" || r.ends_with("rdf") => return DocKind::Feed,
+        // `channel` is a CDF document: the feed parser says it is not supported.
+        Some(r) if r == "rss" || r == "feed" || r.ends_with("rdf") || r == "channel" => {
+            return DocKind::Feed;
+        }
         Some(r) if r == "urlset" || r == "sitemapindex" => return DocKind::Sitemap,
         Some(r) if r == "html" => return DocKind::Html,
         _ => {}

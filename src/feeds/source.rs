@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::feed::{ParsedFeed, parse_feed_bytes};
+use super::feed::{ParsedFeed, parse_feed};
 use super::fetch::{FetchError, Fetched, Fetcher, Validators};
-use super::item::{title_from_url, to_new_item};
+use super::item::{title_from_url, to_new_items};
 use super::page::{Page, parse_page};
 use super::schedule::{self, CacheHints};
-use super::sitemap::{Sitemap, SitemapEntry, gunzip, parse_sitemap_bytes};
-use super::{DocKind, ParseError, ParsedItem, charset, sniff};
+use super::sitemap::{self, Sitemap, SitemapEntry, gunzip, parse_sitemap};
+use super::{DocKind, ParseError, ParsedItem, charset, sniff_text};
 use crate::config::{MonitorConfig, SourceConfig, SourceKind};
 use crate::pipeline::lifecycle::Timestamp;
 use crate::store::{NewSourceItem, SourceOutcome, SourceRecord};
@@ -58,6 +58,8 @@ struct Found {
     items: Vec<ParsedItem>,
     keep_validators: bool,
     ttl: Option<Duration>,
+    /// Entries skipped as unreadable.
+    skipped: u32,
 }
 
 /// Checks one source. `state` is what the store knows of it (validators,
@@ -88,6 +90,7 @@ pub async fn check_source(
                     next_check_at: Some(schedule::after_success(now, &hints, None, cfg)),
                     error: None,
                     not_modified: true,
+                    skipped_entries: None,
                 },
                 items: Vec::new(),
             };
@@ -115,8 +118,9 @@ pub async fn check_source(
                     next_check_at: Some(schedule::after_success(now, &hints, found.ttl, cfg)),
                     error: None,
                     not_modified: false,
+                    skipped_entries: Some(found.skipped),
                 },
-                items: items.iter().map(|i| to_new_item(&url, i)).collect(),
+                items: to_new_items(&url, &items),
             }
         }
         Err(e) => {
@@ -155,11 +159,17 @@ async fn read(
     let trusted = source.url.origin();
     let doc = parse_body(top, source.kind, fetcher.body_limit()).await?;
     match doc {
-        Document::Feed(feed) => Ok(Found {
-            items: feed.items,
-            keep_validators: true,
-            ttl: feed.ttl,
-        }),
+        Document::Feed(feed) => {
+            if feed.skipped > 0 {
+                tracing::warn!(source = %source.url, skipped = feed.skipped, "feed entries skipped: nothing readable in them");
+            }
+            Ok(Found {
+                items: feed.items,
+                keep_validators: true,
+                ttl: feed.ttl,
+                skipped: feed.skipped,
+            })
+        }
         Document::Page(page) => {
             // An `auto` (or mislabelled `feed`) source that is a page
             // advertising a feed is read through that feed.
@@ -174,6 +184,7 @@ async fn read(
                         items: feed.items,
                         keep_validators: false,
                         ttl: feed.ttl,
+                        skipped: feed.skipped,
                     }),
                     _ => Err(SourceError::Parse {
                         url: link.to_string(),
@@ -209,12 +220,14 @@ async fn read(
                 items: vec![item],
                 keep_validators: true,
                 ttl: None,
+                skipped: 0,
             })
         }
         Document::Sitemap(Sitemap::Urls(entries)) => Ok(Found {
             items: sitemap_items(fetcher, cfg, &trusted, entries, state, now).await,
             keep_validators: true,
             ttl: None,
+            skipped: 0,
         }),
         Document::Sitemap(Sitemap::Index(children)) => {
             let items = sitemap_index(fetcher, cfg, &trusted, children, state, now).await?;
@@ -222,6 +235,7 @@ async fn read(
                 items,
                 keep_validators: false,
                 ttl: None,
+                skipped: 0,
             })
         }
     }
@@ -262,8 +276,9 @@ async fn parse_body(
 }
 
 /// Parses a body as `kind` (or as what it looks like, for `auto`); gzip is
-/// inflated up to `limit` bytes. Pure: the monitor runs it off the async
-/// workers.
+/// inflated up to `limit` bytes. The body is decoded to text first, then
+/// sniffed: the charset never decides what kind of document this is. Pure:
+/// the monitor runs it off the async workers.
 pub fn parse_document(
     bytes: &[u8],
     content_type: Option<&str>,
@@ -271,28 +286,28 @@ pub fn parse_document(
     kind: SourceKind,
     limit: u64,
 ) -> Result<Document, ParseError> {
-    let sniffed = sniff(bytes, content_type);
-    if sniffed == DocKind::Gzip {
+    if sitemap::is_gzip(bytes) {
         let inflated = gunzip(bytes, limit)?;
-        if sniff(&inflated, None) == DocKind::Gzip {
+        if sitemap::is_gzip(&inflated) {
             return Err(ParseError::new("document", "gzip inside gzip"));
         }
         return parse_document(&inflated, None, url, kind, limit);
     }
-    match (kind, sniffed) {
-        (_, DocKind::Html) => Ok(Document::Page(parse_page(
-            &charset::decode_html(bytes, content_type),
-            url,
-        ))),
-        (SourceKind::Page, _) => Ok(Document::Page(parse_page(
-            &charset::decode_html(bytes, content_type),
-            url,
-        ))),
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ParseError::new("document", "the response body is empty"));
+    }
+    let text = match kind {
+        SourceKind::Page => charset::decode_html(bytes, content_type),
+        _ => charset::decode_document(bytes, content_type),
+    };
+    let page = |text: &str| Ok(Document::Page(parse_page(text, url)));
+    match (kind, sniff_text(&text, content_type)) {
+        (_, DocKind::Html) | (SourceKind::Page, _) => page(&text),
         (SourceKind::Sitemap, _) | (SourceKind::Auto, DocKind::Sitemap) => {
-            parse_sitemap_bytes(bytes, content_type, url).map(Document::Sitemap)
+            parse_sitemap(&text, url).map(Document::Sitemap)
         }
         (SourceKind::Feed, _) | (SourceKind::Auto, DocKind::Feed) => {
-            parse_feed_bytes(bytes, content_type, url).map(Document::Feed)
+            parse_feed(&text, url).map(Document::Feed)
         }
         (SourceKind::Auto, _) => Err(ParseError::new(
             "document",

@@ -61,6 +61,7 @@ migrations! {
     4 "0004" "api_tokens",
     5 "0005" "backups",
     6 "0006" "poison_pill",
+    7 "0007" "source_skipped_entries",
 }
 
 /// sha256 of the migration text, hex.

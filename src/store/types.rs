@@ -271,8 +271,14 @@ impl StageOutput {
             StageOutput::Monitor(m) => {
                 let failed = m.sources.iter().filter(|s| s.error.is_some()).count();
                 let unchanged = m.sources.iter().filter(|s| s.not_modified).count();
+                let skipped: u32 = m.sources.iter().filter_map(|s| s.skipped_entries).sum();
+                let skipped = if skipped > 0 {
+                    format!(" ({skipped} unreadable entries skipped)")
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{} sources checked ({failed} failed, {unchanged} unchanged), {} items",
+                    "{} sources checked ({failed} failed, {unchanged} unchanged), {} items{skipped}",
                     m.sources.len(),
                     m.items.len()
                 )
@@ -314,6 +320,9 @@ pub struct SourceOutcome {
     pub error: Option<String>,
     /// The source answered 304 Not Modified: checked and healthy, nothing new.
     pub not_modified: bool,
+    /// Entries of the document that were skipped as unreadable (the others
+    /// are stored); `None` keeps the stored count (a 304, or a failure).
+    pub skipped_entries: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -360,6 +369,8 @@ pub struct SourceRecord {
     pub last_error: Option<String>,
     pub last_checked_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
+    /// Entries the last successful read skipped as unreadable.
+    pub skipped_entries: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

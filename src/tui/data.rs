@@ -203,6 +203,8 @@ pub struct Source {
     pub last_success_at: Option<String>,
     pub next_check_at: Option<String>,
     pub healthy: bool,
+    /// Entries the last read skipped as unreadable.
+    pub skipped_entries: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -208,6 +208,7 @@ fn fixture() -> App {
             last_success_at: t("2026-11-23T06:00:10Z"),
             next_check_at: t("2026-11-23T07:00:00Z"),
             healthy: true,
+            skipped_entries: 2,
             ..Source::default()
         },
         Source {
@@ -304,6 +305,12 @@ fn tui_snapshot_costs() {
 #[test]
 fn tui_snapshot_sources() {
     let mut app = on_tab('5');
+    // The healthy source whose last read skipped entries says so.
+    let first = screen(&app);
+    assert!(
+        first.contains("no error; 2 unreadable entries skipped on the last read"),
+        "{first}"
+    );
     app.update(ch('j'));
     insta::assert_snapshot!("sources", screen(&app));
 }

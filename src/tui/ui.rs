@@ -540,11 +540,15 @@ fn sources(frame: &mut Frame, app: &App, area: Rect) {
         .map(|s| {
             vec![
                 Line::from(clean(&s.url)),
-                Line::from(
-                    s.last_error
-                        .as_ref()
-                        .map_or_else(|| Span::raw("no error"), |e| Span::styled(clean(e), ERROR)),
-                ),
+                Line::from(s.last_error.as_ref().map_or_else(
+                    || match s.skipped_entries {
+                        0 => Span::raw("no error"),
+                        n => Span::raw(format!(
+                            "no error; {n} unreadable entries skipped on the last read"
+                        )),
+                    },
+                    |e| Span::styled(clean(e), ERROR),
+                )),
             ]
         })
         .unwrap_or_else(|| vec![Line::from("no sources")]);

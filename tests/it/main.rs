@@ -14,6 +14,7 @@ mod content;
 mod crash;
 mod dbcopy;
 mod dbcopy_run_once;
+mod feed_corpus;
 mod llm;
 mod monitor;
 mod panic_fences;

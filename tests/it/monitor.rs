@@ -464,3 +464,76 @@ async fn a_slow_source_times_out_and_the_others_are_not_held_up() {
 
 #[path = "monitor_ssrf.rs"]
 mod ssrf;
+
+/// Corpus documents that the parsers used to refuse, garble or collapse —
+/// and one that made quick-xml panic (UTF-16 without a BOM whose
+/// declaration names the other byte order) — served as the internet serves
+/// them: every source is healthy, every readable entry is stored, and the
+/// unreadable ones are counted in their source's status.
+#[tokio::test]
+async fn real_world_feed_classes_are_stored_and_skipped_entries_counted() {
+    let corpus = |name: &str| fixture(&format!("corpus/{name}"));
+    let server = MockServer::start().await;
+    for (p, name, content_type) in [
+        (
+            "/empty-items.xml",
+            "rss20-empty-items.xml",
+            "application/rss+xml",
+        ),
+        (
+            "/utf16.xml",
+            "enc-utf16le-nobom-decl-be.xml",
+            "application/xml",
+        ),
+        (
+            "/atom-types.xml",
+            "atom10-content-types.xml",
+            "application/atom+xml",
+        ),
+        (
+            "/shared-link.xml",
+            "rss20-shared-link.xml",
+            "text/xml; charset=us-ascii",
+        ),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(corpus(name), content_type))
+            .mount(&server)
+            .await;
+    }
+    let u = |p: &str| format!("{}{p}", server.uri());
+    let s = Stages::new(&site_config(&[
+        (u("/empty-items.xml"), "auto"),
+        (u("/utf16.xml"), "auto"),
+        (u("/atom-types.xml"), "auto"),
+        (u("/shared-link.xml"), "feed"),
+    ]));
+
+    let out = monitor(&s).await;
+    for o in &out.sources {
+        assert_eq!(o.error, None, "{}", o.url);
+    }
+    let skipped: Vec<u32> = [
+        "/empty-items.xml",
+        "/utf16.xml",
+        "/atom-types.xml",
+        "/shared-link.xml",
+    ]
+    .iter()
+    .map(|p| source(&s, &u(p)).skipped_entries)
+    .collect();
+    assert_eq!(skipped, [2, 0, 0, 0]);
+    let items = s.store.list_source_items("blog", None, 100).expect("items");
+    assert_eq!(items.len(), 2 + 2 + 8 + 3, "{items:#?}");
+    assert!(
+        items.iter().any(|i| i.title == "Ελληνικά και 中文 🚀"),
+        "{items:#?}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.title == "Base64 content" && i.summary == "This text was base64-encoded."),
+        "{items:#?}"
+    );
+}

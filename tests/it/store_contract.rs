@@ -392,6 +392,36 @@ pub fn source_errors_keep_validators_and_count_failures(f: Fixture) {
     );
 }
 
+pub fn skipped_entries_are_stored_and_kept_across_a_304_and_a_failure(f: Fixture) {
+    let s = f.store.as_ref();
+    let outcome = |skipped: Option<u32>, not_modified: bool, error: Option<&str>| {
+        StageOutput::Monitor(MonitorOutput {
+            sources: vec![SourceOutcome {
+                url: "https://feed.example/rss".into(),
+                skipped_entries: skipped,
+                not_modified,
+                error: error.map(str::to_string),
+                ..Default::default()
+            }],
+            items: vec![],
+        })
+    };
+    let skipped = |secs: i64, output: StageOutput| {
+        s.enqueue_run(&new_run("a", None, Some(Stage::Monitor)), t(secs))
+            .expect("enqueue");
+        finish_stage(s, secs + 1, Stage::Monitor, output);
+        s.list_sources("a").expect("sources")[0].skipped_entries
+    };
+    assert_eq!(skipped(0, outcome(Some(2), false, None)), 2);
+    assert_eq!(skipped(10, outcome(None, true, None)), 2, "a 304 keeps it");
+    assert_eq!(
+        skipped(20, outcome(None, false, Some("HTTP 503"))),
+        2,
+        "a failed check keeps it"
+    );
+    assert_eq!(skipped(30, outcome(Some(0), false, None)), 0);
+}
+
 pub fn claim_honours_not_before_pause_and_limits(f: Fixture) {
     let s = f.store.as_ref();
     // Site b allows one job at a time.
@@ -912,6 +942,7 @@ contract!(
     held_for_review_ends_the_run_and_keeps_the_reason,
     items_are_stored_once_across_runs,
     source_errors_keep_validators_and_count_failures,
+    skipped_entries_are_stored_and_kept_across_a_304_and_a_failure,
     claim_honours_not_before_pause_and_limits,
     claim_only_runs_filters,
     wrong_owner_cannot_complete_and_nothing_is_written,

@@ -153,3 +153,44 @@ fn malformed_xml_is_a_parse_error_naming_the_problem() {
         parse_feed_bytes(b"<html><body>not a feed</body></html>", None, &base).expect_err("html");
     assert!(err.to_string().contains("is this a feed?"), "{err}");
 }
+
+#[test]
+fn utf16_without_bom_naming_the_other_byte_order_does_not_panic() {
+    // The input that crash-looped serve: quick-xml (inside feed-rs) panicked
+    // with "set_encoding() called after prefix buffer was drained".
+    let f = parse(
+        "corpus/enc-utf16le-nobom-decl-be.xml",
+        "application/rss+xml",
+    );
+    assert_eq!(f.items[0].title, "Café au lait — naïve résumé");
+}
+
+#[test]
+fn xml_declarations_inside_the_document_are_ignored() {
+    let base = Url::parse("https://x.example/").expect("url");
+    let doc = format!(
+        "<rss version=\"2.0\"><channel><title>{}</title><?xml version=\"1.0\" encoding=\"UTF-16BE\"?>\
+         <item><title>Still UTF-8: é</title></item></channel></rss>",
+        "padding ".repeat(20)
+    );
+    let f = parse_feed(&doc, &base).expect("feed");
+    assert_eq!(f.items[0].title, "Still UTF-8: é");
+}
+
+#[test]
+fn rss_without_channel_and_cdf_get_errors_that_say_so() {
+    let base = Url::parse("https://x.example/").expect("url");
+    let err = parse_feed(
+        "<rss version=\"2.0\"><item><title>a</title></item></rss>",
+        &base,
+    )
+    .expect_err("no channel");
+    assert!(err.to_string().contains("has no <channel>"), "{err}");
+    let err = parse_feed(
+        "<CHANNEL HREF=\"http://x.example/\"><TITLE>t</TITLE></CHANNEL>",
+        &base,
+    )
+    .expect_err("cdf");
+    assert!(err.to_string().contains("(CDF)"), "{err}");
+    assert!(err.to_string().contains("not supported"), "{err}");
+}

@@ -50,8 +50,16 @@ fn monitor(tx: &mut Tx<'_>, ctx: &Context, m: &MonitorOutput, now: Timestamp) ->
         match &s.error {
             None => tx.exec(
                 "UPDATE sources SET etag = $2, last_modified = $3, next_check_at = $4, consecutive_failures = 0,
-                     last_error = NULL, last_checked_at = $5, last_success_at = $5 WHERE id = $1",
-                &[&id, &s.etag, &s.last_modified, &s.next_check_at.map(ms), &ms(now)],
+                     last_error = NULL, last_checked_at = $5, last_success_at = $5,
+                     skipped_entries = COALESCE($6, skipped_entries) WHERE id = $1",
+                &[
+                    &id,
+                    &s.etag,
+                    &s.last_modified,
+                    &s.next_check_at.map(ms),
+                    &ms(now),
+                    &s.skipped_entries.map(i64::from),
+                ],
             ),
             Some(err) => tx.exec(
                 "UPDATE sources SET next_check_at = $2, consecutive_failures = consecutive_failures + 1,

@@ -272,7 +272,7 @@ pub(super) fn list_events(
 pub(super) fn list_sources(tx: &mut Tx<'_>, site: &str) -> StoreResult<Vec<SourceRecord>> {
     let rows = tx.query(
         "SELECT o.id, s.name, o.url, o.kind, o.etag, o.last_modified, o.next_check_at, o.consecutive_failures,
-                o.last_error, o.last_checked_at, o.last_success_at
+                o.last_error, o.last_checked_at, o.last_success_at, o.skipped_entries
          FROM sources o JOIN sites s ON s.id = o.site_id WHERE s.name = $1 ORDER BY o.id",
         &[&site],
     )?;
@@ -289,6 +289,7 @@ pub(super) fn list_sources(tx: &mut Tx<'_>, site: &str) -> StoreResult<Vec<Sourc
             last_error: get(r, 8)?,
             last_checked_at: get_ts_opt(r, 9)?,
             last_success_at: get_ts_opt(r, 10)?,
+            skipped_entries: get_u32(r, 11)?,
         })
     })
 }

@@ -278,7 +278,7 @@ pub(super) fn list_sources(c: &Connection, site: &str) -> StoreResult<Vec<Source
     let mut stmt = c
         .prepare_cached(
             "SELECT o.id, s.name, o.url, o.kind, o.etag, o.last_modified, o.next_check_at, o.consecutive_failures,
-                    o.last_error, o.last_checked_at, o.last_success_at
+                    o.last_error, o.last_checked_at, o.last_success_at, o.skipped_entries
              FROM sources o JOIN sites s ON s.id = o.site_id WHERE s.name = ?1 ORDER BY o.id",
         )
         .map_err(map_err)?;
@@ -296,6 +296,7 @@ pub(super) fn list_sources(c: &Connection, site: &str) -> StoreResult<Vec<Source
                 last_error: r.get(8)?,
                 last_checked_at: r.get::<_, Option<i64>>(9)?.map(ts),
                 last_success_at: r.get::<_, Option<i64>>(10)?.map(ts),
+                skipped_entries: r.get(11)?,
             })
         })
         .map_err(map_err)?;
