@@ -455,7 +455,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: IpAddr, 
                 first = false;
             }
             Ok(_) => {
-                let _ = conn.stream.shutdown().await;
+                close_gracefully(&mut conn.stream).await;
                 return;
             }
             Err(r) => {
@@ -587,6 +587,15 @@ async fn refuse(stream: &mut TcpStream, r: &Refusal) {
     {
         return;
     }
+    close_gracefully(stream).await;
+}
+
+/// Ends the connection after an answer: shuts the sending side, then reads
+/// (and drops) what the client still sends for a moment. Closing with
+/// unread input would make the kernel reset the connection, and the client
+/// could lose the end of the answer.
+async fn close_gracefully(stream: &mut TcpStream) {
+    let until = Instant::now() + REFUSAL_LINGER;
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 4096];
     let mut left = 256usize << 10;
