@@ -361,6 +361,7 @@ pub async fn serve_with_control(
             let _ = stop_tx.send(true);
         })
     };
+    let update_status = web_state.update.clone();
     let web = crate::web::WebServer::start(web_state, on_fatal)?;
     let watchdog_interval = sd_notify::watchdog_enabled();
     if let Some(wd) = watchdog_interval
@@ -383,6 +384,15 @@ pub async fn serve_with_control(
             stop.clone(),
         ))
     });
+    // Looks for releases when `[update] mode` asks; reports how the last
+    // update ended either way.
+    let update_check = tokio::spawn(crate::update::check::run(
+        config.clone(),
+        clock.clone(),
+        alerts.clone(),
+        update_status,
+        stop.clone(),
+    ));
     let on_tick: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         scheduler_tick.store(
             tick_clock.now().timestamp_millis(),
@@ -450,6 +460,7 @@ pub async fn serve_with_control(
     if let Some(w) = source_watch {
         let _ = w.await;
     }
+    update_check.abort();
     // Let queued alerts out before exiting.
     if let Some(task) = alert_task {
         task.drain(std::time::Duration::from_secs(10)).await;

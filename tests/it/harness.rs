@@ -155,3 +155,33 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write config");
     p
 }
+
+/// A loopback port bound (port 0, SO_REUSEADDR) but not listening, for a
+/// child that must be told its port up front. Connections to it are
+/// refused, as when nothing runs there; no other program can take it (a
+/// plain bind fails, and port-0 binds skip ports in use); the child, if it
+/// binds with SO_REUSEADDR as std, tokio and OpenSSL do, may bind it and
+/// listen. Drop the hold once the child listens. No free-port race.
+pub struct PortHold {
+    _socket: socket2::Socket,
+    pub addr: SocketAddr,
+}
+
+impl PortHold {
+    pub fn new() -> PortHold {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        socket.set_reuse_address(true).expect("SO_REUSEADDR");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        socket.bind(&any.into()).expect("bind port 0");
+        let addr = socket
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("an IP address");
+        PortHold {
+            _socket: socket,
+            addr,
+        }
+    }
+}

@@ -5,48 +5,22 @@
 //! The TUI is started before the daemon, so it first shows that the daemon
 //! is not running, then recovers by itself.
 //!
-//! The TUI must know the port before serve exists, so the test holds one:
-//! a socket bound to port 0 (SO_REUSEADDR) that never listens. Connections
-//! to it are refused, as when serve is down; no other program can take the
-//! port (its bind fails, and port-0 binds skip ports in use); serve, binding
-//! with SO_REUSEADDR too, may bind it and listen, after which the hold is
+//! The TUI must know the port before serve exists, so the test holds one
+//! (`harness::PortHold`: bound, never listening, so connections are refused
+//! as when serve is down) and serve binds it and listens; then the hold is
 //! dropped. No free-port race.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{bin, command, ready_file, run, wait_for_value, wait_ready, write_config};
+use crate::harness::{
+    PortHold, bin, command, ready_file, run, wait_for_value, wait_ready, write_config,
+};
 
 /// Generous: these guard against hangs on a loaded machine, they do not
 /// measure speed.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A loopback port bound but not listening (see the module comment).
-struct PortHold {
-    _socket: socket2::Socket,
-    addr: SocketAddr,
-}
-
-impl PortHold {
-    fn new() -> PortHold {
-        use socket2::{Domain, Socket, Type};
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-        socket.set_reuse_address(true).expect("SO_REUSEADDR");
-        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        socket.bind(&any.into()).expect("bind port 0");
-        let addr = socket
-            .local_addr()
-            .expect("local addr")
-            .as_socket()
-            .expect("an IP address");
-        PortHold {
-            _socket: socket,
-            addr,
-        }
-    }
-}
 
 struct Tmux {
     socket: String,

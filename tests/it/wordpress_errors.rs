@@ -363,13 +363,17 @@ async fn self_signed_certificate_is_a_tls_error_with_the_fix() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // openssl takes its port on the command line: hold one for it.
+    let hold = crate::harness::PortHold::new();
+    let port = hold.addr.port();
     let mut server = std::process::Command::new("openssl")
-        .args(["s_server", "-quiet", "-www", "-accept", &port.to_string()])
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &hold.addr.to_string(),
+        ])
         .arg("-cert")
         .arg(&cert)
         .arg("-key")
@@ -378,9 +382,10 @@ async fn self_signed_certificate_is_a_tls_error_with_the_fix() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("openssl s_server");
-    crate::harness::wait_for(Duration::from_secs(10), "s_server to listen", || {
+    crate::harness::wait_for(Duration::from_secs(60), "s_server to listen", || {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
+    drop(hold);
     let wp = wp_env::pretty();
     let client = client_for(
         &wp,
