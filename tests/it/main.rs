@@ -34,6 +34,7 @@ mod store_contract;
 mod systemd_unit;
 mod topics;
 mod tui_tmux;
+mod waiting;
 mod web_api;
 mod web_client;
 mod web_front;
