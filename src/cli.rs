@@ -15,9 +15,12 @@ use crate::config::{
 };
 use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
+use crate::{out, outln};
 
 pub mod backup;
+pub mod output;
 pub mod publishing;
+pub mod self_update;
 pub mod token;
 
 /// Exit codes, documented in `--help` and docs/operations.md.
@@ -25,6 +28,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILURE: u8 = 1;
     pub const USAGE: u8 = 2;
+    /// stdout was closed by its reader (128 + SIGPIPE, as the shell reports).
+    pub const CLOSED_OUTPUT: u8 = super::output::CLOSED_EXIT;
 }
 
 #[derive(Debug, Parser)]
@@ -32,8 +37,8 @@ pub mod exit {
     name = "blog-poster",
     version,
     about = "Watches competitors, writes articles with an LLM under hard cost caps, and publishes them.",
-    after_help = "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.\n\
-                  Config search order: --config, $BLOG_POSTER_CONFIG, /etc/blog-poster/config.toml, \
+    after_help = "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 141 output closed by its reader.\n\
+                  Config search order: --config, $BLOG_POSTER_CONFIG, $CONFIGURATION_DIRECTORY/config.toml, /etc/blog-poster/config.toml, \
                   $XDG_CONFIG_HOME/blog-poster/config.toml; otherwise the embedded defaults."
 )]
 pub struct Cli {
@@ -73,8 +78,19 @@ pub enum Command {
     Token(token::TokenCommand),
     /// The terminal UI (works over SSH): a client of the running daemon's API.
     Tui(TuiArgs),
+    /// Install a new release (as root): signature-checked, with a
+    /// pre-update backup and automatic rollback.
+    SelfUpdate(self_update::SelfUpdateArgs),
     /// Print the version and build details.
-    Version,
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// As JSON: version, the database schema this binary knows, target
+    /// (what self-update reads from a new binary).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +178,8 @@ impl Command {
             Command::Run(_) => return "run --once".into(),
             Command::Doctor(_) => return "doctor".into(),
             Command::Tui(_) => return "tui".into(),
-            Command::Version => return "version".into(),
+            Command::Version(_) => return "version".into(),
+            Command::SelfUpdate(_) => return "self-update".into(),
             Command::Config(ConfigCommand::Check) => ("config", "check"),
             Command::Config(ConfigCommand::PrintDefault) => ("config", "print-default"),
             Command::Db(DbCommand::Status) => ("db", "status"),
@@ -231,7 +248,12 @@ pub struct CliError {
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
         let error = e.into();
-        let code = if error.downcast_ref::<ConfigError>().is_some()
+        let code = if matches!(
+            error.downcast_ref::<output::OutputError>(),
+            Some(output::OutputError::Closed)
+        ) {
+            output::CLOSED_EXIT
+        } else if error.downcast_ref::<ConfigError>().is_some()
             || error.downcast_ref::<config::SecretError>().is_some()
         {
             exit::USAGE
@@ -249,17 +271,38 @@ fn usage(error: anyhow::Error) -> CliError {
     }
 }
 
-/// Runs a parsed command line; returns the exit code on success.
+/// Runs a parsed command line; returns the exit code on success. A command
+/// whose stdout reader went away ends with 141 (see [`output`]), whatever
+/// else it returned.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
+    let result = run_command(cli);
+    if output::closed() {
+        return Err(CliError {
+            code: output::CLOSED_EXIT,
+            error: output::OutputError::Closed.into(),
+        });
+    }
+    result
+}
+
+fn run_command(cli: Cli) -> Result<u8, CliError> {
     let env = Environment::from_process();
     let label = cli.command.label();
     match cli.command {
-        Command::Version => {
-            println!("{}", version_text());
+        Command::Version(args) => {
+            if args.json {
+                outln!("{}", version_json())?;
+            } else {
+                outln!("{}", version_text())?;
+            }
             Ok(exit::OK)
         }
+        Command::SelfUpdate(args) => {
+            let (config, _) = load_config(cli.config.as_deref(), &env, &label)?;
+            self_update::self_update(&config, args)
+        }
         Command::Config(ConfigCommand::PrintDefault) => {
-            print!("{}", config::DEFAULT_CONFIG);
+            out!("{}", config::DEFAULT_CONFIG)?;
             Ok(exit::OK)
         }
         Command::Init(args) => init(cli.config.as_deref(), &args, &env),
@@ -267,7 +310,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let (config, location) = load_config(cli.config.as_deref(), &env, &label)?;
             // The check is for what `serve` will need: every secret.
             config.secrets.require(&label, |_| true)?;
-            print!("{}", describe_config(&config, &location));
+            out!("{}", describe_config(&config, &location))?;
             Ok(exit::OK)
         }
         Command::Article(cmd) => publishing::article(cli.config.as_deref(), cmd, &env, &label),
@@ -367,12 +410,18 @@ fn run_once(config: Config, args: RunArgs) -> Result<u8, CliError> {
     };
     let summary = rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let stop = tx.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let _ = tx.send(true);
             }
         });
-        let printer = Arc::new(ProgressPrinter::new(std::io::stdout()));
+        // Nobody reads the progress any more: stop the run as Ctrl-C would.
+        let printer = Arc::new(
+            ProgressPrinter::new(output::Stdout).on_write_error(move || {
+                let _ = stop.send(true);
+            }),
+        );
         run_once(
             Arc::new(config),
             StageSet::standard(),
@@ -388,7 +437,7 @@ fn run_once(config: Config, args: RunArgs) -> Result<u8, CliError> {
         Err(OnceError::Usage(msg)) => return Err(usage(anyhow!(msg))),
         Err(e) => return Err(e.into()),
     };
-    print!("{}", render_summary(&summary));
+    out!("{}", render_summary(&summary))?;
     Ok(if summary.all_succeeded() && !summary.interrupted {
         exit::OK
     } else {
@@ -419,11 +468,11 @@ fn init(explicit: Option<&Path>, args: &InitArgs, env: &Environment) -> Result<u
     let config = config::parse(config::DEFAULT_CONFIG, Some(&path), env)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    println!("wrote {}", path.display());
-    println!("data folder {}", config.data_dir.display());
-    println!(
+    outln!("wrote {}", path.display())?;
+    outln!("data folder {}", config.data_dir.display())?;
+    outln!(
         "next: edit the [sites.*] tables, then `blog-poster config check` and `blog-poster run --once`"
-    );
+    )?;
     Ok(exit::OK)
 }
 
@@ -433,39 +482,39 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
         DbCommand::Status => {
             let store = crate::daemon::open_database(config)?;
             let status = store.schema_status()?;
-            println!("database: {}", config.database.backend.describe());
-            println!(
+            outln!("database: {}", config.database.backend.describe())?;
+            outln!(
                 "schema: version {} of {} known to this binary",
                 status.applied.last().map_or(0, |m| m.version),
                 status.latest_known
-            );
+            )?;
             for m in &status.applied {
-                println!(
+                outln!(
                     "  applied {:04}_{}  {}  sha256 {}",
                     m.version,
                     m.name,
                     m.applied_at.format("%Y-%m-%d %H:%M:%S UTC"),
                     &m.checksum[..16]
-                );
+                )?;
             }
             for p in &status.pending {
-                println!("  pending {p}");
+                outln!("  pending {p}")?;
             }
             if status.applied.is_empty() {
-                println!(
+                outln!(
                     "  (a new database: `blog-poster db migrate` or `serve` creates the schema)"
-                );
+                )?;
             } else {
                 let counts = store.job_counts()?;
                 let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-                println!(
+                outln!(
                     "jobs: {}",
                     if shown.is_empty() {
                         "none".to_string()
                     } else {
                         shown.join(", ")
                     }
-                );
+                )?;
             }
             Ok(exit::OK)
         }
@@ -481,10 +530,10 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
             let store = crate::daemon::open_database(config)?;
             let applied = store.migrate(clock.now())?;
             if applied.is_empty() {
-                println!("schema is up to date");
+                outln!("schema is up to date")?;
             }
             for m in applied {
-                println!("applied {:04}_{}", m.version, m.name);
+                outln!("applied {:04}_{}", m.version, m.name)?;
             }
             Ok(exit::OK)
         }
@@ -518,8 +567,11 @@ fn db_copy(config: &Config, args: CopyArgs) -> Result<u8, CliError> {
         },
         replace: args.replace,
     };
-    let report = crate::dbcopy::copy(&request, SystemClock.now(), &mut |line| println!("{line}"))?;
-    print!("{}", crate::dbcopy::render(&report));
+    let report = crate::dbcopy::copy(&request, SystemClock.now(), &mut |line| {
+        // A closed stdout does not stop the copy: the command ends with 141 after it.
+        let _ = outln!("{line}");
+    })?;
+    out!("{}", crate::dbcopy::render(&report))?;
     Ok(exit::OK)
 }
 
@@ -679,6 +731,17 @@ fn describe_llm(c: &Config) -> String {
         cap(b.per_article)
     ));
     out
+}
+
+/// `version --json`: what self-update asks a downloaded binary.
+pub fn version_json() -> String {
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema": crate::store::migrate::SQLITE.last().map_or(0, |m| m.version),
+        "target": crate::update::release::TARGET,
+        "sqlite": rusqlite::version(),
+    })
+    .to_string()
 }
 
 pub fn version_text() -> String {

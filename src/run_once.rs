@@ -54,19 +54,33 @@ impl OnceSummary {
 /// Prints one line per stage start and end.
 pub struct ProgressPrinter<W: Write + Send> {
     out: Mutex<W>,
+    /// Called when a line cannot be written (the reader of a pipe went
+    /// away): the CLI stops the run there, as it does on Ctrl-C.
+    on_write_error: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl<W: Write + Send> ProgressPrinter<W> {
     pub fn new(out: W) -> Self {
         ProgressPrinter {
             out: Mutex::new(out),
+            on_write_error: None,
         }
+    }
+
+    /// Calls `f` whenever a line cannot be written.
+    pub fn on_write_error(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_write_error = Some(Box::new(f));
+        self
     }
 
     fn line(&self, text: String) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        let written = writeln!(out, "{text}").and_then(|()| out.flush());
+        if written.is_err()
+            && let Some(f) = &self.on_write_error
+        {
+            f();
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::backup::{BackupError, BackupKind, BackupRecord, Backups};
 use crate::clock::{Clock, SystemClock};
 use crate::config::units::format_size;
 use crate::config::{Config, SecretUse};
+use crate::outln;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -82,7 +83,7 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                 &clock,
             ))?;
             let r = &c.record;
-            println!(
+            outln!(
                 "backup {} created: {} ({}, database {}, {} rows in {} tables, schema {})",
                 r.id,
                 backups.file_path(r).display(),
@@ -91,13 +92,13 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                 r.total_rows(),
                 r.row_counts.len(),
                 r.schema_version
-            );
-            println!("sha256 {}", r.sha256);
+            )?;
+            outln!("sha256 {}", r.sha256)?;
             if let Some(key) = &c.uploaded {
-                println!("off-site copy: {key}");
+                outln!("off-site copy: {key}")?;
             }
             for e in &c.remote_errors {
-                eprintln!("warning: off-site copy failed (the local backup is fine): {e}");
+                crate::errln!("warning: off-site copy failed (the local backup is fine): {e}");
             }
             Ok(exit::OK)
         }
@@ -106,15 +107,21 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
         } => {
             let list = backups.list()?;
             if list.is_empty() {
-                println!("no backups yet in {}", backups.dir().display());
+                outln!("no backups yet in {}", backups.dir().display())?;
             } else {
-                println!(
+                outln!(
                     "{:>5}  {:<11}  {:<20}  {:>10}  {:>9}  {:<22}  {:<8}  file",
-                    "id", "kind", "created (UTC)", "size", "rows", "verified", "off-site"
-                );
+                    "id",
+                    "kind",
+                    "created (UTC)",
+                    "size",
+                    "rows",
+                    "verified",
+                    "off-site"
+                )?;
             }
             for r in &list {
-                println!(
+                outln!(
                     "{:>5}  {:<11}  {:<20}  {:>10}  {:>9}  {:<22}  {:<8}  {}",
                     r.id,
                     r.kind.as_str(),
@@ -124,7 +131,7 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                     verified(r),
                     if r.remote_key.is_some() { "yes" } else { "-" },
                     r.file_name
-                );
+                )?;
             }
             if with_remote {
                 let Some(remote) = remote(config, &backups, label)? else {
@@ -134,14 +141,14 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                     });
                 };
                 let objects = runtime()?.block_on(remote.list())?;
-                println!("off-site: {} object(s)", objects.len());
+                outln!("off-site: {} object(s)", objects.len())?;
                 for o in objects {
-                    println!(
+                    outln!(
                         "  {}  {}  {}",
                         o.key,
                         format_size(o.size),
                         o.last_modified.unwrap_or_default()
-                    );
+                    )?;
                 }
             }
             Ok(exit::OK)
@@ -149,17 +156,17 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
         BackupCommand::Verify { id } => {
             let report = backups.verify(id, clock.now())?;
             if report.ok {
-                println!(
+                outln!(
                     "backup {} verified in {:.1}s: {}",
                     report.id,
                     report.elapsed.as_secs_f64(),
                     report.message
-                );
+                )?;
                 Ok(exit::OK)
             } else {
-                println!("backup {} FAILED verification:", report.id);
+                outln!("backup {} FAILED verification:", report.id)?;
                 for p in &report.problems {
-                    println!("  {p}");
+                    outln!("  {p}")?;
                 }
                 Ok(exit::FAILURE)
             }
@@ -174,7 +181,7 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                             anyhow!("cannot create {}: {e}", backups.dir().display())
                         })?;
                         let n = runtime()?.block_on(remote.download(key, &path))?;
-                        println!("downloaded {key} ({})", format_size(n));
+                        outln!("downloaded {key} ({})", format_size(n))?;
                     }
                     _ => {
                         return Err(BackupError::Invalid {
@@ -189,18 +196,19 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                 }
             }
             let report = backups.restore_offline(id, clock.now())?;
-            println!(
+            outln!(
                 "restored backup {} into {} ({} rows)",
                 report.restored,
                 report.database.display(),
                 report.rows
-            );
-            println!(
+            )?;
+            outln!(
                 "the database as it was before is backup {} ({})",
-                report.safety_backup, report.safety_file
-            );
+                report.safety_backup,
+                report.safety_file
+            )?;
             for m in &report.migrated {
-                println!("applied migration {m}");
+                outln!("applied migration {m}")?;
             }
             Ok(exit::OK)
         }
@@ -209,13 +217,13 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
             let mut errors = Vec::new();
             let pruned = runtime()?.block_on(prune_all(&backups, remote.as_ref(), &mut errors))?;
             if pruned.is_empty() {
-                println!("nothing to prune");
+                outln!("nothing to prune")?;
             }
             for r in &pruned {
-                println!("deleted backup {} ({})", r.id, r.file_name);
+                outln!("deleted backup {} ({})", r.id, r.file_name)?;
             }
             for e in &errors {
-                eprintln!("warning: {e}");
+                crate::errln!("warning: {e}");
             }
             Ok(exit::OK)
         }

@@ -21,6 +21,7 @@ use crate::review::{self, ReviewError};
 use crate::run_once::{ProgressPrinter, render_summary, work_runs};
 use crate::store::{ArticleFilter, ArticleId, ReviewOutcome, Store, StoreError};
 use crate::wordpress::doctor;
+use crate::{out, outln};
 
 #[derive(Debug, Subcommand)]
 pub enum ArticleCommand {
@@ -160,18 +161,18 @@ pub fn article(
                 before: None,
             };
             let articles = review::list(store.as_ref(), &filter).map_err(review_error)?;
-            print!("{}", review::render_list(&articles));
+            out!("{}", review::render_list(&articles))?;
             Ok(exit::OK)
         }
         ArticleCommand::Show { id } => {
             let detail = review::show(store.as_ref(), ArticleId(id)).map_err(review_error)?;
-            print!("{}", review::render_detail(&detail));
+            out!("{}", review::render_detail(&detail))?;
             Ok(exit::OK)
         }
         ArticleCommand::Reject { id, reason } => {
             let outcome = review::reject(store.as_ref(), ArticleId(id), &reason, &actor(), now)
                 .map_err(review_error)?;
-            println!("{}", review::printable(&outcome.message));
+            outln!("{}", review::printable(&outcome.message))?;
             Ok(exit::OK)
         }
         ArticleCommand::Image { id, source, alt } => {
@@ -188,9 +189,9 @@ pub fn article(
                 now,
             )
             .map_err(review_error)?;
-            println!(
+            outln!(
                 "article {id}: featured image set; it is uploaded when the article is published"
-            );
+            )?;
             Ok(exit::OK)
         }
         ArticleCommand::Approve { id, wait } => {
@@ -220,9 +221,9 @@ fn publish_now(
     wait: &WaitArgs,
     label: &str,
 ) -> Result<u8, CliError> {
-    println!("{}", review::printable(&outcome.message));
+    outln!("{}", review::printable(&outcome.message))?;
     if wait.no_wait {
-        println!("queued: `blog-poster serve` publishes it");
+        outln!("queued: `blog-poster serve` publishes it")?;
         return Ok(exit::OK);
     }
     let config = Arc::new(config);
@@ -235,7 +236,7 @@ fn publish_now(
         let ws = match ws {
             Ok(ws) => ws,
             Err(DaemonError::Instance(InstanceError::Held { pid, .. })) => {
-                println!("the running blog-poster (pid {pid}) publishes it");
+                outln!("the running blog-poster (pid {pid}) publishes it")?;
                 return Ok::<_, anyhow::Error>(None);
             }
             Err(e) => return Err(e.into()),
@@ -249,8 +250,12 @@ fn publish_now(
                 outcome.article_id.0
             )));
         }
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let printer = Arc::new(ProgressPrinter::new(std::io::stdout()));
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let printer = Arc::new(ProgressPrinter::new(super::output::Stdout).on_write_error(
+            move || {
+                let _ = tx.send(true);
+            },
+        ));
         let summary = work_runs(
             ws,
             config.clone(),
@@ -267,7 +272,7 @@ fn publish_now(
     match summary {
         None => Ok(exit::OK),
         Some(s) => {
-            print!("{}", render_summary(&s));
+            out!("{}", render_summary(&s))?;
             Ok(if s.all_succeeded() {
                 exit::OK
             } else {
@@ -320,13 +325,13 @@ pub fn doctor(
             }
         };
         failures += report.failures();
-        print!("{}", report.render());
+        out!("{}", report.render())?;
     }
     if failures == 0 {
-        println!("all checks passed");
+        outln!("all checks passed")?;
         Ok(exit::OK)
     } else {
-        println!("{failures} check(s) failed");
+        outln!("{failures} check(s) failed")?;
         Ok(exit::FAILURE)
     }
 }

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use super::{CliError, exit, load_config, usage};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Environment;
+use crate::outln;
 use crate::store::{NewApiToken, StoreError, TokenRole};
 use crate::web::auth;
 
@@ -80,24 +81,27 @@ pub fn token(
                     StoreError::Conflict(m) => usage(anyhow!(m)),
                     e => e.into(),
                 })?;
-            eprintln!(
+            crate::errln!(
                 "Created {} token \"{}\". It is shown only now; keep it somewhere safe:",
                 record.role.as_str(),
                 record.name
             );
-            println!("{secret}");
+            outln!("{secret}")?;
             Ok(exit::OK)
         }
         TokenCommand::List => {
             let tokens = store.list_api_tokens()?;
             if tokens.is_empty() {
-                println!("No API tokens. Create one: blog-poster token create --role admin NAME");
+                outln!("No API tokens. Create one: blog-poster token create --role admin NAME")?;
                 return Ok(exit::OK);
             }
-            println!(
+            outln!(
                 "{:<24} {:<7} {:<17} {:<17} REVOKED",
-                "NAME", "ROLE", "CREATED", "LAST USED"
-            );
+                "NAME",
+                "ROLE",
+                "CREATED",
+                "LAST USED"
+            )?;
             let fmt = |t: Option<crate::pipeline::lifecycle::Timestamp>| {
                 t.map_or_else(
                     || "-".to_string(),
@@ -105,14 +109,14 @@ pub fn token(
                 )
             };
             for t in tokens {
-                println!(
+                outln!(
                     "{:<24} {:<7} {:<17} {:<17} {}",
                     t.name,
                     t.role.as_str(),
                     fmt(Some(t.created_at)),
                     fmt(t.last_used_at),
                     fmt(t.revoked_at)
-                );
+                )?;
             }
             Ok(exit::OK)
         }
@@ -126,7 +130,7 @@ pub fn token(
                 }
                 Err(e) => return Err(e.into()),
             }
-            println!("Revoked token \"{name}\".");
+            outln!("Revoked token \"{name}\".")?;
             Ok(exit::OK)
         }
     }

@@ -61,6 +61,8 @@ pub struct WebState {
     refusals: refusal_log::RefusalLog,
     /// The running daemon (for a restore) and the runtime it lives on.
     daemon: Option<(crate::daemon::DaemonHandle, tokio::runtime::Handle)>,
+    /// What serve's release check found (`[update]`), for /api/v1/status.
+    pub update: crate::update::check::SharedStatus,
 }
 
 /// How long /api/v1/status is served from memory.
@@ -74,7 +76,11 @@ impl WebState {
         metrics: Arc<metrics::Registry>,
         scheduler_tick: Arc<AtomicI64>,
     ) -> Self {
+        let update = Arc::new(Mutex::new(crate::update::check::UpdateStatus::initial(
+            &config,
+        )));
         WebState {
+            update,
             store,
             config,
             clock,
