@@ -1,10 +1,12 @@
 //! Integration tests: one binary, with a small harness. Talks to real
 //! SQLite files and real child processes; see each module.
 
+mod fake_http;
 mod fake_llm;
 mod harness;
 
 mod alerts;
+mod api_root_pinning;
 mod backup;
 mod backup_s3;
 mod budget;
@@ -40,7 +42,9 @@ mod web_client;
 mod web_front;
 mod web_metrics;
 mod web_page;
+mod web_security;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;
+
 mod wp_env;
