@@ -153,9 +153,12 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // A job that died with the process `engine.poison_after` times in a
     // row is quarantined here (a poison pill) instead of killing us again.
     let reclaimed = store.reclaim_leases(lock.is_some(), config.engine.poison_after, now)?;
-    // Jobs waiting for a cost cap are looked at again now: a cap raised in
-    // the config takes effect with this start; the rest wait again.
-    store.wake_waiting_jobs(now)?;
+    // Jobs waiting for a cost cap are looked at again now if the caps
+    // changed since the last start (a cap raised in the config takes effect
+    // with this start). Provider cooldowns, Retry-After deadlines and a
+    // site's rate limit keep their time: a restart is not a reason to call
+    // a rate-limiting server again.
+    wake_cap_waits_if_caps_changed(store.as_ref(), config, now)?;
     Ok(Workspace {
         store,
         sqlite,
@@ -163,6 +166,26 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
         reclaimed,
         migrated,
     })
+}
+
+/// Wakes the jobs waiting for a cost cap when the caps in force (the
+/// config's and the API's overrides) differ from those last seen; returns
+/// how many it woke. What a start, `run --once`, a foreground approve or
+/// publish, a restore and `PUT /api/v1/caps` call.
+pub fn wake_cap_waits_if_caps_changed(
+    store: &dyn Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let caps = crate::budget::caps_fingerprint(config, &store.cap_overrides()?);
+    let woken = store.wake_cap_waits_if_caps_changed(&caps, now)?;
+    if woken > 0 {
+        tracing::info!(
+            jobs = woken,
+            "the caps changed: jobs waiting for a cap look again"
+        );
+    }
+    Ok(woken)
 }
 
 /// A receiver that turns true on SIGTERM or SIGINT.
@@ -608,7 +631,7 @@ async fn restore_in_daemon(
         sqlite.sync_sites(&site_specs(&cfg), now)?;
         // Not crashes: the backup was taken while they ran.
         sqlite.reclaim_leases(true, u32::MAX, now)?;
-        sqlite.wake_waiting_jobs(now)?;
+        wake_cap_waits_if_caps_changed(sqlite.as_ref(), &cfg, now)?;
         sqlite.record_event(
             &crate::store::NewEvent {
                 site: None,

@@ -1,10 +1,12 @@
 //! Integration tests: one binary, with a small harness. Talks to real
 //! SQLite files and real child processes; see each module.
 
+mod fake_http;
 mod fake_llm;
 mod harness;
 
 mod alerts;
+mod api_root_pinning;
 mod backup;
 mod backup_s3;
 mod budget;
@@ -35,6 +37,7 @@ mod store_contract;
 mod systemd_unit;
 mod topics;
 mod tui_tmux;
+mod waiting;
 mod web_api;
 mod web_client;
 mod web_front;
@@ -43,4 +46,5 @@ mod web_page;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;
+
 mod wp_env;

@@ -11,6 +11,7 @@ mod outputs;
 mod publish;
 mod reads;
 mod review;
+mod waits;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -21,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::migrate::{self, Migration};
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
+use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -574,8 +575,20 @@ impl Store for SqliteStore {
         self.read(|c| budget::report(c, now))
     }
 
-    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64> {
-        self.write(|tx| budget::wake_waiting(tx, now))
+    fn wake_waiting_jobs(&self, kind: WaitKind, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| waits::wake(tx, kind, now))
+    }
+
+    fn wake_cap_waits_if_caps_changed(&self, caps: &str, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| waits::wake_cap_waits_if_changed(tx, caps, now))
+    }
+
+    fn daemon_state(&self, key: &str) -> StoreResult<Option<String>> {
+        self.read(|c| waits::get(c, key))
+    }
+
+    fn set_daemon_state(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| waits::set(tx, key, value, now))
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {
