@@ -43,6 +43,7 @@ mod web_client;
 mod web_front;
 mod web_metrics;
 mod web_page;
+mod web_security;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;
