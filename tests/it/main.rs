@@ -20,6 +20,7 @@ mod dbcopy_run_once;
 mod feed_corpus;
 mod llm;
 mod monitor;
+mod packaging;
 mod panic_fences;
 mod paths;
 mod pg_env;
