@@ -114,7 +114,10 @@ fn main() {
         .output()
         .expect("token create");
     assert!(out.status.success(), "{out:?}");
-    let token = String::from_utf8(out.stdout).expect("utf8").trim().to_string();
+    let token = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
     let (mut child, addr) = start(&config);
 
     measure("idle server:", addr, "/healthz", None, n);
@@ -139,7 +142,8 @@ fn main() {
         if i % 2 == 0 {
             idle.push(s);
         } else {
-            s.write_all(b"GET /api/v1/status HTTP/1.1\r\n").expect("head");
+            s.write_all(b"GET /api/v1/status HTTP/1.1\r\n")
+                .expect("head");
             slow.push(s);
         }
     }
@@ -172,10 +176,16 @@ fn main() {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while metrics(addr).parse::<f64>().unwrap_or(0.0) < 500.0 {
-        assert!(Instant::now() < deadline, "the server did not take 500 connections");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not take 500 connections"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!("500 slow connections held (connections open: {})", metrics(addr));
+    println!(
+        "500 slow connections held (connections open: {})",
+        metrics(addr)
+    );
     measure("under slowloris:", addr, "/healthz", None, n);
     measure("under slowloris:", addr, "/readyz", None, n);
     let threads = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
