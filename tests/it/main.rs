@@ -1,10 +1,12 @@
 //! Integration tests: one binary, with a small harness. Talks to real
 //! SQLite files and real child processes; see each module.
 
+mod fake_http;
 mod fake_llm;
 mod harness;
 
 mod alerts;
+mod api_root_pinning;
 mod backup;
 mod backup_s3;
 mod budget;
@@ -18,6 +20,7 @@ mod dbcopy_run_once;
 mod feed_corpus;
 mod llm;
 mod monitor;
+mod packaging;
 mod panic_fences;
 mod paths;
 mod pg_env;
@@ -25,6 +28,7 @@ mod pg_instances;
 mod pg_store;
 mod pipeline_e2e;
 mod poison_pill;
+mod private_files;
 mod review_queue;
 mod secret_injection;
 mod self_update;
@@ -41,7 +45,9 @@ mod web_client;
 mod web_front;
 mod web_metrics;
 mod web_page;
+mod web_security;
 mod wordpress;
 mod wordpress_crash;
 mod wordpress_errors;
+
 mod wp_env;
