@@ -100,8 +100,20 @@ tar -C "$out" --sort=name --owner=0 --group=0 --numeric-owner --mtime="$mtime" \
 rm -rf "${out:?}/$name"
 
 log "packaging the .deb (cargo-deb)"
+# Debian's changelog for this version (cargo-deb gzips it into the package).
+mkdir -p dist
+cat >dist/changelog.Debian <<CHANGELOG
+blog-poster ($version-1) stable; urgency=medium
+
+  * Release $version; what changed: /usr/share/doc/blog-poster/README.md and
+    the release notes of v$version.
+
+ -- blog-poster maintainers <blog-poster@users.noreply.github.com>  $(date -u -R -d "$mtime")
+CHANGELOG
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version 3.8.0
-cargo deb --no-build --profile "$profile" --target "$target" --output "$out/deb.tmp" >/dev/null
+deb_flags=()
+[ "$profile" = release ] || deb_flags=(--fast)
+cargo deb --no-build --profile "$profile" --target "$target" "${deb_flags[@]}" --output "$out/deb.tmp" >/dev/null
 mv "$out"/deb.tmp/*.deb "$out/blog-poster_${version}_amd64.deb" 2>/dev/null ||
   mv "$out/deb.tmp" "$out/blog-poster_${version}_amd64.deb"
 rm -rf "$out/deb.tmp"
