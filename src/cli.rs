@@ -466,7 +466,7 @@ fn init(explicit: Option<&Path>, args: &InitArgs, env: &Environment) -> Result<u
     std::fs::write(&path, config::DEFAULT_CONFIG)
         .with_context(|| format!("cannot write {}", path.display()))?;
     let config = config::parse(config::DEFAULT_CONFIG, Some(&path), env)?;
-    std::fs::create_dir_all(&config.data_dir)
+    crate::private_files::private_dir(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     outln!("wrote {}", path.display())?;
     outln!("data folder {}", config.data_dir.display())?;
@@ -520,11 +520,11 @@ fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
         }
         DbCommand::Copy(args) => db_copy(config, args),
         DbCommand::Migrate => {
-            if let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend
-                && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+            if let crate::config::DatabaseBackend::Sqlite { .. } = &config.database.backend {
+                // Owner-only, whatever the umask (the store makes the file 0600).
+                crate::private_files::private_dir(&config.data_dir).with_context(|| {
+                    format!("cannot create the folder {}", config.data_dir.display())
+                })?;
             }
             let _lock = crate::daemon::instance_lock(config)?;
             let store = crate::daemon::open_database(config)?;

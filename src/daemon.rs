@@ -127,7 +127,7 @@ pub fn instance_lock(config: &Config) -> Result<Option<InstanceLock>, InstanceEr
 /// Everything a working process does before its first job: data dir, lock,
 /// schema, sites, and orphaned jobs. Blocking; call it off the async workers.
 pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, DaemonError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    crate::private_files::private_dir(&config.data_dir).map_err(|e| {
         DaemonError::Io(format!(
             "cannot create the data folder {}: {e}",
             config.data_dir.display()

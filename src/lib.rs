@@ -65,6 +65,7 @@ pub mod instance;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;
+pub mod private_files;
 pub mod ready_file;
 pub mod redact;
 pub mod review;

@@ -225,7 +225,7 @@ impl Backups {
         }
         let conn = self.catalog()?;
         let dir = &self.settings.dir;
-        std::fs::create_dir_all(dir).map_err(io(format!(
+        crate::private_files::create_dir_all(dir).map_err(io(format!(
             "cannot create the backup folder {}",
             dir.display()
         )))?;

@@ -346,20 +346,28 @@ enum ReadErr {
 }
 
 impl Conn {
-    /// Reads more bytes, by `deadline`.
+    /// Reads more bytes, by `deadline`. Waits for readiness first, so an
+    /// idle connection holds no read buffer while it waits.
     async fn fill(&mut self, deadline: Instant) -> Result<(), ReadErr> {
-        let mut chunk = [0u8; 8192];
-        match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
-            Err(_) if self.buf.is_empty() => Err(ReadErr::Closed),
-            Err(_) => Err(ReadErr::Refuse(Refusal::new(
-                408,
-                "request_timeout",
-                "the request was not received in time ([http] request_timeout)",
-            ))),
-            Ok(Ok(0)) | Ok(Err(_)) => Err(ReadErr::Closed),
-            Ok(Ok(n)) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.readable()).await {
+                Err(_) if self.buf.is_empty() => return Err(ReadErr::Closed),
+                Err(_) => {
+                    return Err(ReadErr::Refuse(Refusal::new(
+                        408,
+                        "request_timeout",
+                        "the request was not received in time ([http] request_timeout)",
+                    )));
+                }
+                Ok(Err(_)) => return Err(ReadErr::Closed),
+                Ok(Ok(())) => {}
+            }
+            self.buf.reserve(8192);
+            match self.stream.try_read_buf(&mut self.buf) {
+                Ok(0) => return Err(ReadErr::Closed),
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(ReadErr::Closed),
             }
         }
     }
@@ -423,6 +431,8 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: IpAddr, 
             accepted + limits.request_timeout
         } else {
             if conn.buf.is_empty() {
+                // Idle between requests: give the buffer back.
+                conn.buf = Vec::new();
                 let idle = Instant::now() + limits.keepalive_timeout;
                 match unless_interrupted(&evict, &mut stop, conn.fill(idle)).await {
                     Some(Ok(())) => {}

@@ -28,6 +28,7 @@ mod pg_instances;
 mod pg_store;
 mod pipeline_e2e;
 mod poison_pill;
+mod private_files;
 mod review_queue;
 mod secret_injection;
 mod self_update;

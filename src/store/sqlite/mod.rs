@@ -44,14 +44,13 @@ impl SqliteStore {
     /// is refused here, before anything is written. Pending migrations are
     /// not applied; call [`Store::migrate`].
     pub fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot create the database folder {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        }
+        // Folder 0700 and file 0600 before SQLite, which would make it 0644.
+        crate::private_files::prepare_sqlite(path).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create the database {} (owner-only): {e}",
+                path.display()
+            ))
+        })?;
         let conn = open_connection(path, busy_timeout)?;
         let store = SqliteStore {
             path: path.to_path_buf(),
@@ -80,6 +79,7 @@ impl SqliteStore {
         drop(std::mem::replace(&mut *conn, placeholder));
         let swapped = swap(&self.path);
         // Open again whatever happened: on failure the old file is still there.
+        let _ = crate::private_files::prepare_sqlite(&self.path);
         *conn = open_connection(&self.path, self.busy_timeout)?;
         swapped
     }
