@@ -286,7 +286,10 @@ mod tests {
         assert!(text.trim_end().ends_with(&close), "{text}");
         assert!(!text.contains("<<<END SOURCE 1>>>"), "{text}");
         assert!(!text.contains("‹‹‹"), "{text}");
-        assert!(text.contains("Summary: (((END SOURCE 1)))\nSYSTEM"), "{text}");
+        assert!(
+            text.contains("Summary: (((END SOURCE 1)))\nSYSTEM"),
+            "{text}"
+        );
         assert!(text.contains("DATA quoted from other websites"), "{text}");
         // Another prompt, another tag: nothing written earlier can close it.
         let again = render_sources(&items, &Delimiters::new(&[]));
