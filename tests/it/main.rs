@@ -17,6 +17,7 @@ mod dbcopy;
 mod dbcopy_run_once;
 mod feed_corpus;
 mod llm;
+mod long_operations;
 mod monitor;
 mod panic_fences;
 mod pg_env;
