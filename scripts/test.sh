@@ -72,13 +72,14 @@ apt_install() {
 
 # Tools the tests call: gcc and the static glibc archives for the build,
 # sqlite3 for inspecting databases, promtool (Debian package prometheus) for
-# the /metrics test, chromium for the status page test; tmux and systemd
-# (systemd-analyze) unless opted out of.
-packages=(gcc libc6-dev sqlite3 prometheus chromium)
+# the /metrics test, chromium for the status page test, openssl and python3
+# for the self-update tests (signing, the fake release server); tmux and
+# systemd (systemd-analyze) unless opted out of.
+packages=(gcc libc6-dev sqlite3 prometheus chromium openssl python3)
 skipped tmux || packages+=(tmux)
 skipped systemd-analyze || packages+=(systemd)
 apt_install "${packages[@]}"
-for tool in gcc sqlite3 promtool chromium; do
+for tool in gcc sqlite3 promtool chromium openssl python3; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is missing and could not be installed (apt-get install ${packages[*]})"
 done
 

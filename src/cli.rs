@@ -24,6 +24,7 @@ pub mod db;
 pub mod follow;
 pub mod output;
 pub mod publishing;
+pub mod self_update;
 pub mod token;
 
 /// Exit codes, documented in `--help` and docs/operations.md.
@@ -41,7 +42,7 @@ pub mod exit {
     version,
     about = "Watches competitors, writes articles with an LLM under hard cost caps, and publishes them.",
     after_help = "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 141 output closed by its reader.\n\
-                  Config search order: --config, $BLOG_POSTER_CONFIG, /etc/blog-poster/config.toml, \
+                  Config search order: --config, $BLOG_POSTER_CONFIG, $CONFIGURATION_DIRECTORY/config.toml, /etc/blog-poster/config.toml, \
                   $XDG_CONFIG_HOME/blog-poster/config.toml; otherwise the embedded defaults."
 )]
 pub struct Cli {
@@ -81,8 +82,19 @@ pub enum Command {
     Token(token::TokenCommand),
     /// The terminal UI (works over SSH): a client of the running daemon's API.
     Tui(TuiArgs),
+    /// Install a new release (as root): signature-checked, with a
+    /// pre-update backup and automatic rollback.
+    SelfUpdate(self_update::SelfUpdateArgs),
     /// Print the version and build details.
-    Version,
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// As JSON: version, the database schema this binary knows, target
+    /// (what self-update reads from a new binary).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -141,7 +153,8 @@ impl Command {
             Command::Run(_) => return "run --once".into(),
             Command::Doctor(_) => return "doctor".into(),
             Command::Tui(_) => return "tui".into(),
-            Command::Version => return "version".into(),
+            Command::Version(_) => return "version".into(),
+            Command::SelfUpdate(_) => return "self-update".into(),
             Command::Config(ConfigCommand::Check) => ("config", "check"),
             Command::Config(ConfigCommand::PrintDefault) => ("config", "print-default"),
             Command::Db(DbCommand::Status) => ("db", "status"),
@@ -251,9 +264,17 @@ fn run_command(cli: Cli) -> Result<u8, CliError> {
     let env = Environment::from_process();
     let label = cli.command.label();
     match cli.command {
-        Command::Version => {
-            outln!("{}", version_text())?;
+        Command::Version(args) => {
+            if args.json {
+                outln!("{}", version_json())?;
+            } else {
+                outln!("{}", version_text())?;
+            }
             Ok(exit::OK)
+        }
+        Command::SelfUpdate(args) => {
+            let (config, _) = load_config(cli.config.as_deref(), &env, &label)?;
+            self_update::self_update(&config, args)
         }
         Command::Config(ConfigCommand::PrintDefault) => {
             out!("{}", config::DEFAULT_CONFIG)?;
@@ -420,7 +441,7 @@ fn init(explicit: Option<&Path>, args: &InitArgs, env: &Environment) -> Result<u
     std::fs::write(&path, config::DEFAULT_CONFIG)
         .with_context(|| format!("cannot write {}", path.display()))?;
     let config = config::parse(config::DEFAULT_CONFIG, Some(&path), env)?;
-    std::fs::create_dir_all(&config.data_dir)
+    crate::private_files::private_dir(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     outln!("wrote {}", path.display())?;
     outln!("data folder {}", config.data_dir.display())?;
@@ -590,6 +611,17 @@ fn describe_llm(c: &Config) -> String {
         cap(b.per_article)
     ));
     out
+}
+
+/// `version --json`: what self-update asks a downloaded binary.
+pub fn version_json() -> String {
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema": crate::store::migrate::SQLITE.last().map_or(0, |m| m.version),
+        "target": crate::update::release::TARGET,
+        "sqlite": rusqlite::version(),
+    })
+    .to_string()
 }
 
 pub fn version_text() -> String {

@@ -133,7 +133,7 @@ pub fn instance_lock(config: &Config) -> Result<Option<InstanceLock>, InstanceEr
 /// Everything a working process does before its first job: data dir, lock,
 /// schema, sites, and orphaned jobs. Blocking; call it off the async workers.
 pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, DaemonError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    crate::private_files::private_dir(&config.data_dir).map_err(|e| {
         DaemonError::Io(format!(
             "cannot create the data folder {}: {e}",
             config.data_dir.display()
@@ -159,9 +159,12 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // A job that died with the process `engine.poison_after` times in a
     // row is quarantined here (a poison pill) instead of killing us again.
     let reclaimed = store.reclaim_leases(lock.is_some(), config.engine.poison_after, now)?;
-    // Jobs waiting for a cost cap are looked at again now: a cap raised in
-    // the config takes effect with this start; the rest wait again.
-    store.wake_waiting_jobs(now)?;
+    // Jobs waiting for a cost cap are looked at again now if the caps
+    // changed since the last start (a cap raised in the config takes effect
+    // with this start). Provider cooldowns, Retry-After deadlines and a
+    // site's rate limit keep their time: a restart is not a reason to call
+    // a rate-limiting server again.
+    wake_cap_waits_if_caps_changed(store.as_ref(), config, now)?;
     Ok(Workspace {
         store,
         sqlite,
@@ -169,6 +172,26 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
         reclaimed,
         migrated,
     })
+}
+
+/// Wakes the jobs waiting for a cost cap when the caps in force (the
+/// config's and the API's overrides) differ from those last seen; returns
+/// how many it woke. What a start, `run --once`, a foreground approve or
+/// publish, a restore and `PUT /api/v1/caps` call.
+pub fn wake_cap_waits_if_caps_changed(
+    store: &dyn Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let caps = crate::budget::caps_fingerprint(config, &store.cap_overrides()?);
+    let woken = store.wake_cap_waits_if_caps_changed(&caps, now)?;
+    if woken > 0 {
+        tracing::info!(
+            jobs = woken,
+            "the caps changed: jobs waiting for a cap look again"
+        );
+    }
+    Ok(woken)
 }
 
 /// A receiver that turns true on SIGTERM or SIGINT.
@@ -286,6 +309,7 @@ pub async fn serve_with_control(
             let _ = stop_tx.send(true);
         })
     };
+    let update_status = web_state.update.clone();
     let web = crate::web::WebServer::start(web_state, on_fatal)?;
     // systemd's watchdog: a thread of its own pings while the runtime and
     // (when it runs) the scheduler show life — also through a long copy or
@@ -325,6 +349,15 @@ pub async fn serve_with_control(
             stop.clone(),
         ))
     });
+    // Looks for releases when `[update] mode` asks; reports how the last
+    // update ended either way.
+    let update_check = tokio::spawn(crate::update::check::run(
+        config.clone(),
+        clock.clone(),
+        alerts.clone(),
+        update_status,
+        stop.clone(),
+    ));
     let tick_liveness = liveness.clone();
     let on_tick: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         scheduler_tick.store(
@@ -393,6 +426,7 @@ pub async fn serve_with_control(
     if let Some(w) = source_watch {
         let _ = w.await;
     }
+    update_check.abort();
     // Let queued alerts out before exiting.
     if let Some(task) = alert_task {
         task.drain(std::time::Duration::from_secs(10)).await;

@@ -60,6 +60,34 @@ pub fn client(options: &HttpOptions) -> Result<Client, HttpError> {
     } else {
         reqwest::redirect::Policy::limited(options.max_redirects)
     };
+    build(options, redirect)
+}
+
+/// Like [`client`], but a redirect is followed only within the origin
+/// (scheme, host and port) it came from. For clients that send credentials
+/// (WordPress): reqwest drops the Authorization header on a cross-origin
+/// hop, but a 307/308 would still carry a request body (XML-RPC's password)
+/// there. A cross-origin redirect comes back to the caller as the 3xx
+/// answer, for it to refuse with a message.
+pub fn same_origin_client(options: &HttpOptions) -> Result<Client, HttpError> {
+    let max = options.max_redirects;
+    let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+        let same = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| prev.origin() == attempt.url().origin());
+        if !same || max == 0 {
+            attempt.stop()
+        } else if attempt.previous().len() > max {
+            attempt.error(format!("more than {max} redirects"))
+        } else {
+            attempt.follow()
+        }
+    });
+    build(options, redirect)
+}
+
+fn build(options: &HttpOptions, redirect: reqwest::redirect::Policy) -> Result<Client, HttpError> {
     let mut builder = Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(options.connect_timeout)

@@ -34,6 +34,9 @@
 //! - [`web`] is the HTTP server inside `serve`: the JSON API, the status
 //!   page, /metrics and the probes, behind bearer tokens.
 //! - [`tui`] is `blog-poster tui`, a terminal client of that API.
+//! - [`update`] is `blog-poster self-update` and serve's look for new
+//!   releases: signed artifacts, a pre-update backup, an atomic swap and
+//!   automatic rollback.
 //! - [`daemon`] is `serve` (signals, systemd notify, graceful stop; the
 //!   bound address goes to [`ready_file`] for supervisors and tests);
 //!   [`run_once`] is the foreground `run --once`; [`cli`] maps commands to
@@ -62,6 +65,7 @@ pub mod instance;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;
+pub mod private_files;
 pub mod ready_file;
 pub mod redact;
 pub mod review;
@@ -71,5 +75,6 @@ pub mod ssrf;
 pub mod store;
 pub mod topics;
 pub mod tui;
+pub mod update;
 pub mod web;
 pub mod wordpress;

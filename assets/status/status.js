@@ -103,6 +103,14 @@ async function refresh() {
       : [el("li", { class: "muted" }, "none yet")]);
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.getElementById("version").textContent = "blog-poster " + status.version;
+    const u = status.update || {};
+    const notice = document.getElementById("update");
+    notice.hidden = !u.available;
+    if (u.available) {
+      notice.textContent = u.staged
+        ? "Update " + u.latest + " is being installed (blog-poster-update.service)."
+        : "Update available: " + u.latest + " (running " + u.current + "). Install it with: sudo blog-poster self-update";
+    }
   } catch (e) {
     if (e.unauthorized) {
       document.getElementById("token-box").hidden = false;

@@ -67,6 +67,19 @@ pub enum Alert {
     },
     /// A backup could not be made or uploaded.
     BackupFailed { error: String },
+    /// `[update] mode` found a newer release (`staged`: handed to the
+    /// update service to install).
+    UpdateAvailable {
+        current: String,
+        latest: String,
+        staged: bool,
+    },
+    /// An update failed its health check and was rolled back.
+    UpdateFailed {
+        from: String,
+        to: String,
+        error: String,
+    },
     /// A unit of work (a source, a job's stage, a scheduler pass, a backup,
     /// a request) panicked; its fence contained it (see `fence`).
     Panic {
@@ -100,6 +113,8 @@ impl Alert {
             Alert::SourceFailing { .. } => "source_failing",
             Alert::PublishFailed { .. } => "publish_failed",
             Alert::BackupFailed { .. } => "backup_failed",
+            Alert::UpdateAvailable { .. } => "update_available",
+            Alert::UpdateFailed { .. } => "update_failed",
             Alert::Panic { .. } => "panic",
         }
     }
@@ -113,6 +128,8 @@ impl Alert {
             Alert::SourceFailing { site, url, .. } => format!("source_failing:{site}:{url}"),
             Alert::PublishFailed { site, .. } => format!("publish_failed:{site}"),
             Alert::BackupFailed { .. } => "backup_failed".into(),
+            Alert::UpdateAvailable { latest, .. } => format!("update_available:{latest}"),
+            Alert::UpdateFailed { to, .. } => format!("update_failed:{to}"),
             Alert::Panic { unit, .. } => format!("panic:{unit}"),
         }
     }
@@ -175,6 +192,12 @@ impl Alert {
                 gave_up,
             },
             Alert::BackupFailed { error } => Alert::BackupFailed { error: r(error) },
+            a @ Alert::UpdateAvailable { .. } => a,
+            Alert::UpdateFailed { from, to, error } => Alert::UpdateFailed {
+                from,
+                to,
+                error: r(error),
+            },
             Alert::Panic {
                 site,
                 unit,
@@ -194,13 +217,17 @@ impl Alert {
             | Alert::SourceFailing { site, .. }
             | Alert::PublishFailed { site, .. } => Some(site),
             Alert::Panic { site, .. } => site.as_deref(),
-            Alert::BackupFailed { .. } => None,
+            Alert::BackupFailed { .. }
+            | Alert::UpdateAvailable { .. }
+            | Alert::UpdateFailed { .. } => None,
         }
     }
 
     pub fn severity(&self) -> Severity {
         match self {
-            Alert::CapReached { .. } | Alert::SourceFailing { .. } => Severity::Warning,
+            Alert::CapReached { .. }
+            | Alert::SourceFailing { .. }
+            | Alert::UpdateAvailable { .. } => Severity::Warning,
             Alert::PublishFailed { gave_up: false, .. } => Severity::Warning,
             _ => Severity::Error,
         }
@@ -225,6 +252,12 @@ impl Alert {
                 format!("site {site}: publishing failed (will retry)")
             }
             Alert::BackupFailed { .. } => "backup failed".into(),
+            Alert::UpdateAvailable { latest, .. } => {
+                format!("blog-poster {latest} is available")
+            }
+            Alert::UpdateFailed { to, from, .. } => {
+                format!("update to {to} failed; {from} is serving again")
+            }
             Alert::Panic { unit, .. } => format!("a panic was contained: {unit} failed"),
         }
     }
@@ -275,6 +308,24 @@ impl Alert {
                     "{error}\nThe last good backup is older than planned; check the backup log and storage."
                 )
             }
+            Alert::UpdateAvailable {
+                current,
+                latest,
+                staged,
+            } => {
+                if *staged {
+                    format!(
+                        "This server runs {current}. {latest} was downloaded and verified and is being installed by blog-poster-update.service (journalctl -u blog-poster-update)."
+                    )
+                } else {
+                    format!(
+                        "This server runs {current}. See what changed with `blog-poster self-update --check`; install with `sudo blog-poster self-update`."
+                    )
+                }
+            }
+            Alert::UpdateFailed { error, .. } => format!(
+                "{error}\nThe previous version was put back. See journalctl -u blog-poster-update and docs/operations.md#rollback."
+            ),
             Alert::Panic { unit, message, .. } => format!(
                 "{unit} panicked: {message}\nOnly that unit failed and it was recorded; blog-poster keeps running. \
                  A panic is a bug: please report it with the log lines around \"panicked\"."

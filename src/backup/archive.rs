@@ -28,6 +28,9 @@ pub struct TempFile {
 impl TempFile {
     pub fn new(path: PathBuf) -> Self {
         let _ = std::fs::remove_file(&path);
+        // Made here, 0600, so whoever writes it (SQLite's backup API, zstd)
+        // finds it owner-only whatever the umask. A failure shows on that write.
+        let _ = crate::private_files::create_file(&path);
         TempFile { path, keep: false }
     }
 
@@ -247,7 +250,8 @@ impl<R: Read> Read for Hashing<R> {
 /// `dest` is synced to disk before this returns.
 pub fn compress(src: &Path, dest: &Path, level: i32) -> BackupResult<(u64, String)> {
     let input = File::open(src).map_err(io(format!("cannot read {}", src.display())))?;
-    let output = File::create(dest).map_err(io(format!("cannot create {}", dest.display())))?;
+    let output = crate::private_files::create_file(dest)
+        .map_err(io(format!("cannot create {}", dest.display())))?;
     let write_err = io(format!("cannot write {}", dest.display()));
     let sink = Hashing::new(BufWriter::with_capacity(BUF, output));
     let compressed = (|| {
@@ -295,7 +299,7 @@ pub fn sha256_file(path: &Path) -> BackupResult<(String, u64)> {
 pub fn decompress_checked(src: &Path, dest: &Path, expected_sha256: &str) -> Result<u64, Unpack> {
     let input = File::open(src)
         .map_err(|e| Unpack::Other(io(format!("cannot read {}", src.display()))(e)))?;
-    let output = File::create(dest)
+    let output = crate::private_files::create_file(dest)
         .map_err(|e| Unpack::Other(io(format!("cannot create {}", dest.display()))(e)))?;
     let mut reader = Hashing::new(BufReader::with_capacity(BUF, input));
     let mut writer = BufWriter::with_capacity(BUF, output);

@@ -37,7 +37,7 @@ pub use restore::RestoreReport;
 pub type BackupId = i64;
 
 /// Why a backup was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackupKind {
     /// `blog-poster backup create` or the API.
@@ -46,6 +46,9 @@ pub enum BackupKind {
     Scheduled,
     /// The safety copy of the database taken just before a restore.
     PreRestore,
+    /// Taken by `self-update` with the service stopped, just before the
+    /// new binary; restored if the new version migrated and then failed.
+    PreUpdate,
 }
 
 impl BackupKind {
@@ -54,6 +57,7 @@ impl BackupKind {
             BackupKind::Manual => "manual",
             BackupKind::Scheduled => "scheduled",
             BackupKind::PreRestore => "pre-restore",
+            BackupKind::PreUpdate => "pre-update",
         }
     }
 
@@ -62,13 +66,14 @@ impl BackupKind {
             "manual" => Some(BackupKind::Manual),
             "scheduled" => Some(BackupKind::Scheduled),
             "pre-restore" => Some(BackupKind::PreRestore),
+            "pre-update" => Some(BackupKind::PreUpdate),
             _ => None,
         }
     }
 }
 
 /// One row of the backups table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct BackupRecord {
     pub id: BackupId,
     pub kind: BackupKind,
@@ -220,7 +225,7 @@ impl Backups {
         }
         let conn = self.catalog()?;
         let dir = &self.settings.dir;
-        std::fs::create_dir_all(dir).map_err(io(format!(
+        crate::private_files::create_dir_all(dir).map_err(io(format!(
             "cannot create the backup folder {}",
             dir.display()
         )))?;

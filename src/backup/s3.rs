@@ -181,8 +181,8 @@ impl Remote {
             self.client.get(url).send().await,
         )
         .await?;
-        let mut file = tokio::fs::File::create(dest)
-            .await
+        let mut file = crate::private_files::create_file(dest)
+            .map(tokio::fs::File::from_std)
             .map_err(|e| BackupError::Remote(format!("cannot create {}: {e}", dest.display())))?;
         let mut n = 0u64;
         while let Some(chunk) = response

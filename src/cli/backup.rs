@@ -187,7 +187,7 @@ pub fn backup(
             if !path.exists() {
                 match (remote(config, &backups, label)?, &record.remote_key) {
                     (Some(remote), Some(key)) => {
-                        std::fs::create_dir_all(backups.dir()).map_err(|e| {
+                        crate::private_files::create_dir_all(backups.dir()).map_err(|e| {
                             anyhow!("cannot create {}: {e}", backups.dir().display())
                         })?;
                         let n = runtime()?.block_on(remote.download(key, &path))?;

@@ -89,11 +89,11 @@ pub(super) fn db(config: &Config, cmd: DbCommand, origin: Origin<'_>) -> Result<
         }
         DbCommand::Copy(args) => db_copy(config, args, origin),
         DbCommand::Migrate => {
-            if let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend
-                && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+            if let crate::config::DatabaseBackend::Sqlite { .. } = &config.database.backend {
+                // Owner-only, whatever the umask (the store makes the file 0600).
+                crate::private_files::private_dir(&config.data_dir).with_context(|| {
+                    format!("cannot create the folder {}", config.data_dir.display())
+                })?;
             }
             let _lock = crate::daemon::instance_lock(config)?;
             let store = crate::daemon::open_database(config)?;

@@ -22,6 +22,10 @@ pub enum TokenCommand {
         role: TokenRole,
         /// A name for the token: who or what uses it ("tui", "prometheus").
         name: String,
+        /// Write the token to this new file (owner-only, 0600, whatever the
+        /// umask) instead of printing it: for `[tui] token_file`.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// List tokens: name, role, created, last used, revoked.
     List,
@@ -37,6 +41,24 @@ impl TokenCommand {
             TokenCommand::Revoke { .. } => "revoke",
         }
     }
+}
+
+/// Writes a new token file, 0600 whatever the umask; an existing file is
+/// refused rather than replaced (it may hold a token still in use).
+fn write_token_file(path: &Path, token: &str) -> Result<(), CliError> {
+    if path.exists() {
+        return Err(usage(anyhow!(
+            "{} already exists; remove it first (and revoke the token it holds), or pick another path",
+            path.display()
+        )));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private_files::create_dir_all(dir)
+            .map_err(|e| anyhow!("cannot create the folder {}: {e}", dir.display()))?;
+    }
+    crate::private_files::write(path, format!("{token}\n").as_bytes())
+        .map_err(|e| anyhow!("cannot write the token file {}: {e}", path.display()))?;
+    Ok(())
 }
 
 fn parse_role(s: &str) -> Result<TokenRole, String> {
@@ -61,14 +83,18 @@ pub fn token(
     let store = super::publishing::open_store(&config)?;
     let now = SystemClock.now();
     match cmd {
-        TokenCommand::Create { role, name } => {
+        TokenCommand::Create { role, name, file } => {
             if !valid_name(&name) {
                 return Err(usage(anyhow!(
                     "token name \"{name}\" is not allowed: use 1-64 letters, digits, '-', '_', '.' or '@'"
                 )));
             }
             let secret = auth::generate_token()?;
-            let record = store
+            // The file first: if it cannot be written, no token exists.
+            if let Some(path) = &file {
+                write_token_file(path, &secret)?;
+            }
+            let created = store
                 .create_api_token(
                     &NewApiToken {
                         name: name.clone(),
@@ -80,7 +106,25 @@ pub fn token(
                 .map_err(|e| match e {
                     StoreError::Conflict(m) => usage(anyhow!(m)),
                     e => e.into(),
-                })?;
+                });
+            let record = match created {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(path) = &file {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(e);
+                }
+            };
+            if let Some(path) = &file {
+                crate::errln!(
+                    "Created {} token \"{}\" and wrote it to {} (owner-only); point [tui] token_file at it.",
+                    record.role.as_str(),
+                    record.name,
+                    path.display()
+                );
+                return Ok(exit::OK);
+            }
             crate::errln!(
                 "Created {} token \"{}\". It is shown only now; keep it somewhere safe:",
                 record.role.as_str(),

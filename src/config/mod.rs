@@ -15,6 +15,7 @@ mod llm;
 mod raw;
 mod secret;
 pub mod units;
+mod update;
 mod validate;
 mod validate_feeds;
 
@@ -24,11 +25,12 @@ use std::time::Duration;
 pub use alerts::{AlertsConfig, SmtpConfig, SmtpTls, WebhookConfig, WebhookFormat};
 pub use backup::{BackupConfig, BackupS3Config};
 pub use diagnostics::{ConfigError, ConfigIssue};
-pub use environment::Environment;
+pub use environment::{Environment, ProjectPaths};
 pub use feeds::{MonitorConfig, TopicsConfig};
 pub use llm::*;
 pub use secret::{Secret, SecretCheck, SecretError, SecretUse, Secrets};
 pub use units::Money;
+pub use update::{UpdateConfig, UpdateMode};
 
 /// The annotated example config; also the embedded defaults.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/blog-poster.example.toml");
@@ -54,6 +56,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub tui: TuiConfig,
     pub backup: BackupConfig,
+    pub update: UpdateConfig,
     /// Every secret the config names, read only by the command that uses it.
     pub secrets: Secrets,
 }
@@ -393,6 +396,12 @@ pub fn locate(explicit: Option<&Path>, env: &Environment) -> Result<ConfigLocati
     }
     if let Some(p) = env.get("BLOG_POSTER_CONFIG").filter(|v| !v.is_empty()) {
         return existing(Path::new(&p), "$BLOG_POSTER_CONFIG");
+    }
+    if let Some(dir) = env.systemd_config_dir() {
+        let p = dir.join("config.toml");
+        if p.is_file() {
+            return Ok(ConfigLocation::File(p));
+        }
     }
     let system = Path::new("/etc/blog-poster/config.toml");
     if system.is_file() {

@@ -40,6 +40,21 @@ pub struct RawConfig {
     pub tui: RawTui,
     #[serde(default)]
     pub backup: RawBackup,
+    #[serde(default)]
+    pub update: RawUpdate,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpdate {
+    pub mode: Option<S<String>>,
+    pub check_interval: Option<S<String>>,
+    pub repository: Option<S<String>>,
+    pub api_url: Option<S<String>>,
+    pub ready_timeout: Option<S<String>>,
+    pub stable_for: Option<S<String>>,
+    pub service: Option<S<String>>,
+    pub trusted_keys: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,8 @@ mod llm_rules;
 
 #[path = "validate_backup.rs"]
 mod backup_rules;
+#[path = "validate_update.rs"]
+mod update_rules;
 
 pub(super) struct Validator<'a> {
     pub(super) map: SourceMap<'a>,
@@ -175,6 +177,7 @@ impl Validator<'_> {
                 .map_or_else(|| data_dir.join("tui.token"), |f| self.path(f.get_ref())),
         };
         let backup = self.backup(&raw, &data_dir);
+        let update = self.update(&raw);
         Some(Config {
             source: path.map(Path::to_path_buf),
             data_dir,
@@ -191,6 +194,7 @@ impl Validator<'_> {
             alerts,
             tui,
             backup,
+            update,
             secrets: self.secrets.clone(),
         })
     }

@@ -136,7 +136,9 @@ struct WireUsage {
     cache_read_input_tokens: Option<u64>,
 }
 
-fn parse_success(bytes: &[u8], status: u16) -> Result<Completion, ProviderError> {
+/// Reads a 2xx Messages API answer: the text blocks, the usage (cache
+/// tokens counted as input) and why the model stopped.
+pub fn parse_success(bytes: &[u8], status: u16) -> Result<Completion, ProviderError> {
     let parsed: MessagesResponse = serde_json::from_slice(bytes).map_err(|e| ProviderError {
         class: ErrorClass::MalformedResponse,
         status: Some(status),

@@ -152,7 +152,9 @@ struct WireUsage {
     completion_tokens: u64,
 }
 
-fn parse_success(
+/// Reads a 2xx Chat Completions answer: the first choice, the usage and
+/// why the model stopped; an error object in a 200 is an error.
+pub fn parse_success(
     bytes: &[u8],
     status: u16,
     secret: Option<&Secret>,

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::breaker::{Breaker, Permit};
+use super::breaker::{Breaker, BreakerState, Permit};
 use super::*;
 use crate::budget::{BudgetCaps, CapRefusal};
 use crate::clock::Clock;
 use crate::config::{Config, LlmConfig, Money};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::pipeline::lifecycle::{Timestamp, WaitKind};
 use crate::pipeline::stage::StageError;
 use crate::store::{
     BudgetRequest, JobId, NewLlmCall, Reservation, ReservationId, RunId, Store, StoreError,
@@ -98,10 +98,12 @@ impl LlmError {
         match self {
             LlmError::NotConfigured => StageError::Permanent(self.to_string()),
             LlmError::CapReached(r) => StageError::Deferred {
+                kind: WaitKind::Cap,
                 reason: r.to_string(),
                 until: r.resets_at.unwrap_or(now + chrono::Duration::days(1)),
             },
             LlmError::Unavailable { message, retry_in } => StageError::Deferred {
+                kind: WaitKind::Provider,
                 reason: message,
                 until: now
                     + chrono::Duration::from_std(retry_in).unwrap_or(chrono::Duration::minutes(5)),
@@ -236,6 +238,25 @@ impl LlmService {
             .price
             .cost(request.input_token_bound(), u64::from(max_tokens));
         let who = format!("{} ({})", config.name, config.model);
+        // A cooldown the provider asked for (or an open breaker) outlives
+        // this process: it is stored, and honoured after a restart too.
+        if let Some(c) = stored_cooldown(ctx, &config.name).await
+            && c.until > ctx.clock.now()
+        {
+            let remaining = (c.until - ctx.clock.now())
+                .to_std()
+                .unwrap_or(Duration::from_secs(1));
+            return Ok(Err(ProviderFailure {
+                retryable: true,
+                retry_in: Some(remaining),
+                stop_chain: false,
+                message: format!(
+                    "{who}: not called until {} ({})",
+                    c.until.format("%Y-%m-%d %H:%M:%S UTC"),
+                    c.reason
+                ),
+            }));
+        }
         let mut last: Option<ProviderError> = None;
         for attempt in 0..=llm.max_retries {
             if let Permit::Skip { remaining } =
@@ -295,7 +316,15 @@ impl LlmService {
                 Err(e) => {
                     let now = Instant::now();
                     if e.class.provider_level() {
-                        self.with_breaker(llm, &config.name, |b| b.failure(now, &e.to_string()));
+                        let opened = self.with_breaker(llm, &config.name, |b| {
+                            b.failure(now, &e.to_string());
+                            matches!(b.state, BreakerState::Open { .. })
+                        });
+                        if opened {
+                            let reason =
+                                format!("its circuit breaker opened after repeated failures: {e}");
+                            store_cooldown(ctx, &config.name, llm.breaker_cooldown, reason).await;
+                        }
                     } else {
                         self.with_breaker(llm, &config.name, Breaker::neutral);
                     }
@@ -318,6 +347,8 @@ impl LlmService {
                     }
                     let delay = backoff(llm, attempt, e.retry_after);
                     if delay > llm.retry_max {
+                        let reason = format!("it asked to wait {}s: {e}", delay.as_secs());
+                        store_cooldown(ctx, &config.name, delay, reason).await;
                         return Ok(Err(ProviderFailure {
                             retryable: true,
                             retry_in: Some(delay),
@@ -392,6 +423,55 @@ impl LlmService {
                 tracing::warn!(error = %e, "could not record an LLM call; its reservation keeps counting as spent")
             }
         }
+    }
+}
+
+/// Until when a provider is not to be called, and why: kept in the store
+/// (`daemon_state`, key `provider_cooldown:NAME`), so a restart honours it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Cooldown {
+    until: Timestamp,
+    reason: String,
+}
+
+fn cooldown_key(provider: &str) -> String {
+    format!("provider_cooldown:{provider}")
+}
+
+async fn stored_cooldown(ctx: &CallContext, provider: &str) -> Option<Cooldown> {
+    let (store, key) = (ctx.store.clone(), cooldown_key(provider));
+    match tokio::task::spawn_blocking(move || store.daemon_state(&key)).await {
+        Ok(Ok(Some(text))) => serde_json::from_str(&text).ok(),
+        Ok(Ok(None)) => None,
+        // Unreadable: call the provider; its own answer decides.
+        Ok(Err(e)) => {
+            tracing::warn!(provider, error = %e, "cannot read the provider's cooldown");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(provider, error = %e, "cannot read the provider's cooldown");
+            None
+        }
+    }
+}
+
+async fn store_cooldown(ctx: &CallContext, provider: &str, wait: Duration, reason: String) {
+    let now = ctx.clock.now();
+    let cooldown = Cooldown {
+        until: now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(5)),
+        reason,
+    };
+    let Ok(value) = serde_json::to_string(&cooldown) else {
+        return;
+    };
+    let (store, key) = (ctx.store.clone(), cooldown_key(provider));
+    let saved =
+        tokio::task::spawn_blocking(move || store.set_daemon_state(&key, &value, now)).await;
+    if !matches!(saved, Ok(Ok(()))) {
+        tracing::warn!(
+            provider,
+            "cannot store the provider's cooldown; it lasts only in memory"
+        );
     }
 }
 
@@ -501,14 +581,22 @@ mod tests {
         match LlmError::CapReached(refusal(CapScope::SiteDaily, Some(midnight)))
             .into_stage_error(now)
         {
-            StageError::Deferred { until, reason } => {
+            StageError::Deferred {
+                kind: WaitKind::Cap,
+                until,
+                reason,
+            } => {
                 assert_eq!(until, midnight);
                 assert!(reason.contains("daily cap of site \"s\""), "{reason}");
             }
             other => panic!("{other:?}"),
         }
         match LlmError::CapReached(refusal(CapScope::Article, None)).into_stage_error(now) {
-            StageError::Deferred { until, .. } => {
+            StageError::Deferred {
+                kind: WaitKind::Cap,
+                until,
+                ..
+            } => {
                 assert_eq!(until, now + chrono::Duration::days(1))
             }
             other => panic!("{other:?}"),
@@ -518,7 +606,11 @@ mod tests {
             retry_in: Duration::from_secs(300),
         };
         match outage.into_stage_error(now) {
-            StageError::Deferred { until, .. } => {
+            StageError::Deferred {
+                kind: WaitKind::Provider,
+                until,
+                ..
+            } => {
                 assert_eq!(until, now + chrono::Duration::seconds(300))
             }
             other => panic!("{other:?}"),

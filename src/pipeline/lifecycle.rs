@@ -112,6 +112,19 @@ impl JobStatus {
 }
 
 string_enum!(
+    /// Why a job waits, which decides what may wake it early: a cap wait
+    /// ends when the caps change (a raised cap, a restart with another
+    /// config); a provider wait (Retry-After, a cooldown) and a target wait
+    /// (the site's rate limit, WordPress's Retry-After) only when their time
+    /// is up — a restart must not hand a rate-limiting server a fresh burst.
+    WaitKind {
+        Cap => "cap",
+        Provider => "provider",
+        Target => "target",
+    }
+);
+
+string_enum!(
     RunStatus {
         Running => "running",
         Succeeded => "succeeded",

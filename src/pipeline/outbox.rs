@@ -16,7 +16,7 @@ pub use super::publish::Publisher;
 
 /// Writes `<id>-<slug>.md` and `.html` into `dir`; returns the HTML path.
 pub fn write_article(dir: &Path, article: &ArticleRecord) -> Result<PathBuf, StageError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
+    crate::private_files::create_dir_all(dir).map_err(|e| {
         StageError::Retryable(format!(
             "cannot create outbox folder {}: {e}",
             dir.display()
@@ -55,7 +55,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
     let tmp = path.with_extension("tmp");
     let io =
         |e: std::io::Error| StageError::Retryable(format!("cannot write {}: {e}", path.display()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    let mut f = crate::private_files::create_file(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     // The data, not the metadata: the rename below is what makes it visible.
     f.sync_data().map_err(io)?;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use crate::config::{PostStatus, PublisherConfig, WordpressConfig, units::format_duration};
-use crate::pipeline::lifecycle::{ArticleStatus, Timestamp};
+use crate::pipeline::lifecycle::{ArticleStatus, Timestamp, WaitKind};
 use crate::pipeline::outbox::{markdown_to_safe_html, write_article};
 use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
 use crate::store::{
@@ -206,6 +206,7 @@ impl Publisher {
             PublishBegin::Go(entry) => entry,
             PublishBegin::Wait { until } => {
                 return Err(StageError::Deferred {
+                    kind: WaitKind::Target,
                     reason: format!(
                         "site {} takes one post every {} (min_interval)",
                         ctx.site.name,
@@ -238,6 +239,7 @@ impl Publisher {
                         retry_after: Some(after),
                         ..
                     } => StageError::Deferred {
+                        kind: WaitKind::Target,
                         reason: format!("WordPress at {} asked us to slow down (429)", cfg.url),
                         until: ctx.now()
                             + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
-use crate::pipeline::lifecycle::{Stage, Timestamp};
+use crate::pipeline::lifecycle::{Stage, Timestamp, WaitKind};
 use crate::store::{ClaimedJob, JobFailure, StageOutput, Store, StoreError, StoreResult};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -56,9 +56,14 @@ pub enum StageError {
     /// Retrying cannot help (bad credentials, invalid input) until someone acts.
     #[error("{0}")]
     Permanent(String),
-    /// Not a failure: wait with a visible reason (a cost cap) until `until`.
+    /// Not a failure: wait with a visible reason (a cost cap) until `until`;
+    /// `kind` says what may end the wait early (see [`WaitKind`]).
     #[error("waiting until {until}: {reason}")]
-    Deferred { reason: String, until: Timestamp },
+    Deferred {
+        kind: WaitKind,
+        reason: String,
+        until: Timestamp,
+    },
     #[error("database: {0}")]
     Store(StoreError),
 }
@@ -72,7 +77,15 @@ impl StageError {
                 error: e.to_string(),
                 jitter,
             },
-            StageError::Deferred { reason, until } => JobFailure::Deferred { reason, until },
+            StageError::Deferred {
+                kind,
+                reason,
+                until,
+            } => JobFailure::Deferred {
+                kind,
+                reason,
+                until,
+            },
             e @ (StageError::NotBuilt { .. } | StageError::Permanent(_) | StageError::Store(_)) => {
                 JobFailure::Permanent {
                     error: e.to_string(),

@@ -62,6 +62,7 @@ migrations! {
     5 "0005" "backups",
     6 "0006" "poison_pill",
     7 "0007" "source_skipped_entries",
+    8 "0008" "wait_kinds",
 }
 
 /// sha256 of the migration text, hex.

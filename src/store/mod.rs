@@ -22,7 +22,7 @@ pub use operator::*;
 pub use spend::*;
 pub use types::*;
 
-use crate::pipeline::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp};
+use crate::pipeline::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp, WaitKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -230,10 +230,23 @@ pub trait Store: Send + Sync {
     /// Spend today and this month (UTC) as of `now`: global, per site, per model.
     fn spend_report(&self, now: Timestamp) -> StoreResult<SpendReport>;
 
-    /// Makes every waiting job due now, keeping its reason until it is
-    /// claimed. Called at start so that a raised cap (config edit + restart)
-    /// takes effect at once; a job whose reason still holds waits again.
-    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Makes the jobs waiting for `kind` due now, keeping their reason and
+    /// deadline until they are claimed (a job whose reason still holds
+    /// waits again). Other kinds are left alone.
+    fn wake_waiting_jobs(&self, kind: WaitKind, now: Timestamp) -> StoreResult<u64>;
+
+    /// Wakes the jobs waiting for a cost cap — only those — when `caps` (a
+    /// fingerprint of every cap in force: the config's and the overrides,
+    /// see `budget::caps_fingerprint`) differs from the one recorded at the
+    /// last start or cap change, and records it; one transaction. Returns
+    /// how many jobs it woke. Provider and target waits are never woken:
+    /// a restart must not discard a Retry-After.
+    fn wake_cap_waits_if_caps_changed(&self, caps: &str, now: Timestamp) -> StoreResult<u64>;
+
+    /// A fact the daemon keeps between starts (`daemon_state`), by key.
+    fn daemon_state(&self, key: &str) -> StoreResult<Option<String>>;
+
+    fn set_daemon_state(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()>;
 
     // ---- articles ----------------------------------------------------------
 

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage, Timestamp, Verdict};
+use crate::pipeline::lifecycle::{
+    ArticleStatus, JobStatus, RunStatus, Stage, Timestamp, Verdict, WaitKind,
+};
 
 macro_rules! id_type {
     ($name:ident) => {
@@ -184,8 +186,13 @@ pub enum JobFailure {
     Retryable { error: String, jitter: f64 },
     /// Retrying cannot help: the job is dead until an operator acts.
     Permanent { error: String },
-    /// Not a failure: wait until `until` with a visible reason.
-    Deferred { reason: String, until: Timestamp },
+    /// Not a failure: wait until `until` with a visible reason; `kind`
+    /// says what may end the wait early.
+    Deferred {
+        kind: WaitKind,
+        reason: String,
+        until: Timestamp,
+    },
 }
 
 /// A job as shown to operators.
@@ -203,6 +210,11 @@ pub struct JobRecord {
     pub lease_expires_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub wait_reason: Option<String>,
+    /// Why a waiting job waits (cap, provider, target), and until when that
+    /// reason holds; a cap wait woken by a cap change keeps its deadline
+    /// here while `not_before` says it is due now.
+    pub wait_kind: Option<WaitKind>,
+    pub wait_until: Option<Timestamp>,
     pub result_summary: Option<String>,
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,

@@ -50,6 +50,8 @@ pub struct SiteStatus {
 pub struct Status {
     pub generated_at: Option<String>,
     pub version: Option<String>,
+    /// Boxed: keeps the TUI's event enum small (clippy::large_enum_variant).
+    pub update: Box<UpdateInfo>,
     pub global: Window,
     pub jobs: std::collections::BTreeMap<String, u64>,
     pub sites: Vec<SiteStatus>,
@@ -67,6 +69,16 @@ pub struct Operation {
     pub description: String,
     pub started_at: Option<String>,
     pub step: String,
+}
+
+/// `[update]`: what serve's release check found.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UpdateInfo {
+    pub available: bool,
+    pub latest: Option<String>,
+    pub staged: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

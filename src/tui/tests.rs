@@ -36,6 +36,7 @@ fn fixture() -> App {
     let status = Status {
         generated_at: t("2026-11-23T09:00:00Z"),
         version: t("0.1.0"),
+        update: Box::default(),
         global: Window {
             today: spend(1_250_000, Some(5_000_000)),
             month: spend(42_100_000, Some(50_000_000)),
@@ -289,6 +290,25 @@ fn tui_snapshot_overview() {
     let s = screen(&on_tab('1'));
     assert!(!s.contains('\x1b'), "control characters reached the screen");
     insta::assert_snapshot!("overview", s);
+}
+
+#[test]
+fn overview_says_when_an_update_is_available() {
+    let mut app = on_tab('1');
+    assert!(!screen(&app).contains("update"), "no update, no notice");
+    let status = app.status.as_mut().expect("status");
+    *status.update = UpdateInfo {
+        available: true,
+        latest: Some("0.2.0".into()),
+        ..UpdateInfo::default()
+    };
+    assert!(
+        screen(&app).contains("update available: 0.2.0"),
+        "{}",
+        screen(&app)
+    );
+    app.status.as_mut().expect("status").update.staged = Some("0.2.0".into());
+    assert!(screen(&app).contains("update 0.2.0 being installed"));
 }
 
 #[test]

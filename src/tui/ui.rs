@@ -215,9 +215,15 @@ fn overview(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(gauge("month", &status.global.month), g2);
     let j = &status.jobs;
     let count = |k: &str| j.get(k).copied().unwrap_or(0);
+    let u = &status.update;
+    let update = match (&u.latest, &u.staged) {
+        (Some(v), Some(_)) if u.available => format!(" · update {} being installed", clean(v)),
+        (Some(v), None) if u.available => format!(" · update available: {}", clean(v)),
+        _ => String::new(),
+    };
     frame.render_widget(
         Paragraph::new(format!(
-            "jobs: {} queued, {} waiting, {} running, {} dead",
+            "jobs: {} queued, {} waiting, {} running, {} dead{update}",
             count("queued"),
             count("waiting"),
             count("running"),

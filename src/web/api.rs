@@ -645,8 +645,13 @@ fn set_caps(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     ctx.state
         .store
         .set_cap_overrides(&changes, &ctx.actor, now)?;
-    // Jobs waiting for a cap look again now: a raised cap takes effect at once.
-    ctx.state.store.wake_waiting_jobs(now)?;
+    // Jobs waiting for a cap look again now if the caps changed: a raised
+    // cap takes effect at once. Nothing else that waits is woken.
+    crate::daemon::wake_cap_waits_if_caps_changed(
+        ctx.state.store.as_ref(),
+        &ctx.state.config,
+        now,
+    )?;
     views::caps(ctx)
 }
 

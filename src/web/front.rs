@@ -346,20 +346,28 @@ enum ReadErr {
 }
 
 impl Conn {
-    /// Reads more bytes, by `deadline`.
+    /// Reads more bytes, by `deadline`. Waits for readiness first, so an
+    /// idle connection holds no read buffer while it waits.
     async fn fill(&mut self, deadline: Instant) -> Result<(), ReadErr> {
-        let mut chunk = [0u8; 8192];
-        match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
-            Err(_) if self.buf.is_empty() => Err(ReadErr::Closed),
-            Err(_) => Err(ReadErr::Refuse(Refusal::new(
-                408,
-                "request_timeout",
-                "the request was not received in time ([http] request_timeout)",
-            ))),
-            Ok(Ok(0)) | Ok(Err(_)) => Err(ReadErr::Closed),
-            Ok(Ok(n)) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.readable()).await {
+                Err(_) if self.buf.is_empty() => return Err(ReadErr::Closed),
+                Err(_) => {
+                    return Err(ReadErr::Refuse(Refusal::new(
+                        408,
+                        "request_timeout",
+                        "the request was not received in time ([http] request_timeout)",
+                    )));
+                }
+                Ok(Err(_)) => return Err(ReadErr::Closed),
+                Ok(Ok(())) => {}
+            }
+            self.buf.reserve(8192);
+            match self.stream.try_read_buf(&mut self.buf) {
+                Ok(0) => return Err(ReadErr::Closed),
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(ReadErr::Closed),
             }
         }
     }
@@ -423,6 +431,8 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: IpAddr, 
             accepted + limits.request_timeout
         } else {
             if conn.buf.is_empty() {
+                // Idle between requests: give the buffer back.
+                conn.buf = Vec::new();
                 let idle = Instant::now() + limits.keepalive_timeout;
                 match unless_interrupted(&evict, &mut stop, conn.fill(idle)).await {
                     Some(Ok(())) => {}
@@ -455,7 +465,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: IpAddr, 
                 first = false;
             }
             Ok(_) => {
-                let _ = conn.stream.shutdown().await;
+                close_gracefully(&mut conn.stream).await;
                 return;
             }
             Err(r) => {
@@ -587,6 +597,15 @@ async fn refuse(stream: &mut TcpStream, r: &Refusal) {
     {
         return;
     }
+    close_gracefully(stream).await;
+}
+
+/// Ends the connection after an answer: shuts the sending side, then reads
+/// (and drops) what the client still sends for a moment. Closing with
+/// unread input would make the kernel reset the connection, and the client
+/// could lose the end of the answer.
+async fn close_gracefully(stream: &mut TcpStream) {
+    let until = Instant::now() + REFUSAL_LINGER;
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 4096];
     let mut left = 256usize << 10;
@@ -611,5 +630,60 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_front_error_carries_the_security_headers() {
+        for status in [400, 408, 413, 417, 421, 431, 501, 502, 503, 505] {
+            let r = Refusal::new(status, "some_code", "a message");
+            let text = String::from_utf8(simple_response(&r)).expect("utf8");
+            assert!(
+                text.starts_with(&format!("HTTP/1.1 {status} {}\r\n", reason(status))),
+                "{text}"
+            );
+            assert_ne!(reason(status), "Error", "{status} has no reason phrase");
+            for (name, value) in SECURITY_HEADERS {
+                assert!(
+                    text.contains(&format!("\r\n{name}: {value}\r\n")),
+                    "{status}: {name}"
+                );
+            }
+            let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+            assert!(head.contains(&format!("Content-Length: {}", body.len())));
+            let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+            assert_eq!(json["error"], "some_code");
+        }
+    }
+
+    #[test]
+    fn eviction_takes_the_longest_waiting_connection_of_the_client() {
+        let mut c = Conns::default();
+        let a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let b: IpAddr = "10.0.0.2".parse().expect("ip");
+        let mut slots = Vec::new();
+        for ip in [a, b, a] {
+            c.open += 1;
+            *c.per_client.entry(ip).or_default() += 1;
+            c.next += 1;
+            let e = Arc::new(Eviction::default());
+            c.waiting.insert(c.next, (ip, e.clone()));
+            slots.push(e);
+        }
+        // b's only connection goes first when anyone may go.
+        assert!(c.evict_oldest(Some(b)));
+        assert!(slots[1].done.load(Ordering::Relaxed));
+        assert_eq!((c.open, c.per_client.get(&b)), (2, None));
+        assert!(!c.evict_oldest(Some(b)), "b has nothing left to evict");
+        // The oldest of a's.
+        assert!(c.evict_oldest(None));
+        assert!(slots[0].done.load(Ordering::Relaxed) && !slots[2].done.load(Ordering::Relaxed));
+        assert_eq!((c.open, c.per_client[&a]), (1, 1));
+        assert!(c.evict_oldest(Some(a)) && !c.evict_oldest(None));
+        assert_eq!(c.open, 0);
     }
 }

@@ -64,6 +64,8 @@ pub struct WebState {
     daemon: Option<(crate::daemon::DaemonHandle, tokio::runtime::Handle)>,
     /// Long operations (db copy, restore) and their progress.
     pub operations: Arc<operations::Operations>,
+    /// What serve's release check found (`[update]`), for /api/v1/status.
+    pub update: crate::update::check::SharedStatus,
 }
 
 /// How long /api/v1/status is served from memory.
@@ -77,7 +79,11 @@ impl WebState {
         metrics: Arc<metrics::Registry>,
         scheduler_tick: Arc<AtomicI64>,
     ) -> Self {
+        let update = Arc::new(Mutex::new(crate::update::check::UpdateStatus::initial(
+            &config,
+        )));
         WebState {
+            update,
             store,
             config,
             clock,

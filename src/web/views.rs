@@ -80,7 +80,11 @@ pub fn readyz(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     );
     Ok(Reply::json(
         if ready { 200 } else { 503 },
-        &json!({ "ready": ready, "checks": checks }),
+        &json!({
+            "ready": ready,
+            "binary_version": env!("CARGO_PKG_VERSION"),
+            "checks": checks,
+        }),
     ))
 }
 
@@ -195,6 +199,7 @@ fn build_status(s: &WebState) -> Result<Value, ApiError> {
     Ok(json!({
         "generated_at": now,
         "version": env!("CARGO_PKG_VERSION"),
+        "update": s.update.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         "day": report.day,
         "month": report.month,
         "global": {

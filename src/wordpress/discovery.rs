@@ -2,7 +2,10 @@
 //! header names the root — `/wp-json/` with pretty permalinks,
 //! `/?rest_route=/` (or `/index.php?rest_route=/`) without. Only when the
 //! header is missing are the two usual places tried. Then the root index is
-//! read to confirm it is WordPress's `wp/v2` API.
+//! read to confirm it is WordPress's `wp/v2` API. The root must be on the
+//! configured site's origin (scheme, host, port): a Link header naming
+//! another one is refused ([`WpError::ForeignOrigin`]), as the client's
+//! requests carry the application password.
 
 use chrono::{DateTime, Utc};
 use reqwest::Url;
@@ -155,6 +158,13 @@ pub(super) async fn discover(client: &WpClient) -> Result<Discovery, WpError> {
         .iter()
         .filter_map(|v| v.to_str().ok());
     let linked = api_link(links, &page.url);
+    // The root is pinned to the configured origin: a Link naming another
+    // scheme, host or port would get the application password sent there.
+    if let Some(url) = &linked
+        && url.origin() != home.origin()
+    {
+        return Err(client.foreign_origin(url, "its Link header names that REST API root"));
+    }
     if linked.is_none() && !page.status.is_success() {
         return Err(super::error::classify(
             home.as_str(),

@@ -396,7 +396,7 @@ pub fn clock_check(server: Option<DateTime<Utc>>, local: DateTime<Utc>) -> Check
 pub fn check_outbox(site: &str, dir: &Path) -> Report {
     let target = format!("outbox {}", dir.display());
     let probe = dir.join(".doctor-probe");
-    let result = std::fs::create_dir_all(dir)
+    let result = crate::private_files::create_dir_all(dir)
         .and_then(|()| std::fs::write(&probe, b"ok"))
         .and_then(|()| std::fs::remove_file(&probe));
     let c = match result {

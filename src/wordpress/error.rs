@@ -131,6 +131,22 @@ pub enum WpError {
         "cannot connect to {url}: {detail}; will retry. Fix if it persists: check the URL, DNS and that the site is up"
     )]
     Connect { url: String, detail: String },
+    /// The site named another origin (its Link header, a redirect) than the
+    /// configured one: the application password is not sent there.
+    #[error(
+        "WordPress at {origin} sent us to {target} ({how}), which is not on the configured origin; \
+         the application password is sent only to {origin}. Fix: if {target_origin} is the site's real \
+         address, set url = \"{target_origin}/\" in [sites.{config_site}.wordpress] (compare Settings → General \
+         → Site Address); otherwise find what points elsewhere (a proxy or plugin rewriting links, a wrong \
+         siteurl/home option)"
+    )]
+    ForeignOrigin {
+        config_site: String,
+        origin: String,
+        target: String,
+        target_origin: String,
+        how: &'static str,
+    },
     #[error("{url} did not answer as the WordPress REST API does: {detail}")]
     InvalidResponse { url: String, detail: String },
     /// The site's application password cannot be read (not set, unreadable
@@ -276,6 +292,19 @@ impl WpError {
             } => WpError::Image {
                 source_name: r(source_name),
                 detail: r(detail),
+            },
+            WpError::ForeignOrigin {
+                config_site,
+                origin,
+                target,
+                target_origin,
+                how,
+            } => WpError::ForeignOrigin {
+                config_site,
+                origin,
+                target: r(target),
+                target_origin: r(target_origin),
+                how,
             },
             // Names the config key, never the value.
             WpError::MissingSecret(e) => WpError::MissingSecret(e),

@@ -111,7 +111,8 @@ impl WpClient {
             .expose()
             .map_err(WpError::MissingSecret)?;
         crate::redact::register_login(&config.username, password);
-        let http = crate::http::client(&HttpOptions {
+        // Redirects only within the site's origin: the password stays there.
+        let http = crate::http::same_origin_client(&HttpOptions {
             connect_timeout: config.request_timeout.min(Duration::from_secs(10)),
             timeout: config.request_timeout,
             max_redirects: 5,
@@ -196,6 +197,16 @@ impl WpClient {
             let status = resp.status();
             let headers = resp.headers().clone();
             let final_url = resp.url().clone();
+            if status.is_redirection()
+                && let Some(target) = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| final_url.join(l).ok())
+                && target.origin() != final_url.origin()
+            {
+                return Err(self.foreign_origin(&target, "a redirect"));
+            }
             let body = read_capped(resp, BODY_LIMIT).await.map_err(|e| match e {
                 crate::http::HttpError::Transport(e) => error::transport(url.as_str(), &e, timeout),
                 other => WpError::InvalidResponse {
@@ -266,6 +277,19 @@ impl WpClient {
     pub(crate) async fn get_anonymous(&self, url: Url) -> Result<Reply, WpError> {
         let req = self.request(Method::GET, url.clone(), false);
         self.send_raw(req, &url, self.timeout).await
+    }
+
+    /// The site sent us to another origin than the configured one (`how`:
+    /// its Link header, a redirect): nothing is sent there.
+    pub(crate) fn foreign_origin(&self, target: &Url, how: &'static str) -> WpError {
+        WpError::ForeignOrigin {
+            config_site: self.site.clone(),
+            origin: self.home.origin().ascii_serialization(),
+            target: target.to_string(),
+            target_origin: target.origin().ascii_serialization(),
+            how,
+        }
+        .redacted()
     }
 
     /// Discovery, done once per client.

@@ -149,7 +149,12 @@ async fn fifty_concurrent_generations_never_cross_a_cap_that_fits_ten() {
         ),
     );
     assert_eq!(
-        store.wake_waiting_jobs(chrono::Utc::now()).expect("wake"),
+        blog_poster::daemon::wake_cap_waits_if_caps_changed(
+            store.as_ref(),
+            &raised,
+            chrono::Utc::now()
+        )
+        .expect("wake"),
         40
     );
     drive(

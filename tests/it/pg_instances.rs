@@ -15,7 +15,7 @@ use blog_poster::store::postgres::{PgOptions, PgStore};
 use blog_poster::store::{NewRun, RunId, RunTrigger, SiteSpec, Store};
 
 use crate::crash::scripted_serve;
-use crate::harness::{wait_for, write_config};
+use crate::harness::{wait_for, wait_for_exit, write_config};
 
 const RUNS: usize = 250;
 const PRICE: i64 = 1_000;
@@ -147,6 +147,34 @@ fn held_by(store: &PgStore, pid: u32) -> usize {
         .count()
 }
 
+/// The local ports of `pid`'s TCP connections to `server_port` (its
+/// PostgreSQL sessions): socket inodes from /proc/PID/fd, ports from
+/// /proc/net/tcp*.
+fn client_ports(pid: u32, server_port: u16) -> Vec<i32> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port = |addr: &str| {
+                i32::from_str_radix(addr.rsplit(':').next().unwrap_or(""), 16).expect("hex port")
+            };
+            if f.len() > 9 && inodes.contains(f[9]) && port(f[2]) == i32::from(server_port) {
+                ports.push(port(f[1]));
+            }
+        }
+    }
+    ports
+}
+
 #[test]
 fn two_serves_on_postgres_share_the_queue_and_survive_a_sigkill() {
     let admin_url = crate::pg_env::url();
@@ -166,10 +194,39 @@ fn two_serves_on_postgres_share_the_queue_and_survive_a_sigkill() {
         held_by(&store, a.id()) > 0
     });
     let a_pid = a.id();
+    let pg_port = url::Url::parse(&db.url)
+        .expect("url")
+        .port()
+        .unwrap_or(5432);
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).expect("admin");
+    // Server time, so sessions opened after the kill (by B, perhaps on a
+    // port A had) do not count as A's.
+    let before_kill: i64 = admin
+        .query_one(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::BIGINT",
+            &[],
+        )
+        .expect("server clock")
+        .get(0);
+    let a_ports = client_ports(a_pid, pg_port);
+    assert!(!a_ports.is_empty(), "A has connections to PostgreSQL");
     a.kill().expect("SIGKILL A");
     a.wait().expect("reap A");
-    // Counted after the kill: until then A may still finish a job it held.
-    // Its leases outlive this read, so B has not taken them back yet.
+    // A COMMIT that A sent just before it died still completes on the
+    // server: count A's jobs once its sessions are gone, not before.
+    wait_for(Duration::from_secs(60), "A's sessions to end", || {
+        let left: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE client_port = ANY($1)
+                 AND (extract(epoch FROM backend_start) * 1e6)::BIGINT <= $2",
+                &[&a_ports, &before_kill],
+            )
+            .expect("sessions")
+            .get(0);
+        left == 0
+    });
+    // Its leases (2 s) may run out meanwhile and B take some back: those
+    // are no longer A's here, and the check below stays a lower bound.
     let orphaned = held_by(&store, a_pid);
     let done_at_kill = succeeded_jobs(&store);
     eprintln!("SIGKILLed A holding {orphaned} running job(s), {done_at_kill} jobs done");
@@ -186,7 +243,8 @@ fn two_serves_on_postgres_share_the_queue_and_survive_a_sigkill() {
         .args(["-TERM", &b.id().to_string()])
         .status()
         .expect("kill -TERM");
-    assert!(b.wait().expect("wait B").success(), "B exits 0 on SIGTERM");
+    let b_exit = wait_for_exit(&mut b, Duration::from_secs(60), "B to stop on SIGTERM");
+    assert!(b_exit.success(), "B exits 0 on SIGTERM: {b_exit}");
 
     // A's jobs were taken back from it, by B (A is dead).
     let reclaimed: Vec<_> = store

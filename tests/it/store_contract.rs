@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RetryPolicy, RunStatus, Stage};
+use blog_poster::pipeline::lifecycle::{
+    ArticleStatus, JobStatus, RetryPolicy, RunStatus, Stage, WaitKind,
+};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 
@@ -591,6 +593,7 @@ pub fn deferred_job_waits_with_reason_without_spending_an_attempt(f: Fixture) {
         .expect("enqueue");
     let job = claim(s, "w", 0).expect("job");
     let defer = JobFailure::Deferred {
+        kind: WaitKind::Cap,
         reason: "daily cap of $5.00 reached".into(),
         until: t(3600),
     };

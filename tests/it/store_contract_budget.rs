@@ -4,7 +4,7 @@
 
 use blog_poster::budget::{BudgetCaps, CapRefusal, CapScope};
 use blog_poster::config::Money;
-use blog_poster::pipeline::lifecycle::{JobStatus, Stage};
+use blog_poster::pipeline::lifecycle::{JobStatus, Stage, WaitKind};
 use blog_poster::store::*;
 
 use super::{
@@ -230,26 +230,110 @@ pub fn recording_a_call_settles_its_reservation_and_feeds_the_spend_report(f: Fi
     );
 }
 
+/// Waits keep their kind and deadline. Waking one kind leaves the others
+/// alone; a cap change wakes cap waits once, and the same caps seen again
+/// wake nothing; provider and target waits keep their time throughout.
 pub fn waking_waiting_jobs_makes_them_due_now(f: Fixture) {
     let s = f.store.as_ref();
-    s.enqueue_run(&new_run("a", None, None), t(0))
-        .expect("enqueue");
-    let job = claim(s, "w", 0).expect("job");
+    let mut jobs = Vec::new();
+    for (kind, reason, until) in [
+        (WaitKind::Cap, "daily cap reached", 86_400),
+        (WaitKind::Provider, "anthropic asked to wait 600s", 600),
+        (WaitKind::Target, "site a takes one post every 1h", 3_600),
+    ] {
+        s.enqueue_run(&new_run("a", None, None), t(0))
+            .expect("enqueue");
+        let job = claim(s, "w", 0).expect("a due job");
+        let defer = JobFailure::Deferred {
+            kind,
+            reason: reason.into(),
+            until: t(until),
+        };
+        s.fail_job(&job, "w", &defer, &POLICY, t(0)).expect("defer");
+        let record = s.get_job(job.id).expect("job");
+        assert_eq!(
+            (record.wait_kind, record.wait_until, record.not_before),
+            (Some(kind), Some(t(until)), t(until))
+        );
+        jobs.push(job.id);
+    }
+    assert!(claim(s, "w", 10).is_none());
+    let not_before = |i: usize| s.get_job(jobs[i]).expect("job").not_before;
+
+    // First caps ever seen: cap waits look again; provider waits do not.
+    assert_eq!(
+        s.wake_cap_waits_if_caps_changed("caps v1", t(10))
+            .expect("wake"),
+        1
+    );
+    let woken = s.get_job(jobs[0]).expect("job");
+    assert_eq!(
+        (
+            woken.status,
+            woken.wait_reason.as_deref(),
+            woken.not_before,
+            woken.wait_until
+        ),
+        (
+            JobStatus::Waiting,
+            Some("daily cap reached"),
+            t(10),
+            Some(t(86_400))
+        ),
+        "still waiting with its reason and deadline until claimed"
+    );
+    assert_eq!(not_before(1), t(600), "the provider's Retry-After holds");
+    // The cap job is claimed and waits again (its cap still holds).
+    let again = claim(s, "w", 10).expect("due now");
+    assert_eq!(again.id, jobs[0]);
     let defer = JobFailure::Deferred {
+        kind: WaitKind::Cap,
         reason: "daily cap reached".into(),
         until: t(86_400),
     };
-    s.fail_job(&job, "w", &defer, &POLICY, t(0)).expect("defer");
-    assert!(claim(s, "w", 10).is_none());
-    assert_eq!(s.wake_waiting_jobs(t(10)).expect("wake"), 1);
-    let woken = s.get_job(job.id).expect("job");
+    s.fail_job(&again, "w", &defer, &POLICY, t(11))
+        .expect("defer");
     assert_eq!(
-        (woken.status, woken.wait_reason.as_deref()),
-        (JobStatus::Waiting, Some("daily cap reached")),
-        "still waiting with its reason until claimed"
+        s.wake_cap_waits_if_caps_changed("caps v1", t(12))
+            .expect("wake"),
+        0,
+        "the same caps: nothing to look at again"
     );
-    assert!(claim(s, "w", 10).is_some(), "due now");
-    assert_eq!(s.wake_waiting_jobs(t(11)).expect("wake"), 0);
+    assert_eq!(not_before(0), t(86_400));
+    assert_eq!(
+        s.wake_cap_waits_if_caps_changed("caps v2", t(13))
+            .expect("wake"),
+        1,
+        "a changed cap wakes the cap wait"
+    );
+    assert_eq!(
+        (not_before(0), not_before(1), not_before(2)),
+        (t(13), t(600), t(3_600))
+    );
+    // One kind on its own: the target wait only.
+    assert_eq!(
+        s.wake_waiting_jobs(WaitKind::Target, t(14)).expect("wake"),
+        1
+    );
+    assert_eq!(
+        (not_before(0), not_before(1), not_before(2)),
+        (t(13), t(600), t(14))
+    );
+    assert_eq!(
+        s.daemon_state("caps_seen").expect("state").as_deref(),
+        Some("caps v2")
+    );
+    s.set_daemon_state("provider_cooldown:x", "{}", t(14))
+        .expect("set");
+    s.set_daemon_state("provider_cooldown:x", "{\"a\":1}", t(15))
+        .expect("replace");
+    assert_eq!(
+        s.daemon_state("provider_cooldown:x")
+            .expect("state")
+            .as_deref(),
+        Some("{\"a\":1}")
+    );
+    assert_eq!(s.daemon_state("nothing").expect("state"), None);
 }
 
 /// Eight threads reserve against one daily cap at once (on PostgreSQL each

@@ -50,7 +50,13 @@ pub fn prepare_on(listen: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
 /// Starts `serve`, learns its address from the ready file, and waits until
 /// /healthz answers there.
 pub fn start(dir: tempfile::TempDir, config: PathBuf) -> Served {
+    start_with_env(dir, config, &[])
+}
+
+/// [`start`] with extra environment variables (test hooks).
+pub fn start_with_env(dir: tempfile::TempDir, config: PathBuf, env: &[(&str, &str)]) -> Served {
     let mut cmd = command(dir.path());
+    cmd.envs(env.iter().copied());
     cmd.arg("--config")
         .arg(&config)
         .arg("serve")

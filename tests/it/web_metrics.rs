@@ -351,3 +351,96 @@ fn web_metrics_parse_and_pass_promtool() {
     );
     drop(served);
 }
+
+/// The attack on the registry: thousands of requests with made-up
+/// methods (each kept as a label, they grew memory without bound) and
+/// three with 15 KB method names (which made /metrics too large to serve).
+/// Every method outside the fixed set counts as `other`: /metrics stays
+/// small and parses.
+#[test]
+fn web_metrics_made_up_and_15kb_methods_count_as_other() {
+    use std::io::Write;
+    let (dir, config) = crate::web_client::prepare("");
+    let admin = create_token(dir.path(), &config, "admin", "prometheus");
+    let served = crate::web_client::start(dir, config);
+    let addr = served.addr;
+    let _ = request(addr, "GET", "/metrics", Some(&admin), None).expect("metrics");
+    let before = request(addr, "GET", "/metrics", Some(&admin), None).expect("metrics");
+
+    const TCHAR: &[u8] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~";
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut methods: Vec<String> = (0..2000)
+        .map(|_| {
+            let len = rng.usize(1..=24);
+            (0..len)
+                .map(|_| TCHAR[rng.usize(..TCHAR.len())] as char)
+                .collect::<String>()
+        })
+        .filter(|m| m != "GET" && m != "HEAD")
+        .collect();
+    for i in 0..3 {
+        methods.push(format!("{}{i}", "M".repeat(15_000)));
+    }
+    let mut answered = 0;
+    for batch in methods.chunks(100) {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        let mut buf = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            let path = if i % 2 == 0 {
+                "/api/v1/status"
+            } else {
+                "/made-up"
+            };
+            s.write_all(
+                format!(
+                    "{m} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {admin}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("send");
+            let a = crate::web_front::read_answer(&mut s, &mut buf).expect("answer");
+            assert!(
+                [404, 405].contains(&a.status),
+                "{} for method {:?}: {}",
+                a.status,
+                &m[..m.len().min(40)],
+                a.head
+            );
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, methods.len());
+
+    let after = request(addr, "GET", "/metrics", Some(&admin), None).expect("metrics");
+    assert_eq!(after.status, 200);
+    let families = parse_exposition(&after.body).unwrap_or_else(|e| panic!("{e}\n{}", after.body));
+    let fixed = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other",
+    ];
+    let http = &families["blog_poster_http_requests_total"].samples;
+    for (_, labels, _) in http {
+        assert!(fixed.contains(&labels["method"].as_str()), "{labels:?}");
+    }
+    let other: f64 = http
+        .iter()
+        .filter(|(_, l, _)| l["method"] == "other")
+        .map(|(_, _, v)| v)
+        .sum();
+    assert!(other >= 2000.0, "made-up methods counted as other: {other}");
+    println!(
+        "/metrics: {} bytes before, {} bytes after {} requests with made-up methods",
+        before.body.len(),
+        after.body.len(),
+        methods.len()
+    );
+    assert!(
+        after.body.len() < before.body.len() + 4096,
+        "/metrics grew from {} to {} bytes",
+        before.body.len(),
+        after.body.len()
+    );
+    drop(served);
+}

@@ -56,6 +56,19 @@ fn read_item(item: &Element, rss_ns: &[Ns]) -> Option<crate::feeds::ParsedItem> 
             .map(|e| e.text())
             .unwrap_or_default()
     };
+    // HTML as the publisher meant it: escaped (or in CDATA) as RSS says, or
+    // written as markup straight into the element.
+    let html_of = |namespaces: &[Ns], local: &str| {
+        item.child(namespaces, local)
+            .map(|e| {
+                if e.has_element_children() {
+                    html_text(&e.inner_html())
+                } else {
+                    html_text(&e.text())
+                }
+            })
+            .unwrap_or_default()
+    };
     let guid_el = item.child(rss_ns, "guid");
     let guid = guid_el.map(|g| g.text().trim().to_string());
     let url = item
@@ -102,11 +115,11 @@ fn read_item(item: &Element, rss_ns: &[Ns]) -> Option<crate::feeds::ParsedItem> 
             .unwrap_or_default()
     };
     let text = first_nonempty(&[
-        &|| html_text(&text_of(rss_ns, "description")),
-        &|| html_text(&text_of(&[Ns::Content], "encoded")),
+        &|| html_of(rss_ns, "description"),
+        &|| html_of(&[Ns::Content], "encoded"),
         &xhtml_body,
-        &|| html_text(&text_of(&[Ns::Itunes], "summary")),
-        &|| html_text(&text_of(&[Ns::Dc], "description")),
+        &|| html_of(&[Ns::Itunes], "summary"),
+        &|| html_of(&[Ns::Dc], "description"),
         &|| plain_text(&text_of(&[Ns::Itunes], "subtitle")),
     ]);
     let published = [

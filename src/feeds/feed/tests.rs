@@ -194,3 +194,14 @@ fn rss_without_channel_and_cdf_get_errors_that_say_so() {
     assert!(err.to_string().contains("(CDF)"), "{err}");
     assert!(err.to_string().contains("not supported"), "{err}");
 }
+
+#[test]
+fn markup_written_straight_into_a_description_keeps_its_paragraphs() {
+    let base = Url::parse("https://x.example/").expect("url");
+    let f = parse_feed(
+        "<rss><channel><item><title>t</title><description><p>One.</p><p>Two &amp; three.</p></description></item></channel></rss>",
+        &base,
+    )
+    .expect("feed");
+    assert_eq!(f.items[0].text, "One.\n\nTwo & three.");
+}

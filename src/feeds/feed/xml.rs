@@ -6,6 +6,8 @@
 //! decoded). Malformed XML is an error; nesting deeper than
 //! [`MAX_DEPTH`] is refused, so nothing downstream recurses unbounded.
 
+use std::rc::Rc;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
@@ -102,8 +104,8 @@ pub struct Element {
     pub attrs: Vec<Attr>,
     pub children: Vec<Node>,
     /// The base URL in effect for this element (its `xml:base` resolved
-    /// against its parent's, else its parent's).
-    pub base: Url,
+    /// against its parent's, else its parent's); shared, not copied.
+    pub base: Rc<Url>,
 }
 
 impl Element {
@@ -211,12 +213,38 @@ pub struct XmlError(pub String);
 /// document that is ill-formed only by bare `&`s (`AT&T`, `?a=1&b=2`, a
 /// common slip that feed readers forgive) is read with them escaped.
 pub fn parse(text: &str, base: &Url) -> Result<Element, XmlError> {
+    // A document whose very last `>` (of the root's end tag) is missing:
+    // everything is there, so it is read as if the `>` were.
+    let fixed_end;
+    let text = match unclosed_final_end_tag(text) {
+        true => {
+            fixed_end = format!("{}>", text.trim_end());
+            fixed_end.as_str()
+        }
+        false => text,
+    };
     match parse_strict(text, base) {
         Err(e) if e.0.contains("reference not closed") => match escape_bare_ampersands(text) {
             Some(fixed) => parse_strict(&fixed, base).map_err(|_| e),
             None => Err(e),
         },
         other => other,
+    }
+}
+
+/// Whether the text ends in `</name` — an end tag lacking only its `>`.
+fn unclosed_final_end_tag(text: &str) -> bool {
+    let t = text.trim_end();
+    match t.rfind("</") {
+        Some(at) => {
+            let name = &t[at + 2..];
+            !name.is_empty()
+                && name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '.' | '-'))
+        }
+        None => false,
     }
 }
 
@@ -277,6 +305,7 @@ fn parse_strict(text: &str, base: &Url) -> Result<Element, XmlError> {
     config.check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let document_base = Rc::new(base.clone());
     loop {
         let position = reader.buffer_position();
         let (resolved, event) = reader
@@ -295,7 +324,7 @@ fn parse_strict(text: &str, base: &Url) -> Result<Element, XmlError> {
                         "elements are nested deeper than {MAX_DEPTH} levels"
                     )));
                 }
-                let parent_base = stack.last().map_or(base, |p| &p.base);
+                let parent_base = stack.last().map_or(&document_base, |p| &p.base);
                 stack.push(element(&reader, &start, ns, parent_base));
             }
             Event::End(_) => {
@@ -341,9 +370,14 @@ fn push_text(stack: &mut [Element], text: &str) {
     }
 }
 
-fn element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Ns, parent_base: &Url) -> Element {
+fn element(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    ns: Ns,
+    parent_base: &Rc<Url>,
+) -> Element {
     let mut attrs = Vec::new();
-    let mut base = parent_base.clone();
+    let mut base = Rc::clone(parent_base);
     for attr in start.attributes().with_checks(false).flatten() {
         let key = attr.key;
         let qname = key.as_ref();
@@ -360,7 +394,7 @@ fn element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, ns: Ns, parent_base
             && local.as_ref() == "base"
             && let Ok(joined) = parent_base.join(value.trim())
         {
-            base = joined;
+            base = Rc::new(joined);
         }
         attrs.push(Attr {
             ns: attr_ns,
@@ -420,6 +454,13 @@ mod tests {
         let root = parse(doc, &base()).expect("parse");
         let texts: Vec<String> = root.elements().map(Element::text).collect();
         assert_eq!(texts, ["AT&T & B&C é x&y ", "https://x.example/?a=1&b=2"]);
+        // The root's end tag without its `>`, as some files end.
+        let root = parse("<rss><t>AT&T</t></rss", &base()).expect("last > missing");
+        assert_eq!(root.text(), "AT&T");
+        assert!(
+            parse("<rss><t>cut</t", &base()).is_err(),
+            "not the root's end tag"
+        );
         // Still ill-formed for another reason: the first error is reported.
         let err = parse("<rss>AT&T</rs>", &base()).expect_err("mismatch");
         assert!(err.0.contains("XML error"), "{err:?}");

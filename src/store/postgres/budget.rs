@@ -291,10 +291,3 @@ fn month_start(now: Timestamp) -> Timestamp {
         .single()
         .unwrap_or(now)
 }
-
-pub(super) fn wake_waiting(tx: &mut Tx<'_>, now: Timestamp) -> StoreResult<u64> {
-    tx.exec(
-        "UPDATE jobs SET not_before = $1, updated_at = $1 WHERE status = 'waiting' AND not_before > $1",
-        &[&ms(now)],
-    )
-}

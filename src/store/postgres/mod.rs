@@ -19,6 +19,7 @@ mod outputs;
 mod publish;
 mod reads;
 mod review;
+mod waits;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex};
@@ -33,7 +34,7 @@ pub use connect::{PgOptions, redact_url};
 
 use super::migrate::{self, Migration};
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
+use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
 
 /// A parameter list for one statement.
 pub(crate) type P<'a> = &'a (dyn ToSql + Sync);
@@ -815,8 +816,20 @@ impl Store for PgStore {
         self.run(|tx| budget::report(tx, now))
     }
 
-    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64> {
-        self.run(|tx| budget::wake_waiting(tx, now))
+    fn wake_waiting_jobs(&self, kind: WaitKind, now: Timestamp) -> StoreResult<u64> {
+        self.run(|tx| waits::wake(tx, kind, now))
+    }
+
+    fn wake_cap_waits_if_caps_changed(&self, caps: &str, now: Timestamp) -> StoreResult<u64> {
+        self.run(|tx| waits::wake_cap_waits_if_changed(tx, caps, now))
+    }
+
+    fn daemon_state(&self, key: &str) -> StoreResult<Option<String>> {
+        self.run(|tx| waits::get(tx, key))
+    }
+
+    fn set_daemon_state(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        self.run(|tx| waits::set(tx, key, value, now))
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {

@@ -8,7 +8,7 @@ use ::postgres::Row;
 use super::{
     Param, Tx, get, get_ts, get_ts_opt, get_u32, job_status_col, params, run_status_col, stage_col,
 };
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
+use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
 use crate::store::*;
 
 fn collect<T>(rows: Vec<Row>, f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
@@ -86,7 +86,8 @@ pub(super) fn list_runs(
 }
 
 pub(super) const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
-         j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at
+         j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at,
+         j.wait_kind, j.wait_until
      FROM jobs j JOIN sites s ON s.id = j.site_id";
 
 pub(super) fn job_row(r: &Row) -> StoreResult<JobRecord> {
@@ -107,6 +108,10 @@ pub(super) fn job_row(r: &Row) -> StoreResult<JobRecord> {
         created_at: get_ts(r, 13)?,
         started_at: get_ts_opt(r, 14)?,
         finished_at: get_ts_opt(r, 15)?,
+        wait_kind: get::<Option<String>>(r, 16)?
+            .as_deref()
+            .and_then(WaitKind::parse),
+        wait_until: get_ts_opt(r, 17)?,
     })
 }
 

@@ -291,13 +291,3 @@ fn month_start(now: Timestamp) -> Timestamp {
         .single()
         .unwrap_or(now)
 }
-
-pub(super) fn wake_waiting(tx: &Transaction<'_>, now: Timestamp) -> StoreResult<u64> {
-    let n = tx
-        .execute(
-            "UPDATE jobs SET not_before = ?1, updated_at = ?1 WHERE status = 'waiting' AND not_before > ?1",
-            [ms(now)],
-        )
-        .map_err(map_err)?;
-    Ok(n as u64)
-}

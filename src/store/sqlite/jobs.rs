@@ -228,7 +228,7 @@ pub(super) fn claim(
     let lease_until = now + chrono::Duration::from_std(req.lease).unwrap_or(chrono::Duration::MAX);
     write_state(tx, row.id, &tr, now)?;
     tx.exec_cached(
-        "UPDATE jobs SET lease_owner = ?2, lease_expires_at = ?3, wait_reason = NULL,
+        "UPDATE jobs SET lease_owner = ?2, lease_expires_at = ?3, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
              started_at = COALESCE(started_at, ?4), unfinished_starts = unfinished_starts + 1
          WHERE id = ?1",
         params![row.id.0, req.owner, ms(lease_until), ms(now)],
@@ -279,7 +279,8 @@ pub(super) fn complete(
     let tr = job_transition(&row.state, &JobEvent::Succeed { next }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
     tx.exec_cached(
-        "UPDATE jobs SET result_summary = ?2, last_error = NULL, wait_reason = NULL, unfinished_starts = 0
+        "UPDATE jobs SET result_summary = ?2, last_error = NULL, wait_reason = NULL, wait_kind = NULL,
+             wait_until = NULL, unfinished_starts = 0
          WHERE id = ?1",
         params![row.id.0, output.summary()],
     )
@@ -321,7 +322,9 @@ pub(super) fn fail(
     match failure {
         JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
             tx.exec_cached(
-                "UPDATE jobs SET last_error = ?2, wait_reason = NULL, unfinished_starts = 0 WHERE id = ?1",
+                "UPDATE jobs SET last_error = ?2, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
+                     unfinished_starts = 0
+                 WHERE id = ?1",
                 params![row.id.0, error],
             )
             .map_err(map_err)?;
@@ -345,10 +348,15 @@ pub(super) fn fail(
             event_row(tx, &row, kind, message, now)?;
             apply_effects(tx, &row, &tr, None, Some(error), now)?;
         }
-        JobFailure::Deferred { reason, .. } => {
+        JobFailure::Deferred {
+            kind,
+            reason,
+            until,
+        } => {
             tx.exec_cached(
-                "UPDATE jobs SET wait_reason = ?2, unfinished_starts = 0 WHERE id = ?1",
-                params![row.id.0, reason],
+                "UPDATE jobs SET wait_reason = ?2, wait_kind = ?3, wait_until = ?4, unfinished_starts = 0
+                 WHERE id = ?1",
+                params![row.id.0, reason, kind.as_str(), ms(*until)],
             )
             .map_err(map_err)?;
             event_row(

@@ -11,6 +11,7 @@ mod outputs;
 mod publish;
 mod reads;
 mod review;
+mod waits;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -21,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::migrate::{self, Migration};
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
+use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -43,14 +44,13 @@ impl SqliteStore {
     /// is refused here, before anything is written. Pending migrations are
     /// not applied; call [`Store::migrate`].
     pub fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot create the database folder {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        }
+        // Folder 0700 and file 0600 before SQLite, which would make it 0644.
+        crate::private_files::prepare_sqlite(path).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create the database {} (owner-only): {e}",
+                path.display()
+            ))
+        })?;
         let conn = open_connection(path, busy_timeout)?;
         let store = SqliteStore {
             path: path.to_path_buf(),
@@ -79,6 +79,7 @@ impl SqliteStore {
         drop(std::mem::replace(&mut *conn, placeholder));
         let swapped = swap(&self.path);
         // Open again whatever happened: on failure the old file is still there.
+        let _ = crate::private_files::prepare_sqlite(&self.path);
         *conn = open_connection(&self.path, self.busy_timeout)?;
         swapped
     }
@@ -574,8 +575,20 @@ impl Store for SqliteStore {
         self.read(|c| budget::report(c, now))
     }
 
-    fn wake_waiting_jobs(&self, now: Timestamp) -> StoreResult<u64> {
-        self.write(|tx| budget::wake_waiting(tx, now))
+    fn wake_waiting_jobs(&self, kind: WaitKind, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| waits::wake(tx, kind, now))
+    }
+
+    fn wake_cap_waits_if_caps_changed(&self, caps: &str, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| waits::wake_cap_waits_if_changed(tx, caps, now))
+    }
+
+    fn daemon_state(&self, key: &str) -> StoreResult<Option<String>> {
+        self.read(|c| waits::get(c, key))
+    }
+
+    fn set_daemon_state(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        self.write(|tx| waits::set(tx, key, value, now))
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {

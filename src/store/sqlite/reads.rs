@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{CachedExt, job_status_col, map_err, run_status_col, stage_col, ts};
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage};
+use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
 use crate::store::*;
 use rusqlite::types::Value;
 
@@ -97,7 +97,8 @@ pub(super) fn list_runs(
 }
 
 pub(super) const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
-         j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at
+         j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at,
+         j.wait_kind, j.wait_until
      FROM jobs j JOIN sites s ON s.id = j.site_id";
 
 pub(super) fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
@@ -118,6 +119,11 @@ pub(super) fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
         created_at: ts(r.get(13)?),
         started_at: r.get::<_, Option<i64>>(14)?.map(ts),
         finished_at: r.get::<_, Option<i64>>(15)?.map(ts),
+        wait_kind: r
+            .get::<_, Option<String>>(16)?
+            .as_deref()
+            .and_then(WaitKind::parse),
+        wait_until: r.get::<_, Option<i64>>(17)?.map(ts),
     })
 }
 

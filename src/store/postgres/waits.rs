@@ -1,0 +1,58 @@
+//! Waiting jobs and the facts the daemon keeps between starts, on
+//! PostgreSQL: waking the waits of one kind, waking cap waits only when the
+//! caps in force changed since they were last seen, and the `daemon_state`
+//! table.
+
+use super::{Tx, get as col, ms};
+use crate::pipeline::lifecycle::{Timestamp, WaitKind};
+use crate::store::*;
+
+/// The `daemon_state` key of the caps fingerprint last seen.
+const CAPS_SEEN: &str = "caps_seen";
+
+pub(super) fn wake(tx: &mut Tx<'_>, kind: WaitKind, now: Timestamp) -> StoreResult<u64> {
+    tx.exec(
+        "UPDATE jobs SET not_before = $1, updated_at = $1
+         WHERE status = 'waiting' AND wait_kind = $2 AND not_before > $1",
+        &[&ms(now), &kind.as_str()],
+    )
+}
+
+pub(super) fn wake_cap_waits_if_changed(
+    tx: &mut Tx<'_>,
+    caps: &str,
+    now: Timestamp,
+) -> StoreResult<u64> {
+    // Two instances starting at once: the row lock makes one of them see
+    // the other's fingerprint (and wake nothing more).
+    tx.exec(
+        "INSERT INTO daemon_state (key, value, updated_at) VALUES ($1, '', $2) ON CONFLICT (key) DO NOTHING",
+        &[&CAPS_SEEN, &ms(now)],
+    )?;
+    let row = tx.one(
+        "SELECT value FROM daemon_state WHERE key = $1 FOR UPDATE",
+        &[&CAPS_SEEN],
+    )?;
+    let seen: String = col(&row, 0)?;
+    if seen == caps {
+        return Ok(0);
+    }
+    set(tx, CAPS_SEEN, caps, now)?;
+    wake(tx, WaitKind::Cap, now)
+}
+
+pub(super) fn get(tx: &mut Tx<'_>, key: &str) -> StoreResult<Option<String>> {
+    match tx.opt("SELECT value FROM daemon_state WHERE key = $1", &[&key])? {
+        Some(row) => Ok(Some(col(&row, 0)?)),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn set(tx: &mut Tx<'_>, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+    tx.exec(
+        "INSERT INTO daemon_state (key, value, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+        &[&key, &value, &ms(now)],
+    )?;
+    Ok(())
+}
