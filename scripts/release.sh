@@ -39,6 +39,11 @@ cargo_version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 
 target=x86_64-unknown-linux-gnu
 target_dir=${CARGO_TARGET_DIR:-target}
+# Only for trying the packaging on a busy machine: another Cargo profile
+# (e.g. dev, which rebuilds only this crate). Never for a published release.
+profile=${BLOG_POSTER_RELEASE_PROFILE:-release}
+profile_dir=$profile
+[ "$profile" = dev ] && profile_dir=debug
 out=dist/$version
 name=blog-poster-$version-$target
 
@@ -71,9 +76,12 @@ embedded=$(sed -n "/^release_key='-----BEGIN PUBLIC KEY-----$/,/^-----END PUBLIC
 [ "$embedded" = "$(cat packaging/release-key.pub)" ] ||
   die "packaging/install.sh embeds another key than packaging/release-key.pub: update its release_key"
 
-log "building the static release binary ($target, target dir $target_dir)"
-cargo build --release --locked --target "$target"
-bin=$target_dir/$target/release/blog-poster
+if [ "$profile" != release ]; then
+  log "WARNING: profile $profile, not release: these artifacts are for testing the packaging only"
+fi
+log "building the static binary ($target, profile $profile, target dir $target_dir)"
+cargo build --profile "$profile" --locked --target "$target"
+bin=$target_dir/$target/$profile_dir/blog-poster
 file "$bin" | grep -q 'static-pie linked\|statically linked' || die "$bin is not statically linked: $(file "$bin")"
 "$bin" version --json | grep -q "\"version\":\"$version\"" || die "$bin does not say it is $version: $("$bin" version)"
 
@@ -92,8 +100,20 @@ tar -C "$out" --sort=name --owner=0 --group=0 --numeric-owner --mtime="$mtime" \
 rm -rf "${out:?}/$name"
 
 log "packaging the .deb (cargo-deb)"
+# Debian's changelog for this version (cargo-deb gzips it into the package).
+mkdir -p dist
+cat >dist/changelog.Debian <<CHANGELOG
+blog-poster ($version-1) stable; urgency=medium
+
+  * Release $version; what changed: /usr/share/doc/blog-poster/README.md and
+    the release notes of v$version.
+
+ -- blog-poster maintainers <blog-poster@users.noreply.github.com>  $(date -u -R -d "$mtime")
+CHANGELOG
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version 3.8.0
-cargo deb --no-build --target "$target" --output "$out/deb.tmp" >/dev/null
+deb_flags=()
+[ "$profile" = release ] || deb_flags=(--fast)
+cargo deb --no-build --profile "$profile" --target "$target" "${deb_flags[@]}" --output "$out/deb.tmp" >/dev/null
 mv "$out"/deb.tmp/*.deb "$out/blog-poster_${version}_amd64.deb" 2>/dev/null ||
   mv "$out/deb.tmp" "$out/blog-poster_${version}_amd64.deb"
 rm -rf "$out/deb.tmp"

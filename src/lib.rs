@@ -18,7 +18,7 @@
 //!   [`wordpress`] REST client, exactly once (the publish ledger).
 //! - [`pipeline::monitor`] checks a site's due sources with [`feeds`]
 //!   (conditional fetches, parsers, next-check schedule), guarded by
-//!   [`ssrf`] for URLs that come from remote content;
+//!   [`ssrf`] for URLs from remote content and configured host names;
 //!   [`pipeline::topics`] picks the run's topic with [`topics`].
 //! - [`pipeline::generate`] and [`pipeline::check`] write and check articles:
 //!   [`content`] holds their pure parts (prompts, the draft parser, link

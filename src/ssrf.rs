@@ -1,7 +1,8 @@
 //! The guard against server-side request forgery: URLs that come from remote
-//! content (redirects, sitemap entries, links on pages) must not reach this
-//! machine, its private network or a cloud metadata service
-//! (169.254.169.254). Two checks, both needed:
+//! content (redirects, sitemap entries, links on pages), and configured
+//! sources named by a host name, must not reach this machine, its private
+//! network or a cloud metadata service (169.254.169.254). Two checks, both
+//! needed:
 //!
 //! - [`check_url`] before a request: IP-literal hosts and `localhost` are
 //!   judged from the URL (reqwest never asks a resolver for an IP literal);
@@ -9,7 +10,10 @@
 //!   (never glibc) and refused when any address is not public, so a DNS
 //!   answer cannot change between our check and the connection.
 //!
-//! URLs the operator configured are not guarded: they may point anywhere.
+//! A configured source is not guarded only where the operator chose the
+//! address: an IP literal in its URL, or `allow_private = true` on it (see
+//! [`crate::feeds::fetch::Trust`]). A host name is guarded because whoever
+//! runs its DNS — a competitor, for its own domain — decides where it points.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,9 +25,7 @@ use tokio::sync::OnceCell;
 
 /// Why an address may not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "refused to fetch {host}: it resolves to {addr}, a {class} address (only public addresses are fetched for URLs found in remote content)"
-)]
+#[error("refused to fetch {host}: it resolves to {addr}, a {class} address")]
 pub struct BlockedAddress {
     pub host: String,
     pub addr: IpAddr,

@@ -358,6 +358,11 @@ impl SeoPreference {
 pub struct SourceConfig {
     pub url: reqwest::Url,
     pub kind: SourceKind,
+    /// The source's host name may resolve to loopback, private or
+    /// link-local addresses (a feed on the operator's own network). Without
+    /// it a host name is judged after resolution like any URL from remote
+    /// content; an IP literal in `url` is allowed either way.
+    pub allow_private: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -207,6 +207,7 @@ pub struct RawSite {
 pub struct RawSource {
     pub url: S<String>,
     pub kind: Option<S<String>>,
+    pub allow_private: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

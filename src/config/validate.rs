@@ -549,7 +549,11 @@ impl Validator<'_> {
                     SourceKind::Auto
                 }
             };
-            sources.push(SourceConfig { url, kind });
+            sources.push(SourceConfig {
+                url,
+                kind,
+                allow_private: r.allow_private.as_ref().is_some_and(|a| *a.get_ref()),
+            });
         }
         let generate = self.generate_settings(raw, llm);
         let check = self.check_settings(raw, generate.target_words);

@@ -1,9 +1,8 @@
 //! Fetching one URL the way a polite, careful reader does: conditional
-//! requests, redirects followed by hand so every hop is judged (a hop that
-//! leaves the configured origin is fetched only if its address is public,
-//! see [`crate::ssrf`]), at most `per_host_concurrency` requests to one host
-//! at a time, the body capped after decompression, and errors that say what
-//! happened to which URL.
+//! requests, redirects followed by hand so every hop is judged (see
+//! [`Trust`] and [`crate::ssrf`]), at most `per_host_concurrency` requests
+//! to one host at a time, the body capped after decompression, and errors
+//! that say what happened to which URL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +13,7 @@ use reqwest::{Client, StatusCode, Url};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::schedule;
-use crate::config::MonitorConfig;
+use crate::config::{MonitorConfig, SourceConfig};
 use crate::http::{self, HttpError, HttpOptions};
 use crate::pipeline::lifecycle::Timestamp;
 use crate::ssrf::{self, BlockedAddress};
@@ -70,13 +69,49 @@ impl Fetched {
     }
 }
 
+/// What a configured source may reach beyond public addresses. Its own
+/// origin is fetched with no address check only when the operator wrote an
+/// IP literal there (`http://10.0.0.5/feed`: they chose that address) or set
+/// `allow_private = true` on the source. A host name is resolved and judged
+/// like any URL from remote content — whoever runs its DNS decides where it
+/// points, and a competitor's name can be pointed at 127.0.0.1 or
+/// 169.254.169.254 — with the addresses checked being the ones connected to
+/// ([`crate::ssrf::PublicOnlyResolver`]: no second lookup to race).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    origin: url::Origin,
+    open: bool,
+}
+
+impl Trust {
+    pub fn new(url: &Url, allow_private: bool) -> Trust {
+        let literal = matches!(url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
+        Trust {
+            origin: url.origin(),
+            open: literal || allow_private,
+        }
+    }
+
+    pub fn for_source(source: &SourceConfig) -> Trust {
+        Trust::new(&source.url, source.allow_private)
+    }
+}
+
 /// Why a fetch failed, worded for the source's error column.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
-    #[error("{url}: {blocked}")]
+    #[error("{url}: {blocked}{}", if *configured {
+        "; a configured source's host name must resolve to public addresses (whoever runs its DNS decides \
+         where it points). Fix: if this source is on your own network, set allow_private = true on it \
+         ([[sites.NAME.sources]]), or write its IP address in url"
+    } else {
+        " (only public addresses are fetched for URLs found in remote content)"
+    })]
     Blocked {
         url: String,
         blocked: BlockedAddress,
+        /// On the configured source's own origin (not a URL found in content).
+        configured: bool,
     },
     #[error("{url}: HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {}s)", d.as_secs())).unwrap_or_default())]
     Status {
@@ -164,30 +199,29 @@ impl Fetcher {
         self.body_limit
     }
 
-    /// GETs `url`. A URL (or redirect hop) on `trusted` — the origin of a
-    /// source the operator configured — may reach any address; any other
-    /// must resolve to public addresses only.
+    /// GETs `url`. A URL (or redirect hop) on the origin of `trusted` — a
+    /// source the operator configured — may reach any address when its
+    /// [`Trust`] says so; every other must resolve to public addresses only.
     pub async fn get(
         &self,
         url: &Url,
-        trusted: Option<&url::Origin>,
+        trusted: Option<&Trust>,
         validators: &Validators,
         now: Timestamp,
     ) -> Result<Fetched, FetchError> {
         let mut url = url.clone();
         for _hop in 0..=self.max_redirects {
-            let is_trusted = trusted.is_some_and(|o| *o == url.origin());
-            if !is_trusted {
+            let on_origin = trusted.filter(|t| t.origin == url.origin());
+            let configured = on_origin.is_some();
+            let open = on_origin.is_some_and(|t| t.open);
+            if !open {
                 ssrf::check_url(&url).map_err(|blocked| FetchError::Blocked {
                     url: url.to_string(),
                     blocked,
+                    configured,
                 })?;
             }
-            let client = if is_trusted {
-                &self.open
-            } else {
-                &self.guarded
-            };
+            let client = if open { &self.open } else { &self.guarded };
             let _permit = self
                 .limiter
                 .acquire(url.host_str().unwrap_or_default())
@@ -207,7 +241,10 @@ impl Fetcher {
             {
                 request = request.header(header::IF_MODIFIED_SINCE, v);
             }
-            let response = request.send().await.map_err(|e| classify(&url, &e))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| classify(&url, &e, configured))?;
             let status = response.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let next = response
@@ -253,7 +290,7 @@ impl Fetcher {
                         url: url.to_string(),
                         limit: self.body_limit,
                     },
-                    HttpError::Transport(e) => classify(&url, &e),
+                    HttpError::Transport(e) => classify(&url, &e, configured),
                     HttpError::Build(detail) => FetchError::Transport {
                         url: url.to_string(),
                         detail,
@@ -275,12 +312,13 @@ impl Fetcher {
 
 /// Turns a reqwest error into what happened, with the causes reqwest keeps
 /// in its source chain.
-fn classify(url: &Url, e: &reqwest::Error) -> FetchError {
+fn classify(url: &Url, e: &reqwest::Error, configured: bool) -> FetchError {
     let url_s = url.to_string();
     if let Some(blocked) = ssrf::blocked_in(e) {
         return FetchError::Blocked {
             url: url_s,
             blocked: blocked.clone(),
+            configured,
         };
     }
     if e.is_timeout() {
@@ -320,6 +358,47 @@ fn classify(url: &Url, e: &reqwest::Error) -> FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ip_literals_and_allow_private_open_a_configured_origin() {
+        let url = |s: &str| Url::parse(s).expect("url");
+        assert!(Trust::new(&url("http://127.0.0.1:8080/feed"), false).open);
+        assert!(Trust::new(&url("http://[::1]/feed"), false).open);
+        assert!(Trust::new(&url("http://10.0.0.5/feed"), false).open);
+        assert!(!Trust::new(&url("http://localhost/feed"), false).open);
+        assert!(!Trust::new(&url("https://competitor.example/feed"), false).open);
+        assert!(Trust::new(&url("https://intranet.example/feed"), true).open);
+    }
+
+    #[test]
+    fn a_blocked_configured_source_names_the_fix() {
+        let blocked = BlockedAddress {
+            host: "feeds.competitor.example".into(),
+            addr: "127.0.0.2".parse().expect("ip"),
+            class: "loopback",
+        };
+        let configured = FetchError::Blocked {
+            url: "https://feeds.competitor.example/rss".into(),
+            blocked: blocked.clone(),
+            configured: true,
+        }
+        .to_string();
+        assert!(
+            configured.contains("127.0.0.2, a loopback address"),
+            "{configured}"
+        );
+        assert!(
+            configured.contains("set allow_private = true on it"),
+            "{configured}"
+        );
+        let remote = FetchError::Blocked {
+            url: "https://x/".into(),
+            blocked,
+            configured: false,
+        }
+        .to_string();
+        assert!(remote.contains("URLs found in remote content"), "{remote}");
+    }
 
     #[tokio::test]
     async fn one_host_gets_at_most_per_host_requests_at_once() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::feed::{ParsedFeed, parse_feed};
-use super::fetch::{FetchError, Fetched, Fetcher, Validators};
+use super::fetch::{FetchError, Fetched, Fetcher, Trust, Validators};
 use super::item::{title_from_url, to_new_items};
 use super::page::{Page, parse_page};
 use super::schedule::{self, CacheHints};
@@ -76,7 +76,7 @@ pub async fn check_source(
         etag: state.and_then(|s| s.etag.clone()),
         last_modified: state.and_then(|s| s.last_modified.clone()),
     };
-    let trusted = source.url.origin();
+    let trusted = Trust::for_source(source);
     let result = match fetcher.get(&source.url, Some(&trusted), &old, now).await {
         Err(e) => Err(SourceError::from(e)),
         Ok(top) if top.not_modified() => {
@@ -156,7 +156,7 @@ async fn read(
     top: &Fetched,
     now: Timestamp,
 ) -> Result<Found, SourceError> {
-    let trusted = source.url.origin();
+    let trusted = Trust::for_source(source);
     let doc = parse_body(top, source.kind, fetcher.body_limit()).await?;
     match doc {
         Document::Feed(feed) => {
@@ -325,7 +325,7 @@ pub fn parse_document(
 async fn sitemap_items(
     fetcher: &Fetcher,
     cfg: &MonitorConfig,
-    trusted: &url::Origin,
+    trusted: &Trust,
     mut entries: Vec<SitemapEntry>,
     state: Option<&SourceRecord>,
     now: Timestamp,
@@ -376,7 +376,7 @@ async fn sitemap_items(
 
 async fn fetch_page(
     fetcher: &Fetcher,
-    trusted: &url::Origin,
+    trusted: &Trust,
     url: &Url,
     now: Timestamp,
 ) -> Result<Page, SourceError> {
@@ -397,7 +397,7 @@ async fn fetch_page(
 async fn sitemap_index(
     fetcher: &Fetcher,
     cfg: &MonitorConfig,
-    trusted: &url::Origin,
+    trusted: &Trust,
     mut children: Vec<SitemapEntry>,
     state: Option<&SourceRecord>,
     now: Timestamp,

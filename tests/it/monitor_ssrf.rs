@@ -136,3 +136,63 @@ async fn remote_urls_to_private_addresses_are_refused_while_configured_loopback_
             .any(|i| i.title == "Redirected but same origin")
     );
 }
+
+/// A configured source's host name is judged after resolution like any
+/// other: `competitor.localhost` (which resolves to loopback, RFC 6761) as
+/// a "remote" source is refused and the reason stored on the source; the
+/// same machine is reached when the source says `allow_private = true`, or
+/// when the operator wrote the IP address itself (as before).
+#[tokio::test]
+async fn a_configured_host_name_resolving_to_loopback_is_refused_unless_the_source_allows_private()
+{
+    let server = MockServer::start().await;
+    for p in ["/competitor.xml", "/allowed.xml", "/literal.xml"] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(xml(rss(&[(p, &format!("Item of {p}"))])))
+            .mount(&server)
+            .await;
+    }
+    let port = server.address().port();
+    let competitor = format!("http://competitor.localhost:{port}/competitor.xml");
+    let allowed = format!("http://intranet.localhost:{port}/allowed.xml");
+    let literal = format!("http://127.0.0.1:{port}/literal.xml");
+    let s = crate::stages::Stages::new(&format!(
+        "[monitor]\ntimeout = \"5s\"\n[sites.blog]\npublisher = \"outbox\"\n\
+         [[sites.blog.sources]]\nurl = \"{competitor}\"\nkind = \"feed\"\n\
+         [[sites.blog.sources]]\nurl = \"{allowed}\"\nkind = \"feed\"\nallow_private = true\n\
+         [[sites.blog.sources]]\nurl = \"{literal}\"\nkind = \"feed\"\n"
+    ));
+
+    monitor(&s).await;
+
+    let asked: Vec<String> = server
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert!(
+        !asked.iter().any(|p| p == "/competitor.xml"),
+        "the refused source never reached the server: {asked:?}"
+    );
+    let e = source(&s, &competitor).last_error.unwrap_or_default();
+    assert!(
+        e.contains("refused to fetch competitor.localhost")
+            && e.contains("a loopback address")
+            && e.contains("set allow_private = true on it"),
+        "the reason is stored on the source: {e}"
+    );
+    assert_eq!(
+        source(&s, &allowed).last_error,
+        None,
+        "allow_private = true"
+    );
+    assert_eq!(source(&s, &literal).last_error, None, "an IP literal");
+    let items = s.store.list_source_items("blog", None, 100).expect("items");
+    let titles: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
+    assert!(titles.contains(&"Item of /allowed.xml"), "{titles:?}");
+    assert!(titles.contains(&"Item of /literal.xml"), "{titles:?}");
+    assert!(!titles.contains(&"Item of /competitor.xml"), "{titles:?}");
+}

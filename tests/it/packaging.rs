@@ -90,7 +90,9 @@ fn packaging_deb_assets_exist_and_scripts_parse() {
     }
     for script in ["debian/postinst", "debian/prerm", "debian/postrm"] {
         let text = read(script);
-        assert!(text.contains("#DEBHELPER#"), "{script} lacks #DEBHELPER#");
+        // cargo-deb generates no script of its own here (no systemd-units
+        // table), so a #DEBHELPER# token would stay unexpanded (lintian).
+        assert!(!text.contains("#DEBHELPER#"), "{script}: unexpanded token");
         let ok = Command::new("sh")
             .arg("-n")
             .arg(repo().join(script))

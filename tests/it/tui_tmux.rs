@@ -54,11 +54,24 @@ impl Tmux {
 
     /// Waits until the screen contains every one of `want`.
     fn wait_for(&self, want: &[&str]) -> String {
+        self.wait_until(&format!("the screen to show {want:?}"), |s| {
+            want.iter().all(|w| s.contains(w))
+        })
+    }
+
+    /// Waits until the screen shows none of `gone`.
+    fn wait_without(&self, gone: &[&str]) -> String {
+        self.wait_until(&format!("the screen to lose {gone:?}"), |s| {
+            !gone.iter().any(|g| s.contains(g))
+        })
+    }
+
+    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();
         let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_for_value(DEADLINE, &format!("the screen to show {want:?}"), || {
+            wait_for_value(DEADLINE, what, || {
                 last = self.screen();
-                want.iter().all(|w| last.contains(w)).then(|| last.clone())
+                ok(&last).then(|| last.clone())
             })
         }));
         found.unwrap_or_else(|e| {
@@ -188,7 +201,9 @@ fn tui_in_tmux_shows_the_daemon_switches_tabs_and_quits() {
     tmux.wait_for(&["Events (newest first)"]);
     tmux.keys("?");
     tmux.wait_for(&["Keys", "switch tab"]);
+    // One key at a time: ESC and "1" read together are Alt+1 to the TUI.
     tmux.keys("Escape");
+    tmux.wait_without(&["switch tab"]);
     tmux.keys("1");
     tmux.wait_for(&["Sites"]);
 
