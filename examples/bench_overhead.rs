@@ -168,6 +168,7 @@ fn seed(store: &dyn Store, n: usize, until: Option<Stage>) -> Vec<RunId> {
                     kept: true,
                     reason: "bench".into(),
                 }],
+                ..Default::default()
             }),
         ] {
             let job = store

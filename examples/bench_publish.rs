@@ -91,6 +91,7 @@ fn prepare(store: &dyn Store, i: usize, nonce: &str) -> RunId {
                 kept: true,
                 reason: "bench".into(),
             }],
+            ..Default::default()
         }),
         StageOutput::Generate(GenerateOutput {
             notes: Default::default(),

@@ -62,6 +62,7 @@ impl StageRunner for Scripted {
                         kept: true,
                         reason: "scripted".into(),
                     }],
+                    ..Default::default()
                 }),
                 Stage::Generate => {
                     reserve_and_record(ctx).await?;

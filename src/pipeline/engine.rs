@@ -396,6 +396,16 @@ impl Engine {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
+                Ok(()) if job.stage == crate::pipeline::lifecycle::Stage::Topics => {
+                    // The commit may have passed over a topic another run
+                    // took meanwhile: the stored summary names the one kept.
+                    let id = job.id;
+                    let stored = self.call(move |s, _| s.get_job(id)).await;
+                    return Ok(stored
+                        .ok()
+                        .and_then(|j| j.result_summary)
+                        .unwrap_or(summary));
+                }
                 other => return other.map(|()| summary),
             }
         }

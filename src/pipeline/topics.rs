@@ -79,7 +79,10 @@ impl StageRunner for Topics {
                 covered: &covered,
                 config: cfg,
             });
-            Ok(StageOutput::Topics(TopicsOutput { candidates }))
+            Ok(StageOutput::Topics(TopicsOutput {
+                candidates,
+                similarity_threshold: Some(cfg.similarity_threshold),
+            }))
         })
     }
 }

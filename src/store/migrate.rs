@@ -63,6 +63,7 @@ migrations! {
     6 "0006" "poison_pill",
     7 "0007" "source_skipped_entries",
     8 "0008" "wait_kinds",
+    9 "0009" "topic_reservations",
 }
 
 /// sha256 of the migration text, hex.

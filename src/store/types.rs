@@ -388,6 +388,11 @@ pub struct SourceRecord {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicsOutput {
     pub candidates: Vec<TopicCandidate>,
+    /// When the topic is reserved at commit, a candidate at least this
+    /// similar to a topic another run of the site holds is passed over
+    /// (the site's `topics.similarity_threshold`); `None`: only the same
+    /// topic is. See `topics::reserve`.
+    pub similarity_threshold: Option<f64>,
 }
 
 impl TopicsOutput {

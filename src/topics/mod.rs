@@ -4,9 +4,12 @@
 //! rejected when banned or too close ([`similarity`]) to what the site
 //! already covers — our articles and the live site's posts
 //! ([`existing::ExistingPosts`]). [`select`] is the pure core; the stage
-//! (`pipeline::topics`) gathers its inputs and records every decision.
+//! (`pipeline::topics`) gathers its inputs and records every decision;
+//! [`reserve`] decides, in the store's commit, which candidate is still
+//! free when overlapping runs of a site select at once.
 
 pub mod existing;
+pub mod reserve;
 pub mod select;
 pub mod similarity;
 pub mod text;

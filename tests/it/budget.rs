@@ -59,18 +59,27 @@ async fn fifty_concurrent_generations_never_cross_a_cap_that_fits_ten() {
         ),
     );
     let store = store(dir.path(), &base);
+    // Fifty runs, fifty topics (a topic is reserved for one run), all of one
+    // length: every job sends a prompt of the same size.
     let runs: Vec<RunId> = (0..50)
-        .map(|_| seed_run(store.as_ref(), "blog", Some(Stage::Generate), "rust sqlite"))
+        .map(|i| {
+            seed_run(
+                store.as_ref(),
+                "blog",
+                Some(Stage::Generate),
+                &format!("rust sqlite {i:02}"),
+            )
+        })
         .collect();
 
-    // Every job sends the same prompt: its worst case, as the service computes it.
+    // Every job's worst case, as the service computes it.
     let site_cfg = base.site("blog").expect("site");
     let items = select_sources(
         store.list_source_items("blog", None, 200).expect("items"),
-        "rust sqlite",
+        "rust sqlite 00",
         12,
     );
-    let (system, user) = generate_prompts(site_cfg, "rust sqlite", &items);
+    let (system, user) = generate_prompts(site_cfg, "rust sqlite 00", &items);
     let bound = ChatRequest {
         system,
         messages: vec![Message::user(user)],

@@ -293,6 +293,7 @@ pub fn seed_run(store: &dyn Store, site: &str, until: Option<Stage>, topic: &str
                 kept: true,
                 reason: "seeded".into(),
             }],
+            ..Default::default()
         }),
     ] {
         let job = store

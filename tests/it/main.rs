@@ -36,6 +36,7 @@ mod services;
 mod stages;
 mod store_contract;
 mod systemd_unit;
+mod topic_reservations;
 mod topics;
 mod tui_tmux;
 mod waiting;

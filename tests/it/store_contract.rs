@@ -24,6 +24,9 @@ use publishing::*;
 #[path = "store_contract_operator.rs"]
 mod operator_contract;
 use operator_contract::*;
+#[path = "store_contract_topics.rs"]
+mod topics_contract;
+use topics_contract::*;
 
 /// A fresh, migrated store per test, with sites "a" and "b".
 pub struct Fixture {
@@ -124,10 +127,16 @@ fn monitor_output(keys: &[&str]) -> StageOutput {
 }
 
 fn topics_output(kept: bool) -> StageOutput {
+    topics_output_about("rust sqlite", kept)
+}
+
+/// A topics output whose kept candidate is `keyword`. Runs of one site need
+/// different topics: a run's topic is reserved for it.
+fn topics_output_about(keyword: &str, kept: bool) -> StageOutput {
     StageOutput::Topics(TopicsOutput {
         candidates: vec![
             TopicCandidate {
-                keyword: "rust sqlite".into(),
+                keyword: keyword.into(),
                 score: 0.9,
                 kept,
                 reason: "frequent across sources".into(),
@@ -139,6 +148,7 @@ fn topics_output(kept: bool) -> StageOutput {
                 reason: "too close to article 3".into(),
             },
         ],
+        ..Default::default()
     })
 }
 
@@ -881,7 +891,12 @@ pub fn article_titles_list_a_sites_articles_newest_first(f: Fixture) {
             .run_id();
         let base = i as i64 * 10;
         finish_stage(s, base + 1, Stage::Monitor, monitor_output(&[]));
-        finish_stage(s, base + 2, Stage::Topics, topics_output(true));
+        finish_stage(
+            s,
+            base + 2,
+            Stage::Topics,
+            topics_output_about(&format!("rust sqlite {i}"), true),
+        );
         let mut a = article();
         a.title = title.to_string();
         a.focus_keyword = format!("kw {i}");
@@ -954,6 +969,8 @@ contract!(
     deferred_job_waits_with_reason_without_spending_an_attempt,
     expired_leases_are_reclaimed_and_released_jobs_requeued,
     a_job_that_died_with_the_process_three_times_in_a_row_is_a_poison_pill,
+    concurrent_runs_reserve_distinct_topics,
+    a_run_that_fails_for_good_releases_its_topic,
     cancel_ends_the_run,
     schedule_advance_is_compare_and_set,
     sync_disables_removed_sites_and_keeps_runtime_state,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
 use blog_poster::store::*;
 
-use super::{Fixture, article, claim, finish_stage, monitor_output, new_run, topics_output};
+use super::{Fixture, article, claim, finish_stage, monitor_output, new_run, topics_output_about};
 use crate::harness::t;
 
 /// Runs a fresh run of `site` through check with `decision`. With
@@ -27,7 +27,12 @@ fn through_check(
         .expect("enqueue")
         .run_id();
     finish_stage(s, secs + 1, Stage::Monitor, monitor_output(&[]));
-    finish_stage(s, secs + 2, Stage::Topics, topics_output(true));
+    finish_stage(
+        s,
+        secs + 2,
+        Stage::Topics,
+        topics_output_about(&format!("rust sqlite {secs}"), true),
+    );
     finish_stage(
         s,
         secs + 3,

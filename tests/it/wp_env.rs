@@ -255,6 +255,7 @@ pub fn prepare(
             kept: true,
             reason: "test".into(),
         }],
+        ..Default::default()
     }));
     finish(StageOutput::Generate(GenerateOutput {
         article,

@@ -135,6 +135,9 @@ fn apply_effects(
                     "UPDATE runs SET status = $2, outcome = $3, error = $4, finished_at = $5 WHERE id = $1",
                     &[&row.run_id.0, &status.as_str(), &outcome, &error, &ms(now)],
                 )?;
+                if matches!(status, RunStatus::Failed | RunStatus::Cancelled) {
+                    super::topics::release(tx, row.run_id, now)?;
+                }
                 let kind = match status {
                     RunStatus::Succeeded => "run.succeeded",
                     RunStatus::Failed => "run.failed",
@@ -156,6 +159,7 @@ fn apply_effects(
                     "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = $1",
                     &[&row.run_id.0],
                 )?;
+                super::topics::hold_again(tx, row.run_id)?;
             }
         }
     }
@@ -295,6 +299,17 @@ pub(super) fn complete(
     let ctx = outputs::Context {
         site_id: row.site_id,
         run_id: row.run_id,
+    };
+    // The run's topic is chosen among those no other run holds, and
+    // reserved, in this transaction.
+    let reserved;
+    let output = match output {
+        StageOutput::Topics(t) => {
+            reserved =
+                StageOutput::Topics(super::topics::reserve(tx, row.site_id, row.run_id, t, now)?);
+            &reserved
+        }
+        other => other,
     };
     outputs::persist(tx, &ctx, output, now)?;
     let (next, outcome) = match after_stage(row.stage, &output.verdict(), job.until) {

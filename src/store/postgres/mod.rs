@@ -19,6 +19,7 @@ mod outputs;
 mod publish;
 mod reads;
 mod review;
+mod topics;
 mod waits;
 
 use std::collections::{BTreeMap, HashMap};

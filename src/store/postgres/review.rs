@@ -132,6 +132,7 @@ fn ensure_publish_job(
                 "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = $1",
                 &[&run.0],
             )?;
+            super::topics::hold_again(tx, run)?;
             Ok((job, "a publish job is queued"))
         }
     }

@@ -132,6 +132,9 @@ fn apply_effects(
                     params![row.run_id.0, status.as_str(), outcome, error, ms(now)],
                 )
                 .map_err(map_err)?;
+                if matches!(status, RunStatus::Failed | RunStatus::Cancelled) {
+                    super::topics::release(tx, row.run_id, now)?;
+                }
                 let kind = match status {
                     RunStatus::Succeeded => "run.succeeded",
                     RunStatus::Failed => "run.failed",
@@ -154,6 +157,7 @@ fn apply_effects(
                     [row.run_id.0],
                 )
                 .map_err(map_err)?;
+                super::topics::hold_again(tx, row.run_id)?;
             }
         }
     }
@@ -270,6 +274,17 @@ pub(super) fn complete(
             output.stage()
         )));
     }
+    // The run's topic is chosen among those no other run holds, and
+    // reserved, in this transaction.
+    let reserved;
+    let output = match output {
+        StageOutput::Topics(t) => {
+            reserved =
+                StageOutput::Topics(super::topics::reserve(tx, row.site_id, row.run_id, t, now)?);
+            &reserved
+        }
+        other => other,
+    };
     outputs::persist(tx, &row_context(&row), output, now)?;
     let (next, outcome) = match after_stage(row.stage, &output.verdict(), job.until) {
         Ok(Some(next)) => (Some(next), None),

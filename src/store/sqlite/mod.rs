@@ -11,6 +11,7 @@ mod outputs;
 mod publish;
 mod reads;
 mod review;
+mod topics;
 mod waits;
 
 use std::path::{Path, PathBuf};

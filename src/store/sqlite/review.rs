@@ -147,6 +147,7 @@ fn ensure_publish_job(
                 [run.0],
             )
             .map_err(map_err)?;
+            super::topics::hold_again(tx, run)?;
             Ok((job, "a publish job is queued"))
         }
     }

@@ -1,0 +1,84 @@
+//! Topic reservations on PostgreSQL: the run's topic is chosen among the
+//! candidates other runs of the site do not hold and reserved, in the
+//! transaction that commits the topics stage. Commits of one site's topics
+//! take turns on a transaction-scoped advisory lock, so each sees the
+//! reservations committed before it (several instances included); the
+//! partial unique index is the backstop. Released when the run fails for
+//! good or is cancelled, held again when it is revived. The choice is
+//! `topics::reserve::choose`, shared with SQLite.
+
+use super::{Tx, get, ms};
+use crate::pipeline::lifecycle::Timestamp;
+use crate::store::*;
+use crate::topics::reserve::{HeldTopic, choose, topic_key};
+
+/// The advisory-lock class of topic commits ("topc"); the site id is the
+/// second key.
+const TOPIC_LOCK: i32 = 0x746f_7063;
+/// Held reservations compared per commit, newest first.
+const HELD_LIMIT: i64 = 1000;
+
+/// The candidates as committed (those other runs hold passed over), with
+/// the chosen one reserved for `run`.
+pub(super) fn reserve(
+    tx: &mut Tx<'_>,
+    site: SiteId,
+    run: RunId,
+    output: &TopicsOutput,
+    now: Timestamp,
+) -> StoreResult<TopicsOutput> {
+    let site_key = i32::try_from(site.0).unwrap_or(i32::MAX);
+    tx.exec(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&TOPIC_LOCK, &site_key],
+    )?;
+    // A revived topics job chooses afresh: its run's old hold goes first.
+    release(tx, run, now)?;
+    let held: Vec<HeldTopic> = tx
+        .query(
+            "SELECT run_id, keyword FROM topic_reservations
+             WHERE site_id = $1 AND released_at IS NULL ORDER BY id DESC LIMIT $2",
+            &[&site.0, &HELD_LIMIT],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(HeldTopic {
+                run: RunId(get(r, 0)?),
+                keyword: get(r, 1)?,
+            })
+        })
+        .collect::<StoreResult<_>>()?;
+    let (committed, chosen) = choose(output, &held);
+    if let Some(keyword) = chosen {
+        tx.exec(
+            "INSERT INTO topic_reservations (site_id, run_id, topic_key, keyword, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&site.0, &run.0, &topic_key(&keyword), &keyword, &ms(now)],
+        )?;
+    }
+    Ok(committed)
+}
+
+/// The run failed for good or was cancelled: its topic is free again.
+pub(super) fn release(tx: &mut Tx<'_>, run: RunId, now: Timestamp) -> StoreResult<()> {
+    tx.exec(
+        "UPDATE topic_reservations SET released_at = $2 WHERE run_id = $1 AND released_at IS NULL",
+        &[&run.0, &ms(now)],
+    )?;
+    Ok(())
+}
+
+/// The run is revived: it holds its topic again, unless another run took
+/// it meanwhile (then it goes on with it anyway: its article is on its way).
+pub(super) fn hold_again(tx: &mut Tx<'_>, run: RunId) -> StoreResult<()> {
+    tx.exec(
+        "UPDATE topic_reservations r SET released_at = NULL
+         WHERE r.id = (SELECT MAX(id) FROM topic_reservations WHERE run_id = $1)
+           AND r.released_at IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM topic_reservations h
+                           WHERE h.site_id = r.site_id AND h.topic_key = r.topic_key
+                             AND h.released_at IS NULL)",
+        &[&run.0],
+    )?;
+    Ok(())
+}
