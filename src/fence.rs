@@ -270,6 +270,19 @@ mod tests {
         assert_eq!(err.message, "a panic without a message");
     }
 
+    #[test]
+    fn report_counts_the_contained_panic() {
+        let before = contained_panics();
+        report(
+            Some("blog"),
+            "a unit test",
+            &Panicked {
+                message: "boom".into(),
+            },
+        );
+        assert!(contained_panics() > before);
+    }
+
     #[tokio::test]
     async fn catch_async_contains_a_panic_in_a_later_poll() {
         let ok = catch_async(async { 1 }).await;

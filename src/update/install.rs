@@ -456,10 +456,10 @@ impl Updater<'_> {
         }
         give_to_owner(&self.config.data_dir, Path::new(&kept));
         self.say(&format!(
-            "restored pre-update backup {} (schema {:?} → {:?}); the migrated database is kept as {}",
+            "restored pre-update backup {} (schema {} → {}); the migrated database is kept as {}",
             backup.id,
-            now,
-            record.schema_before,
+            now.unwrap_or(0),
+            record.schema_before.unwrap_or(0),
             Path::new(&kept).display()
         ));
         Ok(true)

@@ -260,6 +260,16 @@ pub fn render(state: &WebState) -> Result<String, ApiError> {
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
+    o.family(
+        "blog_poster_panics_contained_total",
+        "counter",
+        "Panics a fence contained since start: each cost one source, job stage, scheduler pass, backup or request.",
+    );
+    o.sample(
+        "blog_poster_panics_contained_total",
+        &[],
+        crate::fence::contained_panics() as f64,
+    );
 
     o.family(
         "blog_poster_runs",
