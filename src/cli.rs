@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::{
     self, Config, ConfigError, ConfigLocation, Environment, PublisherConfig, SecretUse,
     units::format_duration,
@@ -17,7 +17,11 @@ use crate::pipeline::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
 use crate::{out, outln};
 
+pub use db::{CopyArgs, DbCommand};
+
 pub mod backup;
+pub mod db;
+pub mod follow;
 pub mod output;
 pub mod publishing;
 pub mod self_update;
@@ -137,35 +141,6 @@ pub enum ConfigCommand {
     Check,
     /// Print the annotated default config.
     PrintDefault,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DbCommand {
-    /// Show applied and pending migrations and job counts.
-    Status,
-    /// Apply pending migrations.
-    Migrate,
-    /// Copy the SQLite database into PostgreSQL and verify it (serve must
-    /// be stopped): row counts and a checksum of every table on both sides.
-    Copy(CopyArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct CopyArgs {
-    /// The target, e.g. postgres://user:password@host:25060/blog?sslmode=require
-    #[arg(long, value_name = "URL")]
-    pub to: String,
-    /// Empty the target's tables first (otherwise a non-empty target is refused).
-    #[arg(long)]
-    pub replace: bool,
-    /// PEM file with the CA that signed the server's certificate (managed
-    /// providers publish theirs).
-    #[arg(long, value_name = "PATH")]
-    pub ca_file: Option<PathBuf>,
-    /// Accept any server certificate (only for a server you cannot give a
-    /// proper one).
-    #[arg(long)]
-    pub tls_insecure: bool,
 }
 
 impl Command {
@@ -332,12 +307,12 @@ fn run_command(cli: Cli) -> Result<u8, CliError> {
             Ok(exit::OK)
         }
         Command::Backup(cmd) => {
-            let (config, _) = load_config(cli.config.as_deref(), &env, &label)?;
-            backup::backup(&config, cmd, &label)
+            let (config, location) = load_config(cli.config.as_deref(), &env, &label)?;
+            backup::backup(&config, cmd, &label, (&location, &env))
         }
         Command::Db(cmd) => {
-            let (config, _) = load_config(cli.config.as_deref(), &env, &label)?;
-            db(&config, cmd)
+            let (config, location) = load_config(cli.config.as_deref(), &env, &label)?;
+            db::db(&config, cmd, (&location, &env))
         }
         Command::Serve => {
             let (config, location) = load_config(cli.config.as_deref(), &env, &label)?;
@@ -476,104 +451,9 @@ fn init(explicit: Option<&Path>, args: &InitArgs, env: &Environment) -> Result<u
     Ok(exit::OK)
 }
 
-fn db(config: &Config, cmd: DbCommand) -> Result<u8, CliError> {
-    let clock = SystemClock;
-    match cmd {
-        DbCommand::Status => {
-            let store = crate::daemon::open_database(config)?;
-            let status = store.schema_status()?;
-            outln!("database: {}", config.database.backend.describe())?;
-            outln!(
-                "schema: version {} of {} known to this binary",
-                status.applied.last().map_or(0, |m| m.version),
-                status.latest_known
-            )?;
-            for m in &status.applied {
-                outln!(
-                    "  applied {:04}_{}  {}  sha256 {}",
-                    m.version,
-                    m.name,
-                    m.applied_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    &m.checksum[..16]
-                )?;
-            }
-            for p in &status.pending {
-                outln!("  pending {p}")?;
-            }
-            if status.applied.is_empty() {
-                outln!(
-                    "  (a new database: `blog-poster db migrate` or `serve` creates the schema)"
-                )?;
-            } else {
-                let counts = store.job_counts()?;
-                let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-                outln!(
-                    "jobs: {}",
-                    if shown.is_empty() {
-                        "none".to_string()
-                    } else {
-                        shown.join(", ")
-                    }
-                )?;
-            }
-            Ok(exit::OK)
-        }
-        DbCommand::Copy(args) => db_copy(config, args),
-        DbCommand::Migrate => {
-            if let crate::config::DatabaseBackend::Sqlite { .. } = &config.database.backend {
-                // Owner-only, whatever the umask (the store makes the file 0600).
-                crate::private_files::private_dir(&config.data_dir).with_context(|| {
-                    format!("cannot create the folder {}", config.data_dir.display())
-                })?;
-            }
-            let _lock = crate::daemon::instance_lock(config)?;
-            let store = crate::daemon::open_database(config)?;
-            let applied = store.migrate(clock.now())?;
-            if applied.is_empty() {
-                outln!("schema is up to date")?;
-            }
-            for m in applied {
-                outln!("applied {:04}_{}", m.version, m.name)?;
-            }
-            Ok(exit::OK)
-        }
-    }
-}
-
-fn db_copy(config: &Config, args: CopyArgs) -> Result<u8, CliError> {
-    let crate::config::DatabaseBackend::Sqlite { path } = &config.database.backend else {
-        return Err(usage(anyhow!(
-            "db copy reads the SQLite database; database.url already points elsewhere"
-        )));
-    };
-    if !(args.to.starts_with("postgres://") || args.to.starts_with("postgresql://")) {
-        return Err(usage(anyhow!(
-            "--to must be a postgres:// URL, like postgres://user:password@host:5432/blog?sslmode=require"
-        )));
-    }
-    if !path.exists() {
-        return Err(usage(anyhow!("there is no database at {}", path.display())));
-    }
-    let _lock = crate::instance::InstanceLock::acquire(path)?;
-    let request = crate::dbcopy::CopyRequest {
-        source: path,
-        url: &args.to,
-        options: crate::store::postgres::PgOptions {
-            ca_file: args.ca_file,
-            tls_insecure: args.tls_insecure,
-            pool_size: 2,
-            statement_timeout: Duration::from_secs(3600),
-            ..Default::default()
-        },
-        replace: args.replace,
-    };
-    let report = crate::dbcopy::copy(&request, SystemClock.now(), &mut |line| {
-        // A closed stdout does not stop the copy: the command ends with 141 after it.
-        let _ = outln!("{line}");
-    })?;
-    out!("{}", crate::dbcopy::render(&report))?;
-    Ok(exit::OK)
-}
+/// Where the config came from and the environment: enough to reach the
+/// running daemon's API.
+type Origin<'a> = (&'a ConfigLocation, &'a Environment);
 
 /// What `config check` prints: the meaning of the config, secrets redacted.
 pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {

@@ -1,14 +1,20 @@
 //! `serve`: open the database (lock, migrate, sync sites, reclaim orphaned
 //! jobs), start the scheduler and the engine, tell systemd we are ready, and
 //! stop gracefully on SIGTERM/SIGINT. Also the shared start-up used by
-//! `run --once`.
+//! `run --once`. systemd's watchdog is fed by [`watchdog`], independently of
+//! the scheduler.
+
+mod control;
+pub mod watchdog;
+
+use control::{ControlRequest, CopyInDaemon, copy_in_daemon, restore_in_daemon};
+pub use control::{DaemonControl, DaemonHandle, Progress, control_channel, log_progress};
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
-use crate::backup::{BackupError, BackupId, BackupKind, Backups, RestoreReport};
-use crate::dbcopy::{CopyError, CopyReport};
+use crate::backup::Backups;
 
 use crate::alerts::AlertObserver;
 use crate::clock::Clock;
@@ -223,87 +229,6 @@ pub async fn serve(
     serve_with_control(config, stages, clock, shutdown, control).await
 }
 
-/// Asks the running daemon to do what needs its workers paused. Cheap to
-/// clone; give one to the HTTP API.
-#[derive(Debug, Clone)]
-pub struct DaemonHandle {
-    tx: mpsc::Sender<ControlRequest>,
-}
-
-/// The daemon's end of [`DaemonHandle`]; pass it to [`serve_with_control`].
-#[derive(Debug)]
-pub struct DaemonControl {
-    rx: mpsc::Receiver<ControlRequest>,
-    /// Given to the HTTP API, so `POST /api/v1/backups/{id}/restore` reaches us.
-    handle: DaemonHandle,
-}
-
-#[derive(Debug)]
-enum ControlRequest {
-    Restore {
-        id: BackupId,
-        reply: oneshot::Sender<Result<RestoreReport, BackupError>>,
-    },
-    Copy {
-        url: String,
-        options: crate::store::postgres::PgOptions,
-        replace: bool,
-        reply: oneshot::Sender<Result<CopyReport, CopyError>>,
-    },
-}
-
-pub fn control_channel() -> (DaemonHandle, DaemonControl) {
-    let (tx, rx) = mpsc::channel(4);
-    let handle = DaemonHandle { tx };
-    (handle.clone(), DaemonControl { rx, handle })
-}
-
-impl DaemonHandle {
-    /// Restores backup `id` into the running daemon: checks the backup fully
-    /// while work goes on (sha256, integrity, schema, row counts), then
-    /// pauses the engine, the scheduler and the backup task (running jobs get
-    /// `engine.shutdown_grace` to finish, the rest go back to the queue),
-    /// takes a safety copy, swaps the database file atomically, reopens and
-    /// migrates it, puts the backup catalog back, requeues jobs the backup
-    /// had running, and resumes. A damaged backup is refused before
-    /// anything stops. What `POST /api/v1/backups/{id}/restore` calls.
-    pub async fn restore_backup(&self, id: BackupId) -> Result<RestoreReport, BackupError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(ControlRequest::Restore { id, reply })
-            .await
-            .map_err(|_| BackupError::Daemon("the daemon is stopping".into()))?;
-        rx.await
-            .map_err(|_| BackupError::Daemon("the daemon stopped before finishing".into()))?
-    }
-}
-
-impl DaemonHandle {
-    /// `db copy` while the daemon runs: pauses its workers (as for a
-    /// restore) so the SQLite file holds still, copies and verifies it into
-    /// PostgreSQL (see [`crate::dbcopy::copy`]), and resumes on SQLite.
-    /// Switching to PostgreSQL is then a config change and a restart.
-    pub async fn copy_database(
-        &self,
-        url: String,
-        options: crate::store::postgres::PgOptions,
-        replace: bool,
-    ) -> Result<CopyReport, CopyError> {
-        let (reply, rx) = oneshot::channel();
-        let gone = || CopyError::Source("the daemon is stopping".into());
-        self.tx
-            .send(ControlRequest::Copy {
-                url,
-                options,
-                replace,
-                reply,
-            })
-            .await
-            .map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
-    }
-}
-
 /// [`serve`], taking requests from a [`DaemonHandle`] (the API's restore).
 pub async fn serve_with_control(
     config: Arc<Config>,
@@ -386,17 +311,34 @@ pub async fn serve_with_control(
     };
     let update_status = web_state.update.clone();
     let web = crate::web::WebServer::start(web_state, on_fatal)?;
-    let watchdog_interval = sd_notify::watchdog_enabled();
-    if let Some(wd) = watchdog_interval
-        && config.scheduler.tick.saturating_mul(2) > wd
-    {
-        tracing::warn!(
-            tick_ms = config.scheduler.tick.as_millis() as u64,
-            watchdog_ms = wd.as_millis() as u64,
-            "[scheduler] tick is over half of systemd's WatchdogSec: the watchdog may restart a healthy daemon; lower the tick or raise WatchdogSec"
-        );
-    }
-    let watchdog = watchdog_interval.is_some();
+    // systemd's watchdog: a thread of its own pings while the runtime and
+    // (when it runs) the scheduler show life — also through a long copy or
+    // restore, which pause the scheduler.
+    let liveness = Arc::new(watchdog::Liveness::default());
+    // The heartbeat beats until the very end (graceful stop included).
+    let (heartbeat_stop, heartbeat_stopped) = watch::channel(false);
+    let watchdog = match sd_notify::watchdog_enabled() {
+        None => None,
+        Some(interval) => {
+            let times = watchdog::WatchdogTimes::new(interval, config.scheduler.tick);
+            tokio::spawn(watchdog::runtime_heartbeat(
+                liveness.clone(),
+                times.runtime_period(),
+                heartbeat_stopped,
+            ));
+            liveness.runtime_beat();
+            tracing::info!(
+                watchdog_ms = interval.as_millis() as u64,
+                "systemd watchdog on: pinging every half of WatchdogSec while the process shows life"
+            );
+            Some(
+                watchdog::Watchdog::start(times, liveness.clone(), || {
+                    notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+                })
+                .map_err(|e| DaemonError::Io(format!("cannot start the watchdog thread: {e}")))?,
+            )
+        }
+    };
     let tick_clock = clock.clone();
     let source_watch = config.alerts.enabled().then(|| {
         tokio::spawn(crate::alerts::watch_sources(
@@ -416,14 +358,13 @@ pub async fn serve_with_control(
         update_status,
         stop.clone(),
     ));
+    let tick_liveness = liveness.clone();
     let on_tick: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         scheduler_tick.store(
             tick_clock.now().timestamp_millis(),
             std::sync::atomic::Ordering::Relaxed,
         );
-        if watchdog {
-            notify_systemd(&[sd_notify::NotifyState::Watchdog]);
-        }
+        tick_liveness.scheduler_beat();
     });
     let backups = Backups::from_config(&config).ok();
     let parts = WorkerParts {
@@ -433,6 +374,7 @@ pub async fn serve_with_control(
         backups: backups.clone(),
         on_tick,
         alerts: alerts.clone(),
+        liveness: liveness.clone(),
     };
     let mut workers = Workers::start(&parts, &ws);
     // READY=1 goes out here and nowhere earlier: migrations ran
@@ -464,13 +406,14 @@ pub async fn serve_with_control(
             }
             Some(request) = control.rx.recv() => {
                 match request {
-                    ControlRequest::Restore { id, reply } => {
-                        let result = restore_in_daemon(id, &mut workers, &parts, &ws).await;
+                    ControlRequest::Restore { id, progress, reply } => {
+                        let result =
+                            restore_in_daemon(id, &progress, &mut workers, &parts, &ws).await;
                         let _ = reply.send(result);
                     }
-                    ControlRequest::Copy { url, options, replace, reply } => {
-                        let result =
-                            copy_in_daemon(url, options, replace, &mut workers, &parts, &ws).await;
+                    ControlRequest::Copy { url, options, replace, progress, reply } => {
+                        let request = CopyInDaemon { url, options, replace, progress };
+                        let result = copy_in_daemon(request, &mut workers, &parts, &ws).await;
                         let _ = reply.send(result);
                     }
                 }
@@ -489,6 +432,10 @@ pub async fn serve_with_control(
         task.drain(std::time::Duration::from_secs(10)).await;
     }
     tracing::info!("stopped");
+    if let Some(w) = watchdog {
+        w.stop();
+    }
+    let _ = heartbeat_stop.send(true);
     drop(ws);
     let failure = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
     match failure {
@@ -504,19 +451,24 @@ struct WorkerParts {
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     backups: Option<Backups>,
-    /// Called after each scheduler pass: the readiness tick and systemd's watchdog.
+    /// Called after each scheduler pass: the readiness tick and the
+    /// scheduler's heartbeat for the watchdog.
     on_tick: Arc<dyn Fn() + Send + Sync>,
     alerts: crate::alerts::Alerts,
+    liveness: Arc<watchdog::Liveness>,
 }
 
 /// The tasks that work on the database; stopped for a restore.
 struct Workers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    liveness: Arc<watchdog::Liveness>,
 }
 
 impl Workers {
     fn start(parts: &WorkerParts, ws: &Workspace) -> Workers {
+        // The scheduler counts as alive from now, and must keep beating.
+        parts.liveness.scheduler_running(true);
         let (stop, rx) = watch::channel(false);
         let on_tick = parts.on_tick.clone();
         let mut tasks = vec![
@@ -543,123 +495,20 @@ impl Workers {
                 parts.alerts.clone(),
             )));
         }
-        Workers { stop, tasks }
+        Workers {
+            stop,
+            tasks,
+            liveness: parts.liveness.clone(),
+        }
     }
 
-    /// Stops every task gracefully and waits for them.
+    /// Stops every task gracefully and waits for them. The scheduler is
+    /// paused, not stuck, from here: the watchdog stops checking it.
     async fn stop(&mut self) {
+        self.liveness.scheduler_running(false);
         let _ = self.stop.send(true);
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
     }
-}
-
-async fn copy_in_daemon(
-    url: String,
-    options: crate::store::postgres::PgOptions,
-    replace: bool,
-    workers: &mut Workers,
-    parts: &WorkerParts,
-    ws: &Workspace,
-) -> Result<CopyReport, CopyError> {
-    let Some(sqlite) = ws.sqlite.clone() else {
-        return Err(CopyError::Source(
-            "db copy reads a SQLite database; this daemon runs on PostgreSQL".into(),
-        ));
-    };
-    tracing::info!("db copy requested: pausing work while the database is copied");
-    workers.stop().await;
-    let now = parts.clock.now();
-    let result = tokio::task::spawn_blocking(move || {
-        let req = crate::dbcopy::CopyRequest {
-            source: sqlite.path(),
-            url: &url,
-            options,
-            replace,
-        };
-        crate::dbcopy::copy(&req, now, &mut |line| tracing::info!("db copy: {line}"))
-    })
-    .await
-    .map_err(|e| CopyError::Source(format!("copy task failed: {e}")))
-    .and_then(|r| r);
-    *workers = Workers::start(parts, ws);
-    match &result {
-        Ok(r) => tracing::info!(rows = r.rows, "db copy verified; work resumed on SQLite"),
-        Err(e) => tracing::error!(error = %e, "db copy failed; work resumed on SQLite"),
-    }
-    result
-}
-
-async fn restore_in_daemon(
-    id: BackupId,
-    workers: &mut Workers,
-    parts: &WorkerParts,
-    ws: &Workspace,
-) -> Result<RestoreReport, BackupError> {
-    let (config, clock) = (&parts.config, &parts.clock);
-    let (Some(backups), Some(sqlite)) = (parts.backups.as_ref(), ws.sqlite.clone()) else {
-        return Err(BackupError::NotSqlite);
-    };
-    tracing::info!(backup = id, "restore requested: checking the backup");
-    // Check everything before stopping anything.
-    let b = backups.clone();
-    let prepared = tokio::task::spawn_blocking(move || b.prepare_restore(id))
-        .await
-        .map_err(|e| BackupError::Daemon(format!("restore task failed: {e}")))??;
-    tracing::info!(backup = id, "backup checked; pausing work for the swap");
-    workers.stop().await;
-    let (b, cfg, now) = (backups.clone(), config.clone(), clock.now());
-    let result = tokio::task::spawn_blocking(move || {
-        let safety = b.create(BackupKind::PreRestore, now)?;
-        let catalog_rows = b.list()?;
-        let record = prepared.record.clone();
-        let file = prepared.into_file();
-        let mut install_error = None;
-        sqlite
-            .replace_database(|path| {
-                crate::backup::restore::install(file, path).map_err(|e| {
-                    let msg = e.to_string();
-                    install_error = Some(e);
-                    StoreError::Backend(msg)
-                })
-            })
-            .map_err(|e| install_error.take().unwrap_or(BackupError::Store(e)))?;
-        let report = b.finish_restore(&record, &safety, &catalog_rows, Some(&sqlite), now)?;
-        // This process is the database's only worker: whatever the backup
-        // had running is requeued, and the config's sites are synced again.
-        sqlite.sync_sites(&site_specs(&cfg), now)?;
-        // Not crashes: the backup was taken while they ran.
-        sqlite.reclaim_leases(true, u32::MAX, now)?;
-        wake_cap_waits_if_caps_changed(sqlite.as_ref(), &cfg, now)?;
-        sqlite.record_event(
-            &crate::store::NewEvent {
-                site: None,
-                run_id: None,
-                job_id: None,
-                kind: "backup.restored".into(),
-                actor: "api".into(),
-                message: format!(
-                    "backup {} restored ({} rows); the database before it is backup {}",
-                    report.restored, report.rows, report.safety_backup
-                ),
-            },
-            now,
-        )?;
-        Ok(report)
-    })
-    .await
-    .map_err(|e| BackupError::Daemon(format!("restore task failed: {e}")));
-    // Resume whatever happened: on failure the old database is still in place.
-    *workers = Workers::start(parts, ws);
-    let result = result.and_then(|r| r);
-    match &result {
-        Ok(r) => tracing::info!(
-            backup = r.restored,
-            safety = r.safety_backup,
-            "restore done; work resumed"
-        ),
-        Err(e) => tracing::error!(error = %e, "restore failed; work resumed"),
-    }
-    result
 }

@@ -84,8 +84,9 @@ pub fn tick(store: &dyn Store, config: &Config, now: Timestamp) -> StoreResult<u
     Ok(enqueued)
 }
 
-/// Ticks until `shutdown`; `on_tick` runs after each pass (the daemon pings
-/// the systemd watchdog there, so a hung scheduler gets the service restarted).
+/// Ticks until `shutdown`; `on_tick` runs after each successful pass (the
+/// daemon's watchdog heartbeat: a scheduler that stops passing while it is
+/// meant to run gets the service restarted).
 pub async fn run(
     store: Arc<dyn Store>,
     config: Arc<Config>,

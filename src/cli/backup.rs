@@ -29,9 +29,14 @@ pub enum BackupCommand {
     /// decompression, integrity_check, schema version, row counts. Exits 1
     /// when it fails.
     Verify { id: Option<i64> },
-    /// Replace the database with a backup (serve must be stopped). A safety
-    /// backup of the current database is taken first.
-    Restore { id: i64 },
+    /// Replace the database with a backup. A safety backup of the current
+    /// database is taken first. While serve runs, the daemon does it
+    /// (through its API) and this follows it to the end.
+    Restore {
+        id: i64,
+        #[command(flatten)]
+        daemon: super::follow::DaemonArgs,
+    },
     /// Delete the backups retention does not keep (keep_last, keep_daily,
     /// keep_weekly); never the only verified one.
     Prune,
@@ -69,7 +74,12 @@ fn verified(r: &BackupRecord) -> String {
     }
 }
 
-pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, CliError> {
+pub fn backup(
+    config: &Config,
+    cmd: BackupCommand,
+    label: &str,
+    origin: super::Origin<'_>,
+) -> Result<u8, CliError> {
     let backups = Backups::from_config(config)?;
     let clock = SystemClock;
     match cmd {
@@ -171,7 +181,7 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                 Ok(exit::FAILURE)
             }
         }
-        BackupCommand::Restore { id } => {
+        BackupCommand::Restore { id, daemon } => {
             let record = backups.get(id)?;
             let path = backups.file_path(&record);
             if !path.exists() {
@@ -195,7 +205,13 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
                     }
                 }
             }
-            let report = backups.restore_offline(id, clock.now())?;
+            let report = match backups.restore_offline(id, clock.now()) {
+                Ok(report) => report,
+                Err(BackupError::DaemonRunning { .. }) => {
+                    return restore_through_daemon(id, &daemon, origin);
+                }
+                Err(e) => return Err(e.into()),
+            };
             outln!(
                 "restored backup {} into {} ({} rows)",
                 report.restored,
@@ -228,4 +244,33 @@ pub fn backup(config: &Config, cmd: BackupCommand, label: &str) -> Result<u8, Cl
             Ok(exit::OK)
         }
     }
+}
+
+/// `backup restore` while serve runs: the daemon checks the backup, pauses,
+/// swaps and resumes; this follows the operation and prints the outcome.
+fn restore_through_daemon(
+    id: i64,
+    daemon: &super::follow::DaemonArgs,
+    origin: super::Origin<'_>,
+) -> Result<u8, CliError> {
+    let api = super::follow::DaemonApi::connect(origin.0, origin.1, daemon)?;
+    let r = api.run_operation(
+        &format!("/api/v1/backups/{id}/restore"),
+        &serde_json::json!({}),
+    )?;
+    outln!(
+        "restored backup {} into {} ({} rows)",
+        r["restored"],
+        r["database"].as_str().unwrap_or_default(),
+        r["rows"]
+    )?;
+    outln!(
+        "the database as it was before is backup {} ({})",
+        r["safety_backup"],
+        r["safety_file"].as_str().unwrap_or_default()
+    )?;
+    for m in r["migrated"].as_array().into_iter().flatten() {
+        outln!("applied migration {}", m.as_str().unwrap_or_default())?;
+    }
+    Ok(exit::OK)
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
 use rusqlite::{Connection, OpenFlags};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::lifecycle::Timestamp;
@@ -64,7 +64,7 @@ fn target(e: postgres::Error) -> CopyError {
 }
 
 /// One table's result, as printed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableReport {
     pub table: String,
     pub source_rows: u64,
@@ -80,7 +80,7 @@ impl TableReport {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CopyReport {
     pub source: PathBuf,
     /// The target URL, password redacted.
@@ -151,15 +151,17 @@ pub fn copy(
         prepare_target(&mut tx, &tables, req.replace)?;
         let copy_started = Instant::now();
         let mut reports = Vec::new();
-        for t in &tables {
+        for (i, t) in tables.iter().enumerate() {
             let table_started = Instant::now();
             let (rows, sha) = copy_table(&src, &mut tx, t)?;
             move_sequences(&mut tx, t)?;
             progress(&format!(
-                "copied {:<20} {:>10} rows in {:.1}s",
+                "copied {:<20} {:>10} rows in {:.1}s ({}/{} tables)",
                 t.name,
                 rows,
-                table_started.elapsed().as_secs_f64()
+                table_started.elapsed().as_secs_f64(),
+                i + 1,
+                tables.len()
             ));
             reports.push(TableReport {
                 table: t.name.clone(),
@@ -171,6 +173,7 @@ pub fn copy(
             });
         }
         let copy_elapsed = copy_started.elapsed();
+        progress("verifying: reading every table back from PostgreSQL");
         for (t, r) in tables.iter().zip(reports.iter_mut()) {
             let (rows, sha) = target_digest(&mut tx, t)?;
             r.target_rows = rows;

@@ -55,6 +55,20 @@ pub struct Status {
     pub global: Window,
     pub jobs: std::collections::BTreeMap<String, u64>,
     pub sites: Vec<SiteStatus>,
+    /// A running db copy or restore (the daemon's work is paused meanwhile).
+    pub operations: Vec<Operation>,
+}
+
+/// A long operation of the daemon (`/api/v1/operations`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Operation {
+    pub id: u64,
+    pub kind: String,
+    pub state: String,
+    pub description: String,
+    pub started_at: Option<String>,
+    pub step: String,
 }
 
 /// `[update]`: what serve's release check found.

@@ -78,6 +78,7 @@ fn fixture() -> App {
                 ..SiteStatus::default()
             },
         ],
+        operations: Vec::new(),
     };
     app.update(Event::Loaded(Loaded::Status(status)));
     app.update(Event::Loaded(Loaded::Runs(
@@ -254,6 +255,34 @@ fn on_tab(n: char) -> App {
     let mut app = fixture();
     app.update(ch(n));
     app
+}
+
+#[test]
+fn tui_overview_shows_a_running_operation_and_nothing_once_it_is_done() {
+    let mut app = on_tab('1');
+    let mut status = app.status.clone().expect("status");
+    status.operations = vec![Operation {
+        id: 3,
+        kind: "db_copy".into(),
+        state: "running".into(),
+        description: "copy into postgres://app:***@db:5432/blog".into(),
+        started_at: t("2026-11-23T09:01:00Z"),
+        step: "copied jobs               \x1b  500000 rows in 3.2s (5/16 tables)".into(),
+    }];
+    app.update(Event::Loaded(Loaded::Status(status.clone())));
+    let s = screen(&app);
+    assert!(
+        s.contains("op 3 db_copy since 11-23 09:01: copied jobs 500000 rows in 3.2s (5/16 tables)"),
+        "{s}"
+    );
+    assert!(!s.contains('\x1b'), "control characters reached the screen");
+    // The sites table is still there, one line lower.
+    assert!(s.contains("blog"), "{s}");
+    status.operations[0].state = "done".into();
+    app.update(Event::Loaded(Loaded::Status(status)));
+    let s = screen(&app);
+    assert!(!s.contains("op 3"), "{s}");
+    assert_eq!(s, screen(&on_tab('1')), "done: the overview as without it");
 }
 
 #[test]

@@ -182,14 +182,35 @@ fn overview(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new("loading…"), area);
         return;
     };
-    let [g1, g2, jobs, table, failures] = Layout::vertical([
+    let running = status.operations.iter().find(|o| o.state == "running");
+    let [g1, g2, jobs, operation, table, failures] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
+        // Only while a db copy or a restore runs.
+        Constraint::Length(u16::from(running.is_some())),
         Constraint::Min(4),
         Constraint::Length(5),
     ])
     .areas(area);
+    if let Some(o) = running {
+        frame.render_widget(
+            // Short, to leave room for the step: "op 3 db_copy since
+            // 11-23 09:01: copied jobs 500000 rows in 3.2s (5/16 tables)".
+            Paragraph::new(format!(
+                "op {} {} since {}: {}",
+                o.id,
+                clean(&o.kind),
+                short_time(&o.started_at),
+                clean(&o.step)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ))
+            .style(Style::new().fg(Color::Yellow)),
+            operation,
+        );
+    }
     frame.render_widget(gauge("today", &status.global.today), g1);
     frame.render_widget(gauge("month", &status.global.month), g2);
     let j = &status.jobs;

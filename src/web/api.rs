@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::auth::{self, Access, Denied};
 use super::metrics::{self, AuthRefusal};
+use super::operations;
 use super::reply::{ApiError, Reply};
 use super::request_head::PEER_HEADER;
 use super::{WebState, page, views};
@@ -169,9 +170,21 @@ pub static ROUTES: &[Route] = &[
         "POST",
         "/api/v1/backups/{id}/restore",
         Access::Write,
-        restore_backup,
+        operations::restore_backup,
     ),
-    route("POST", "/api/v1/db/copy", Access::Write, copy_database),
+    route(
+        "POST",
+        "/api/v1/db/copy",
+        Access::Write,
+        operations::copy_database,
+    ),
+    route("GET", "/api/v1/operations", Access::Read, operations::list),
+    route(
+        "GET",
+        "/api/v1/operations/{id}",
+        Access::Read,
+        operations::show,
+    ),
 ];
 
 fn match_pattern(pattern: &str, path: &str) -> Option<Params> {
@@ -642,7 +655,7 @@ fn set_caps(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     views::caps(ctx)
 }
 
-fn backup_error(e: crate::backup::BackupError) -> ApiError {
+pub(super) fn backup_error(e: crate::backup::BackupError) -> ApiError {
     use crate::backup::BackupError as B;
     let message = e.to_string();
     match e {
@@ -656,74 +669,13 @@ fn backup_error(e: crate::backup::BackupError) -> ApiError {
     }
 }
 
-fn backups(ctx: &Ctx<'_>) -> Result<crate::backup::Backups, ApiError> {
+pub(super) fn backups(ctx: &Ctx<'_>) -> Result<crate::backup::Backups, ApiError> {
     crate::backup::Backups::from_config(&ctx.state.config).map_err(backup_error)
 }
 
 fn list_backups(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let list = backups(ctx)?.list().map_err(backup_error)?;
     Ok(Reply::json(200, &json!({ "backups": list })))
-}
-
-/// Restores a backup through the running daemon: it checks the backup
-/// first, pauses work, takes a safety copy, swaps the database and resumes.
-fn restore_backup(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let id = ctx.id()?;
-    let Some((daemon, runtime)) = ctx.state.daemon() else {
-        return Err(ApiError::new(
-            503,
-            "unavailable",
-            "this server has no daemon to restore through",
-        ));
-    };
-    let report = runtime
-        .block_on(daemon.restore_backup(id))
-        .map_err(backup_error)?;
-    ctx.state.invalidate_status();
-    Ok(Reply::json(200, &report))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CopyBody {
-    to: String,
-    #[serde(default)]
-    replace: bool,
-}
-
-/// `db copy` through the running daemon: pauses its workers, copies the
-/// SQLite database into PostgreSQL and verifies it, resumes on SQLite.
-fn copy_database(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let body: CopyBody = ctx.json_body()?.ok_or_else(|| {
-        ApiError::bad_request("send {\"to\": \"postgres://user@host:5432/db\"} (and \"replace\": true to overwrite a non-empty target)")
-    })?;
-    if !(body.to.starts_with("postgres://") || body.to.starts_with("postgresql://")) {
-        return Err(ApiError::bad_request("\"to\" must be a postgres:// URL"));
-    }
-    let Some((daemon, runtime)) = ctx.state.daemon() else {
-        return Err(ApiError::new(
-            503,
-            "unavailable",
-            "this server has no daemon to copy through",
-        ));
-    };
-    let options = ctx.state.config.database.postgres.clone();
-    let report = runtime
-        .block_on(daemon.copy_database(body.to, options, body.replace))
-        .map_err(|e| {
-            use crate::dbcopy::CopyError as C;
-            let message = e.to_string();
-            match e {
-                C::NotEmpty(_) => ApiError::new(409, "target_not_empty", message),
-                C::Source(_) => ApiError::new(409, "conflict", message),
-                C::Target(_) => ApiError::new(502, "target_unreachable", message),
-                C::Store(s) if s.is_transient() => {
-                    ApiError::new(502, "target_unreachable", message)
-                }
-                _ => ApiError::new(500, "copy_failed", message),
-            }
-        })?;
-    Ok(Reply::json(200, &report))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod front;
 pub mod metrics;
+pub mod operations;
 mod page;
 mod refusal_log;
 mod reply;
@@ -61,6 +62,8 @@ pub struct WebState {
     refusals: refusal_log::RefusalLog,
     /// The running daemon (for a restore) and the runtime it lives on.
     daemon: Option<(crate::daemon::DaemonHandle, tokio::runtime::Handle)>,
+    /// Long operations (db copy, restore) and their progress.
+    pub operations: Arc<operations::Operations>,
     /// What serve's release check found (`[update]`), for /api/v1/status.
     pub update: crate::update::check::SharedStatus,
 }
@@ -90,6 +93,7 @@ impl WebState {
             touched: Mutex::new(HashMap::new()),
             refusals: refusal_log::RefusalLog::default(),
             daemon: None,
+            operations: Arc::default(),
         }
     }
 

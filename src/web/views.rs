@@ -64,13 +64,18 @@ pub fn readyz(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let allowed = (s.config.scheduler.tick * 3).max(std::time::Duration::from_secs(30));
     let age_ms = now.timestamp_millis().saturating_sub(tick_ms);
     let ticking = tick_ms > 0 && u128::try_from(age_ms).unwrap_or(0) <= allowed.as_millis();
-    ready &= ticking;
+    // A db copy or a restore pauses the scheduler on purpose: paused, not
+    // stuck, and the API answers all along.
+    let paused_for = s.operations.running();
+    let scheduler_ok = ticking || paused_for.is_some();
+    ready &= scheduler_ok;
     checks.insert(
         "scheduler",
         json!({
-            "ok": ticking,
+            "ok": scheduler_ok,
             "last_tick_at": (tick_ms > 0).then(|| ms_ts(tick_ms)),
             "max_age_seconds": allowed.as_secs(),
+            "paused_for": paused_for.map(|o| format!("operation {} ({})", o.id, o.kind.as_str())),
         }),
     );
     Ok(Reply::json(
@@ -204,6 +209,8 @@ fn build_status(s: &WebState) -> Result<Value, ApiError> {
         "jobs": jobs,
         "scheduler": { "last_tick_at": (tick > 0).then(|| ms_ts(tick)) },
         "sites": out_sites,
+        // The running operation (db copy, restore), for the TUI's overview.
+        "operations": s.operations.running().into_iter().collect::<Vec<_>>(),
     }))
 }
 

@@ -8,7 +8,7 @@
 //! (new ids continue after the copied ones).
 
 #[path = "../../examples/support/fill.rs"]
-mod fill;
+pub(crate) mod fill;
 
 use std::path::Path;
 use std::time::Duration;

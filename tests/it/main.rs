@@ -19,6 +19,7 @@ mod dbcopy;
 mod dbcopy_run_once;
 mod feed_corpus;
 mod llm;
+mod long_operations;
 mod monitor;
 mod packaging;
 mod panic_fences;

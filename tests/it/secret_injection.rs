@@ -25,8 +25,9 @@
 //!    `backup create`, decompressed;
 //! 2. serve's log (stderr, `blog_poster=debug`);
 //! 3. the answers of every GET route of the API (`ROUTES`, parameters filled
-//!    in with the test's site, jobs, runs and article), the `db/copy`
-//!    answer, and /metrics;
+//!    in with the test's site, jobs, runs, article and the copy's
+//!    operation), the `db/copy` answer (202) and its failed operation, and
+//!    /metrics;
 //! 4. every alert payload the webhook listener received;
 //! 5. the output of `config check`, `db status` and `backup create`.
 //!
@@ -507,8 +508,25 @@ fn secret_injection_no_secret_reaches_storage_logs_api_alerts_or_backups() {
         )),
     )
     .expect("db copy");
-    assert_eq!(copy.status, 502, "{}", copy.body);
+    // An operation (202), which fails when the copy cannot reach the target.
+    assert_eq!(copy.status, 202, "{}", copy.body);
     assert_clean("the db/copy answer", &copy.body, &needles, &mut found);
+    let follow = copy.json()["follow"]
+        .as_str()
+        .expect("an operation to follow")
+        .to_string();
+    let operation_id = copy.json()["operation"]["id"].to_string();
+    let failed = crate::harness::wait_for_value(
+        Duration::from_secs(60),
+        "the copy operation to fail",
+        || {
+            let r = get(&follow);
+            (r.json()["state"] != "running").then_some(r)
+        },
+    );
+    assert_eq!(failed.json()["state"], "failed", "{}", failed.body);
+    assert_eq!(failed.json()["error"]["status"], 502, "{}", failed.body);
+    assert_clean("the db/copy operation", &failed.body, &needles, &mut found);
 
     // 3. Every GET route of the API, and /metrics.
     let ids = [("{site}", "wp".to_string()), ("{name}", "wp".to_string())];
@@ -525,6 +543,8 @@ fn secret_injection_no_secret_reaches_storage_logs_api_alerts_or_backups() {
             job_of(wp_run.0, "publish").expect("job")["id"].to_string()
         } else if path.starts_with("/api/v1/runs") {
             wp_run.0.to_string()
+        } else if path.starts_with("/api/v1/operations") {
+            operation_id.clone()
         } else {
             article_id.0.to_string()
         };
