@@ -5,6 +5,7 @@
 //! store and the LLM service.
 
 pub mod checks;
+pub mod delimiters;
 pub mod draft;
 pub mod gate;
 pub mod links;

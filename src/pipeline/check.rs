@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::content::checks::run_checks;
 use crate::content::gate::{FactCheck, decide, parse_fact_check};
 use crate::content::markdown::{Document, words};
-use crate::content::prompts::{self, quote_data, render, render_sources};
+use crate::content::prompts::{self, Delimiters, item_texts, render, render_sources};
 use crate::llm::service::{CallSpec, LlmError, LlmService};
 use crate::llm::{Finish, Message};
 use crate::pipeline::generate::call_context;
@@ -29,17 +29,23 @@ pub fn fact_check_prompts(
     article: &ArticleRecord,
     items: &[SourceItemRecord],
 ) -> (String, String) {
-    let sources = render_sources(items);
-    let title = quote_data(&article.content.title);
-    let body = quote_data(&article.content.body_markdown);
+    let content = &article.content;
+    let mut framed = item_texts(items);
+    framed.extend([content.title.as_str(), content.body_markdown.as_str()]);
+    let marks = Delimiters::new(&framed);
+    let sources = render_sources(items, &marks);
+    // The article was written from competitor text: it is data too.
+    let title = marks.block("TITLE", &content.title);
+    let body = marks.block("ARTICLE", &content.body_markdown);
     let vars = [
         ("title", title.as_str()),
         ("article", body.as_str()),
         ("sources", sources.as_str()),
     ];
     let system = format!(
-        "{}\n\n{}",
+        "{}\n\n{}\n\n{}",
         prompts::FACT_CHECK_SYSTEM.trim(),
+        marks.rule(),
         prompts::FACT_CHECK_FORMAT
     );
     (

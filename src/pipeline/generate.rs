@@ -10,7 +10,9 @@ use std::sync::Arc;
 use crate::config::SiteConfig;
 use crate::content::draft::{Draft, finalize, parse_draft};
 use crate::content::links::{host_of, unknown_domains};
-use crate::content::prompts::{self, render, render_sources, select_sources};
+use crate::content::prompts::{
+    self, Delimiters, item_texts, render, render_sources, select_sources,
+};
 use crate::llm::service::{CallContext, CallSpec, LlmError, LlmReply, LlmService};
 use crate::llm::{Finish, Message};
 use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
@@ -39,7 +41,9 @@ pub fn call_context(ctx: &StageContext) -> CallContext {
     }
 }
 
-/// The system and user prompts for an article.
+/// The system and user prompts for an article. The topic (a phrase from
+/// competitor text, or the operator's) and the items are quoted as data
+/// between marks with a tag drawn for this prompt.
 pub fn generate_prompts(
     site: &SiteConfig,
     topic: &str,
@@ -47,10 +51,14 @@ pub fn generate_prompts(
 ) -> (String, String) {
     let g = &site.generate;
     let words = g.target_words.to_string();
-    let sources = render_sources(items);
+    let mut framed = item_texts(items);
+    framed.push(topic);
+    let marks = Delimiters::new(&framed);
+    let sources = render_sources(items, &marks);
+    let topic = marks.block("TOPIC", topic);
     let vars = [
         ("site", site.name.as_str()),
-        ("topic", topic),
+        ("topic", topic.as_str()),
         ("target_words", words.as_str()),
         ("tone", g.tone.as_str()),
         ("language", g.language.as_str()),
@@ -66,8 +74,9 @@ pub fn generate_prompts(
         .as_ref()
         .map_or(prompts::GENERATE_USER, |p| p.text.as_str());
     let system = format!(
-        "{}\n\n{}",
+        "{}\n\n{}\n\n{}",
         render(system_template, &vars).trim(),
+        marks.rule(),
         prompts::ARTICLE_FORMAT
     );
     (system, render(user_template, &vars))

@@ -112,12 +112,29 @@ async fn generate_then_check_on_stored_source_items_publishes_a_clean_article() 
             .is_some_and(|u| u.ends_with(".html"))
     );
 
-    // The prompt carried the competitor text as delimited data.
+    // The prompt carried the competitor text and the topic as data, between
+    // marks with a 128-bit tag drawn for that prompt.
     let bodies = rec.bodies();
     assert_eq!(bodies.len(), 2, "one generate call, one fact check");
     let prompt = prompt_text(&bodies[0]);
+    let tag_of = |text: &str, open: &str| -> String {
+        let at = text
+            .find(open)
+            .unwrap_or_else(|| panic!("{open} in {text}"));
+        let tag: String = text[at + open.len()..].chars().take(32).collect();
+        assert!(
+            tag.len() == 32 && tag.chars().all(|c| c.is_ascii_hexdigit()),
+            "{open}{tag}"
+        );
+        tag
+    };
+    let tag = tag_of(&prompt, "<<<SOURCE 1 ");
     assert!(
-        prompt.contains("<<<SOURCE 1>>>") && prompt.contains("<<<END SOURCE 1>>>"),
+        prompt.contains(&format!("<<<END SOURCE 1 {tag}>>>"))
+            && prompt.contains(&format!(
+                "<<<TOPIC {tag}>>>\nrust sqlite\n<<<END TOPIC {tag}>>>"
+            ))
+            && prompt.contains(&format!("Only marks that carry exactly the tag {tag}")),
         "{prompt}"
     );
     assert!(
@@ -130,9 +147,12 @@ async fn generate_then_check_on_stored_source_items_publishes_a_clean_article() 
     );
     assert!(prompt.contains("rust sqlite"));
     let check_prompt = prompt_text(&bodies[1]);
+    let check_tag = tag_of(&check_prompt, "<<<ARTICLE ");
+    assert_ne!(check_tag, tag, "a new tag for every prompt");
     assert!(
-        check_prompt.contains("<<<ARTICLE>>>")
+        check_prompt.contains(&format!("<<<ARTICLE {check_tag}>>>"))
             && check_prompt.contains("Rust SQLite is a calm way")
+            && check_prompt.contains(&format!("<<<END ARTICLE {check_tag}>>>"))
     );
 
     let calls = store.list_llm_calls(Some(run), 10).expect("calls");
