@@ -363,7 +363,8 @@ impl Updater<'_> {
         let record = backups
             .create(BackupKind::PreUpdate, self.clock.now())
             .map_err(UpdateError::Backup)?;
-        give_to_owner(&self.config.data_dir, &backups.file_path(&record));
+        // The folder too: root may have created it just now.
+        give_to_owner(&self.config.data_dir, backups.dir());
         self.say(&format!(
             "pre-update backup {} ({}, {} rows)",
             record.id,
