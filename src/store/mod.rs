@@ -13,6 +13,7 @@ pub mod postgres;
 mod redacted;
 mod spend;
 pub mod sqlite;
+pub mod topic_reserve;
 mod types;
 
 use std::collections::BTreeMap;
