@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 
 use super::Alert;
 use crate::config::{SmtpConfig, SmtpTls};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 mod guard;
 

@@ -15,8 +15,8 @@ use super::reply::{ApiError, Reply};
 use super::request_head::PEER_HEADER;
 use super::{WebState, page, views};
 use crate::budget::CapScope;
-use crate::config::Money;
-use crate::pipeline::lifecycle::Stage;
+use crate::domain::lifecycle::Stage;
+use crate::domain::money::Money;
 use crate::store::{ArticleId, CapChange, JobId, NewEvent, NewRun, RunTrigger};
 
 /// What a handler gets.
@@ -264,6 +264,13 @@ fn parse_query(q: &str) -> Result<Vec<(String, String)>, ApiError> {
 /// handler is fenced here: the client gets 500, the log the message, and
 /// this thread goes on to the next request.
 pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
+    // The front confirming a connection it opened (`upstream::Pool`): the
+    // only request without the peer header, which the front adds to every
+    // request it relays.
+    if rq.url() == "*" && !rq.headers().iter().any(|h| h.field.equiv(PEER_HEADER)) {
+        let _ = rq.respond(tiny_http::Response::empty(204));
+        return;
+    }
     let started = Instant::now();
     let method = rq.method().as_str().to_string();
     let url = rq.url().to_string();
@@ -647,7 +654,7 @@ fn set_caps(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         .set_cap_overrides(&changes, &ctx.actor, now)?;
     // Jobs waiting for a cap look again now if the caps changed: a raised
     // cap takes effect at once. Nothing else that waits is woken.
-    crate::daemon::wake_cap_waits_if_caps_changed(
+    crate::pipeline::cap_waits::wake_cap_waits_if_caps_changed(
         ctx.state.store.as_ref(),
         &ctx.state.config,
         now,

@@ -10,8 +10,8 @@ use ::postgres::Row;
 use super::reads::{JOB_COLS, job_row};
 use super::{Param, Tx, get, get_ts, get_ts_opt, insert_event, ms, params, site_id};
 use crate::budget::{BudgetCaps, CapScope};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::*;
 
 const TOKEN_COLS: &str =

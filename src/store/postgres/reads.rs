@@ -8,7 +8,7 @@ use ::postgres::Row;
 use super::{
     Param, Tx, get, get_ts, get_ts_opt, get_u32, job_status_col, params, run_status_col, stage_col,
 };
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
+use crate::domain::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
 use crate::store::*;
 
 fn collect<T>(rows: Vec<Row>, f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::migrate::{self, Migration};
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
+use crate::domain::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
 
 pub struct SqliteStore {
     path: PathBuf,

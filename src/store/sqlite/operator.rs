@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::reads::{JOB_COLS, job_row};
 use super::{CachedExt, insert_event, map_err, ms, site_id, ts};
 use crate::budget::{BudgetCaps, CapScope};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::*;
 use rusqlite::types::Value;
 
