@@ -264,6 +264,13 @@ fn parse_query(q: &str) -> Result<Vec<(String, String)>, ApiError> {
 /// handler is fenced here: the client gets 500, the log the message, and
 /// this thread goes on to the next request.
 pub fn handle(state: &WebState, mut rq: tiny_http::Request) {
+    // The front confirming a connection it opened (`upstream::Pool`): the
+    // only request without the peer header, which the front adds to every
+    // request it relays.
+    if rq.url() == "*" && !rq.headers().iter().any(|h| h.field.equiv(PEER_HEADER)) {
+        let _ = rq.respond(tiny_http::Response::empty(204));
+        return;
+    }
     let started = Instant::now();
     let method = rq.method().as_str().to_string();
     let url = rq.url().to_string();

@@ -31,11 +31,27 @@ pub const READ_AHEAD_TOTAL: usize = 64 << 20;
 const READ_SIZE: usize = 64 << 10;
 
 /// Keep-alive connections to one tiny_http server; at most `size` in use.
+///
+/// New connections are opened one at a time, each confirmed by an answer
+/// before the next is opened. tiny_http gives every accepted connection
+/// to its thread pool, which decides between "hand to an idle thread" and
+/// "start a thread" from a count of idle threads that lags behind: two
+/// connections accepted together can both be handed to the same idle
+/// thread, and since a keep-alive connection holds its thread for its
+/// whole life, the second one then waits for a thread that never comes
+/// (its request hangs). A confirmed connection holds a thread, so the next
+/// one is counted right.
 pub struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<UnixStream>>,
     slots: Arc<Semaphore>,
+    opening: tokio::sync::Mutex<()>,
 }
+
+/// The front's own request, which the handler answers with 204 (see
+/// `api::handle`): it carries no peer header, which every relayed request
+/// carries.
+pub const CONFIRM_REQUEST: &[u8] = b"OPTIONS * HTTP/1.1\r\nHost: front\r\n\r\n";
 
 /// A connection taken from the pool. Dropped: closed. Given back with
 /// [`Pool::put_back`]: reused.
@@ -53,6 +69,7 @@ impl Pool {
             path,
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(size.max(1))),
+            opening: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -67,7 +84,7 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (stream, reused) = match idle {
             Some(s) => (s, true),
-            None => (UnixStream::connect(&self.path).await?, false),
+            None => (self.open().await?, false),
         };
         Ok(Lease {
             stream,
@@ -77,9 +94,35 @@ impl Pool {
         })
     }
 
+    /// Opens a connection and waits until tiny_http answers on it, one
+    /// connection at a time (see [`Pool`]).
+    async fn open(&self) -> io::Result<UnixStream> {
+        let _one_at_a_time = self.opening.lock().await;
+        let mut stream = UnixStream::connect(&self.path).await?;
+        stream.write_all(CONFIRM_REQUEST).await?;
+        // The answer is a bare head (204, no body): read it to its end.
+        let mut head = Vec::with_capacity(256);
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if head.len() >= MAX_RESPONSE_HEAD || stream.read(&mut byte).await? == 0 {
+                return Err(io::Error::other(
+                    "the request handler closed a new connection without answering",
+                ));
+            }
+            head.push(byte[0]);
+        }
+        if !head.starts_with(b"HTTP/1.1 204") {
+            return Err(io::Error::other(format!(
+                "the request handler answered a new connection with {:?}",
+                String::from_utf8_lossy(head.split(|b| *b == b'\r').next().unwrap_or_default())
+            )));
+        }
+        Ok(stream)
+    }
+
     /// A fresh connection for a retry, keeping the lease's slot.
     async fn reconnect(&self, lease: &mut Lease) -> io::Result<()> {
-        lease.stream = UnixStream::connect(&self.path).await?;
+        lease.stream = self.open().await?;
         lease.buf.clear();
         lease.reused = false;
         Ok(())
@@ -565,6 +608,89 @@ mod tests {
         assert!(Scanner::new(Framing::Empty, false).done());
     }
 
+    /// What `api::handle` answers: 204 to the pool's confirmation.
+    fn answer(
+        rq: &tiny_http::Request,
+        body: Vec<u8>,
+    ) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+        if rq.url() == "*" {
+            tiny_http::Response::from_data(Vec::new()).with_status_code(204)
+        } else {
+            tiny_http::Response::from_data(body)
+        }
+    }
+
+    /// Connections opened together are all served: each one holds a
+    /// tiny_http thread for its life, and tiny_http's pool miscounts idle
+    /// threads when connections arrive together (see [`Pool`]). Sixteen
+    /// requests at once on sixteen new connections, forty times over.
+    #[test]
+    fn connections_opened_together_are_all_served() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for round in 0..40 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let sock = dir.path().join("t.sock");
+            let server = Arc::new(tiny_http::Server::http_unix(&sock).expect("tiny_http"));
+            for _ in 0..4 {
+                let server = server.clone();
+                std::thread::spawn(move || {
+                    while let Ok(rq) = server.recv() {
+                        let a = answer(&rq, b"ok".to_vec());
+                        let _ = rq.respond(a);
+                    }
+                });
+            }
+            let pool = Pool::new(sock, 16);
+            let answered = rt.block_on(async {
+                let budget = Arc::new(Semaphore::new(READ_AHEAD_TOTAL >> 10));
+                let mut all = tokio::task::JoinSet::new();
+                for _ in 0..16 {
+                    let (pool, budget) = (pool.clone(), budget.clone());
+                    all.spawn(async move {
+                        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                            .await
+                            .expect("bind");
+                        let addr = listener.local_addr().expect("addr");
+                        let client = tokio::net::TcpStream::connect(addr);
+                        let (client, accepted) = tokio::join!(client, listener.accept());
+                        let _client = client.expect("connect");
+                        let (mut stream, _) = accepted.expect("accept");
+                        let lease = pool.take().await.expect("lease");
+                        let ex = Exchange {
+                            request: b"GET / HTTP/1.1\r\nHost: x\r\nX-Blog-Poster-Peer: 127.0.0.1\r\n\r\n",
+                            head_only: false,
+                            http10: false,
+                            close: false,
+                            write_stall: Duration::from_secs(10),
+                        };
+                        let mut pending = Vec::new();
+                        // The lease is returned (not put back) so that every
+                        // connection stays open, holding its thread, until
+                        // all sixteen are answered.
+                        match exchange(&pool, lease, &mut stream, &mut pending, 1024, &ex, &budget).await {
+                            Relayed::Done { lease, .. } => lease,
+                            _ => None,
+                        }
+                    });
+                }
+                tokio::time::timeout(Duration::from_secs(20), all.join_all()).await
+            });
+            let answered =
+                answered.unwrap_or_else(|_| panic!("round {round}: a request was never answered"));
+            assert!(
+                answered.iter().all(Option::is_some),
+                "round {round}: an answer did not end cleanly"
+            );
+            drop(answered);
+            for _ in 0..4 {
+                server.unblock();
+            }
+        }
+    }
+
     /// tiny_http's own chunked encoding (its default for bodies of 32 KiB
     /// and more), relayed to an HTTP/1.1 client as is and decoded for an
     /// HTTP/1.0 one, and the Unix connection reused afterwards.
@@ -578,7 +704,8 @@ mod tests {
         let expected = body.clone();
         std::thread::spawn(move || {
             for rq in server.incoming_requests() {
-                let _ = rq.respond(tiny_http::Response::from_data(body.clone()));
+                let a = answer(&rq, body.clone());
+                let _ = rq.respond(a);
             }
         });
         let rt = tokio::runtime::Builder::new_current_thread()
