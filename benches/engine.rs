@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, Environment};
+use blog_poster::domain::BoxFuture;
+use blog_poster::domain::lifecycle::{RunStatus, Stage};
 use blog_poster::pipeline::engine::{Engine, Observer};
-use blog_poster::pipeline::lifecycle::{RunStatus, Stage};
-use blog_poster::pipeline::stage::{
-    BoxFuture, NotBuilt, StageContext, StageError, StageRunner, StageSet,
-};
+use blog_poster::pipeline::stage::{NotBuilt, StageContext, StageError, StageRunner, StageSet};
 use blog_poster::store::postgres::{PgOptions, PgStore};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
@@ -228,7 +227,7 @@ fn engine_level(backend: Backend, workers: u32) {
     let succeeded = store
         .job_counts()
         .expect("counts")
-        .get(&blog_poster::pipeline::lifecycle::JobStatus::Succeeded)
+        .get(&blog_poster::domain::lifecycle::JobStatus::Succeeded)
         .copied();
     assert_eq!(succeeded, Some(n as u64), "every job ran exactly once");
     println!(

@@ -13,7 +13,7 @@ use crate::config::{
     self, Config, ConfigError, ConfigLocation, Environment, PublisherConfig, SecretUse,
     units::format_duration,
 };
-use crate::pipeline::lifecycle::Stage;
+use crate::domain::lifecycle::Stage;
 use crate::pipeline::stage::StageSet;
 use crate::{out, outln};
 
@@ -560,7 +560,7 @@ pub fn describe_config(c: &Config, location: &ConfigLocation) -> String {
     out
 }
 
-fn cap(m: Option<config::Money>) -> String {
+fn cap(m: Option<crate::domain::money::Money>) -> String {
     m.map_or_else(|| "unlimited".to_string(), |m| m.to_string())
 }
 

@@ -19,9 +19,9 @@ use crate::backup::Backups;
 use crate::alerts::AlertObserver;
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseBackend};
+use crate::domain::lifecycle::Timestamp;
 use crate::instance::{InstanceError, InstanceLock};
 use crate::pipeline::engine::{Engine, LogObserver, Observer, owner_id};
-use crate::pipeline::lifecycle::Timestamp;
 use crate::pipeline::stage::StageSet;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
@@ -164,7 +164,7 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
     // with this start). Provider cooldowns, Retry-After deadlines and a
     // site's rate limit keep their time: a restart is not a reason to call
     // a rate-limiting server again.
-    wake_cap_waits_if_caps_changed(store.as_ref(), config, now)?;
+    crate::pipeline::cap_waits::wake_cap_waits_if_caps_changed(store.as_ref(), config, now)?;
     Ok(Workspace {
         store,
         sqlite,
@@ -172,26 +172,6 @@ pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, Daemo
         reclaimed,
         migrated,
     })
-}
-
-/// Wakes the jobs waiting for a cost cap when the caps in force (the
-/// config's and the API's overrides) differ from those last seen; returns
-/// how many it woke. What a start, `run --once`, a foreground approve or
-/// publish, a restore and `PUT /api/v1/caps` call.
-pub fn wake_cap_waits_if_caps_changed(
-    store: &dyn Store,
-    config: &Config,
-    now: Timestamp,
-) -> Result<u64, StoreError> {
-    let caps = crate::budget::caps_fingerprint(config, &store.cap_overrides()?);
-    let woken = store.wake_cap_waits_if_caps_changed(&caps, now)?;
-    if woken > 0 {
-        tracing::info!(
-            jobs = woken,
-            "the caps changed: jobs waiting for a cap look again"
-        );
-    }
-    Ok(woken)
 }
 
 /// A receiver that turns true on SIGTERM or SIGINT.

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::{DaemonError, Workspace, open_for_work};
+use crate::domain::lifecycle::{JobStatus, RunStatus, Stage};
 use crate::pipeline::engine::{Engine, JobOutcome, Observer, owner_id};
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage};
 use crate::pipeline::stage::StageSet;
 use crate::store::{ClaimedJob, JobRecord, NewRun, RunId, RunRecord, RunTrigger, Store};
 

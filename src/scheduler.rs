@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
-use crate::pipeline::lifecycle::{Stage, Timestamp};
+use crate::domain::lifecycle::{Stage, Timestamp};
 use crate::store::{NewRun, RunTrigger, SiteRecord, SlotAdvance, Store, StoreResult};
 
 /// What to do about one site now, if anything.

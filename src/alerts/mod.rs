@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::AlertsConfig;
+use crate::domain::lifecycle::{JobStatus, Stage, Timestamp};
 use crate::pipeline::engine::{JobOutcome, Observer};
-use crate::pipeline::lifecycle::{JobStatus, Stage, Timestamp};
 use crate::store::{ClaimedJob, DeadJob, SourceRecord, Store};
 
 use limiter::{Decision, RateLimiter};

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 
 use super::Alert;
 use crate::config::{SmtpConfig, SmtpTls};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpError {

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::units::{Money, Secret};
+use super::units::Secret;
 use crate::budget::BudgetCaps;
+use crate::domain::money::Money;
 use crate::llm::pricing::Price;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

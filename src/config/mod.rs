@@ -29,7 +29,6 @@ pub use environment::{Environment, ProjectPaths};
 pub use feeds::{MonitorConfig, TopicsConfig};
 pub use llm::*;
 pub use secret::{Secret, SecretCheck, SecretError, SecretUse, Secrets};
-pub use units::Money;
 pub use update::{UpdateConfig, UpdateMode};
 
 /// The annotated example config; also the embedded defaults.

@@ -2,6 +2,7 @@
 //! what is picked from the environment and what is refused, with the fix.
 
 use super::*;
+use crate::domain::money::Money;
 use crate::llm::pricing::Price;
 
 fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {

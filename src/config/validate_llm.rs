@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::config::raw::{RawConfig, RawProvider, RawSite};
 use crate::content::prompts::{TemplateKind, validate_template};
+use crate::domain::money::Money;
 use crate::llm::pricing::{Price, default_price};
 use crate::llm::{anthropic, openai};
 

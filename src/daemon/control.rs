@@ -240,7 +240,7 @@ pub(super) async fn restore_in_daemon(
         sqlite.sync_sites(&site_specs(&cfg), now)?;
         // Not crashes: the backup was taken while they ran.
         sqlite.reclaim_leases(true, u32::MAX, now)?;
-        super::wake_cap_waits_if_caps_changed(sqlite.as_ref(), &cfg, now)?;
+        crate::pipeline::cap_waits::wake_cap_waits_if_caps_changed(sqlite.as_ref(), &cfg, now)?;
         sqlite.record_event(
             &crate::store::NewEvent {
                 site: None,

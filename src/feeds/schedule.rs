@@ -16,7 +16,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use crate::config::MonitorConfig;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 /// A server asking for more than this is asked again after this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 86_400);

@@ -19,7 +19,7 @@ pub mod service;
 use std::time::Duration;
 
 use crate::config::{ProviderConfig, ProviderKind, Secret};
-use crate::pipeline::stage::BoxFuture;
+use crate::domain::BoxFuture;
 use crate::store::CallOutcome;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

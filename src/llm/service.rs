@@ -14,8 +14,9 @@ use super::breaker::{Breaker, BreakerState, Permit};
 use super::*;
 use crate::budget::{BudgetCaps, CapRefusal};
 use crate::clock::Clock;
-use crate::config::{Config, LlmConfig, Money};
-use crate::pipeline::lifecycle::{Timestamp, WaitKind};
+use crate::config::{Config, LlmConfig};
+use crate::domain::lifecycle::{Timestamp, WaitKind};
+use crate::domain::money::Money;
 use crate::pipeline::stage::StageError;
 use crate::store::{
     BudgetRequest, JobId, NewLlmCall, Reservation, ReservationId, RunId, Store, StoreError,

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::pipeline::lifecycle::{JobStatus, RetryPolicy, Timestamp};
+use crate::domain::lifecycle::{JobStatus, RetryPolicy, Timestamp};
 use crate::pipeline::stage::{StageContext, StageError, StageSet};
 use crate::store::{
     ClaimRequest, ClaimedJob, DeadJob, JobFailure, RunId, StageOutput, Store, StoreError,
@@ -396,7 +396,7 @@ impl Engine {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
-                Ok(()) if job.stage == crate::pipeline::lifecycle::Stage::Topics => {
+                Ok(()) if job.stage == crate::domain::lifecycle::Stage::Topics => {
                     // The commit may have passed over a topic another run
                     // took meanwhile: the stored summary names the one kept.
                     let id = job.id;

@@ -13,9 +13,10 @@ use crate::content::links::{host_of, unknown_domains};
 use crate::content::prompts::{
     self, Delimiters, item_texts, render, render_sources, select_sources,
 };
+use crate::domain::BoxFuture;
 use crate::llm::service::{CallContext, CallSpec, LlmError, LlmReply, LlmService};
 use crate::llm::{Finish, Message};
-use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
+use crate::pipeline::stage::{StageContext, StageError, StageRunner};
 use crate::store::{GenerateOutput, GenerationNotes, SourceItemRecord, StageOutput};
 
 /// Items read from the store before picking the most relevant.

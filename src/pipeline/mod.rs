@@ -4,10 +4,10 @@
 //! Data flow per run: monitor → topics → generate → check → publish. Each
 //! stage is one job; its output and the next job are committed together.
 
+pub mod cap_waits;
 pub mod check;
 pub mod engine;
 pub mod generate;
-pub mod lifecycle;
 pub mod monitor;
 pub mod outbox;
 pub mod publish;

@@ -3,16 +3,13 @@
 //! classified error. The engine owns retries, leases and commits; a stage
 //! only does its work and says whether a retry could help.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
-use crate::pipeline::lifecycle::{Stage, Timestamp, WaitKind};
+use crate::domain::BoxFuture;
+use crate::domain::lifecycle::{Stage, Timestamp, WaitKind};
 use crate::store::{ClaimedJob, JobFailure, StageOutput, Store, StoreError, StoreResult};
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a running stage may use.
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::lifecycle::{
+use crate::domain::lifecycle::{
     ArticleStatus, JobStatus, RunStatus, Stage, Timestamp, Verdict, WaitKind,
 };
 

@@ -15,8 +15,8 @@ use super::reply::{ApiError, Reply};
 use super::request_head::PEER_HEADER;
 use super::{WebState, page, views};
 use crate::budget::CapScope;
-use crate::config::Money;
-use crate::pipeline::lifecycle::Stage;
+use crate::domain::lifecycle::Stage;
+use crate::domain::money::Money;
 use crate::store::{ArticleId, CapChange, JobId, NewEvent, NewRun, RunTrigger};
 
 /// What a handler gets.
@@ -654,7 +654,7 @@ fn set_caps(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         .set_cap_overrides(&changes, &ctx.actor, now)?;
     // Jobs waiting for a cap look again now if the caps changed: a raised
     // cap takes effect at once. Nothing else that waits is woken.
-    crate::daemon::wake_cap_waits_if_caps_changed(
+    crate::pipeline::cap_waits::wake_cap_waits_if_caps_changed(
         ctx.state.store.as_ref(),
         &ctx.state.config,
         now,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::api::{Ctx, backup_error, backups};
 use super::reply::{ApiError, Reply};
 use crate::clock::Clock;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::{NewEvent, Store};
 
 /// Finished operations kept for `GET /api/v1/operations`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use blog_poster::alerts::{self, Alert, smtp};
 use blog_poster::clock::{Clock, ManualClock};
 use blog_poster::config::{self, AlertsConfig, Environment, SmtpConfig, SmtpTls};
-use blog_poster::pipeline::lifecycle::Stage;
+use blog_poster::domain::lifecycle::Stage;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;

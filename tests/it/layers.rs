@@ -498,19 +498,12 @@ fn declared_layers() -> Layers {
 /// listed arrow that no longer exists (strike it from the list).
 const KNOWN_BACK_ARROWS: &[(&str, &str)] = &[
     ("alerts", "pipeline"),
-    ("budget", "config"),
-    ("budget", "pipeline"),
-    ("budget", "store"),
-    ("clock", "pipeline"),
     ("config", "content"),
     ("config", "llm"),
     ("config", "store"),
-    ("feeds", "pipeline"),
     ("feeds", "topics"),
     ("llm", "pipeline"),
-    ("store", "pipeline"),
     ("store", "topics"),
-    ("topics", "pipeline"),
     ("update", "daemon"),
     ("web", "daemon"),
 ];

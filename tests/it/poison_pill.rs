@@ -9,7 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use blog_poster::pipeline::lifecycle::{JobStatus, RunStatus, Stage};
+use blog_poster::domain::lifecycle::{JobStatus, RunStatus, Stage};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{NewRun, RunId, RunTrigger, Store};
 use serde_json::Value;

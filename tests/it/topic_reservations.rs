@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{RunStatus, Stage};
-use blog_poster::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner, StageSet};
+use blog_poster::domain::BoxFuture;
+use blog_poster::domain::lifecycle::{RunStatus, Stage};
+use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner, StageSet};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{NewRun, RunId, RunTrigger, StageOutput, Store};
 

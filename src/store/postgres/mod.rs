@@ -35,7 +35,7 @@ pub use connect::{PgOptions, redact_url};
 use super::migrate::{self, Migration};
 use super::sql;
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
+use crate::domain::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
 
 /// A parameter list for one statement.
 pub(crate) type P<'a> = &'a (dyn ToSql + Sync);

@@ -3,7 +3,7 @@
 //! its check report and its publication (article and publish ledger).
 
 use super::{Tx, get, ms};
-use crate::pipeline::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
+use crate::domain::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
 use crate::store::*;
 
 pub(super) struct Context {

@@ -8,7 +8,7 @@
 //! `topics::reserve::choose`, shared with SQLite.
 
 use super::{Tx, get, ms};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 use crate::topics::reserve::{HeldTopic, choose, topic_key};
 

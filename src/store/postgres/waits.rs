@@ -4,7 +4,7 @@
 //! table.
 
 use super::{Tx, get as col, ms};
-use crate::pipeline::lifecycle::{Timestamp, WaitKind};
+use crate::domain::lifecycle::{Timestamp, WaitKind};
 use crate::store::*;
 
 /// The `daemon_state` key of the caps fingerprint last seen.

@@ -14,7 +14,7 @@ pub(crate) mod operator;
 pub(crate) mod reads;
 pub(crate) mod sites;
 
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
+use crate::domain::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
 use crate::store::{StoreError, StoreResult};
 use chrono::{DateTime, TimeZone, Utc};
 

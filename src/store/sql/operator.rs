@@ -8,8 +8,8 @@
 use super::sites::{insert_event, site_id};
 use super::{Db, Row, collect, get, get_ts, get_ts_opt, get_u64, ms};
 use crate::budget::{BudgetCaps, CapScope};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::*;
 
 const TOKEN_COLS: &str =

@@ -2,7 +2,7 @@
 //! every write uses (`site_id`, `insert_event`) and run creation.
 
 use super::{Db, get, ms};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 
 /// The id of a site in the config; an unknown name is a `Conflict`.

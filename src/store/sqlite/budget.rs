@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{map_err, ms, site_id, ts};
 use crate::budget::{ScopeSpend, check_caps, window_keys};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::*;
 
 /// The `budget_totals` keys of the five scopes a reservation falls in, in

@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::migrate::{self, Migration};
 use super::sql;
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
+use crate::domain::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
 use dialect::Lite;
 
 pub struct SqliteStore {

@@ -8,7 +8,7 @@
 use rusqlite::{Transaction, params};
 
 use super::{CachedExt, map_err, ms};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 use crate::topics::reserve::{HeldTopic, choose, topic_key};
 

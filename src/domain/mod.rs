@@ -1,0 +1,14 @@
+//! The leaf of the crate: domain types every module may use — timestamps,
+//! stages and statuses with their pure state machines ([`lifecycle`]),
+//! [`money::Money`], and the boxed future of the async plug-in points. It
+//! imports nothing of the crate (docs/architecture.md, "Layers").
+
+pub mod lifecycle;
+pub mod money;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, sendable future: what the stage, LLM and existing-posts
+/// plug-in points return, so they can be trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
