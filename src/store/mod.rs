@@ -12,6 +12,7 @@ mod operator;
 pub mod postgres;
 mod redacted;
 mod spend;
+pub(crate) mod sql;
 pub mod sqlite;
 pub mod topic_reserve;
 mod types;

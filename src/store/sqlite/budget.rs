@@ -73,7 +73,7 @@ pub(super) fn reserve(
         article: total(tx, &keys[4])?,
     };
     // Caps set through the API (cap_overrides) win over the config's.
-    let caps = super::operator::apply_overrides(tx, site, &req.caps)?;
+    let caps = crate::store::sql::operator::apply_overrides(&mut super::Lite(tx), site, &req.caps)?;
     let c = &caps;
     if let Err(refusal) = check_caps(c, &spent, req.amount, &req.site, now) {
         return Ok(Reservation::Refused(refusal));
