@@ -10,6 +10,7 @@
 //! synchronous `Store` directly: they run on their own threads, not on the
 //! async runtime.
 
+mod actions;
 pub mod api;
 pub mod auth;
 pub mod front;

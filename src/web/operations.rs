@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use serde::Deserialize;
 
-use super::api::{Ctx, backup_error, backups};
+use super::actions::{backup_error, backups};
+use super::api::Ctx;
 use super::reply::{ApiError, Reply};
 use crate::clock::Clock;
 use crate::domain::lifecycle::Timestamp;
