@@ -1,8 +1,9 @@
 //! The leaf of the crate: domain types every module may use — timestamps,
 //! stages and statuses with their pure state machines ([`lifecycle`]),
-//! [`money::Money`], and the boxed future of the async plug-in points. It
+//! [`money::Money`], the one exponential [`backoff::Backoff`], and the boxed future of the async plug-in points. It
 //! imports nothing of the crate (docs/architecture.md, "Layers").
 
+pub mod backoff;
 pub mod lifecycle;
 pub mod money;
 
