@@ -30,11 +30,12 @@ use ::postgres::types::{FromSql, ToSql};
 use ::postgres::{Client, Row, Statement};
 use chrono::{DateTime, TimeZone, Utc};
 
-pub use connect::{PgOptions, redact_url};
+pub use connect::redact_url;
 
 use super::migrate::{self, Migration};
 use super::sql;
 use super::*;
+use crate::config::PgOptions;
 use crate::domain::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
 
 /// A parameter list for one statement.

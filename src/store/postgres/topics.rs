@@ -5,12 +5,12 @@
 //! reservations committed before it (several instances included); the
 //! partial unique index is the backstop. Released when the run fails for
 //! good or is cancelled, held again when it is revived. The choice is
-//! `topics::reserve::choose`, shared with SQLite.
+//! `store::topic_reserve::choose`, shared with SQLite.
 
 use super::{Tx, get, ms};
 use crate::domain::lifecycle::Timestamp;
+use crate::store::topic_reserve::{HeldTopic, choose, topic_key};
 use crate::store::*;
-use crate::topics::reserve::{HeldTopic, choose, topic_key};
 
 /// The advisory-lock class of topic commits ("topc"); the site id is the
 /// second key.
