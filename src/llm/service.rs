@@ -15,6 +15,7 @@ use super::*;
 use crate::budget::{BudgetCaps, CapRefusal};
 use crate::clock::Clock;
 use crate::config::{Config, LlmConfig};
+use crate::domain::backoff::Backoff;
 use crate::domain::lifecycle::Timestamp;
 use crate::domain::money::Money;
 use crate::store::{
@@ -514,9 +515,7 @@ fn call_record(
 
 /// `retry_base · 2^attempt` with jitter, at least what the provider asked.
 fn backoff(llm: &LlmConfig, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let exp = llm.retry_base.saturating_mul(1u32 << attempt.min(16));
-    let capped = exp.min(llm.retry_max);
-    let jittered = capped / 2 + capped.mul_f64(fastrand::f64() / 2.0);
+    let jittered = Backoff::new(llm.retry_base, llm.retry_max).jittered(attempt, fastrand::f64());
     match retry_after {
         Some(asked) => asked.max(jittered),
         None => jittered,
