@@ -15,6 +15,7 @@ use blog_poster::clock::SystemClock;
 use blog_poster::config::PgOptions;
 use blog_poster::config::{self, Environment};
 use blog_poster::domain::BoxFuture;
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{RunStatus, Stage};
 use blog_poster::pipeline::engine::{Engine, Observer};
 use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner, StageSet};

@@ -19,6 +19,7 @@ use blog_poster::content::checks::run_checks;
 use blog_poster::content::draft::{finalize, parse_draft};
 use blog_poster::content::gate::{FactCheck, decide, parse_fact_check};
 use blog_poster::domain::BoxFuture;
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{RunStatus, Stage};
 use blog_poster::llm::service::LlmService;
 use blog_poster::llm::{ChatRequest, Completion, Finish, Provider, ProviderError, Usage};

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use blog_poster::clock::{Clock, SystemClock};
 use blog_poster::config::{self, Environment, PublisherConfig};
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::publish::Publisher;
 use blog_poster::pipeline::stage::{StageContext, StageRunner};

@@ -4,10 +4,11 @@
 //! web API and TUI later. Every action is one store transaction that also
 //! records who did it.
 
+use crate::domain::ids::ArticleId;
 use crate::domain::lifecycle::{ArticleStatus, Timestamp};
 use crate::store::{
-    ArticleFilter, ArticleId, ArticleImage, ArticleRecord, JobRecord, PublishEntry, ReviewOutcome,
-    Store, StoreError,
+    ArticleFilter, ArticleImage, ArticleRecord, JobRecord, PublishEntry, ReviewOutcome, Store,
+    StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -12,12 +12,13 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::DaemonError;
+use crate::domain::ids::RunId;
 use crate::domain::lifecycle::JobOutcome;
 use crate::domain::lifecycle::{JobStatus, RunStatus, Stage};
 use crate::pipeline::engine::{Engine, Observer, owner_id};
 use crate::pipeline::stage::StageSet;
 use crate::pipeline::workspace::{Workspace, open_for_work};
-use crate::store::{ClaimedJob, JobRecord, NewRun, RunId, RunRecord, RunTrigger, Store};
+use crate::store::{ClaimedJob, JobRecord, NewRun, RunRecord, RunTrigger, Store};
 
 #[derive(Debug, Clone)]
 pub struct OnceOptions {
@@ -285,7 +286,7 @@ pub async fn work_runs(
 /// remaining job is due later than `max_wait` from now (parked for `serve`).
 fn finished_or_parked(
     store: &dyn Store,
-    runs: &[crate::store::RunId],
+    runs: &[crate::domain::ids::RunId],
     clock: &dyn Clock,
     max_wait: Duration,
 ) -> Result<bool, DaemonError> {

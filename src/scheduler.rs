@@ -160,7 +160,7 @@ async fn start_ticker(
 mod tests {
     use super::*;
     use crate::config::{Environment, PublisherConfig};
-    use crate::store::SiteId;
+    use crate::domain::ids::SiteId;
     use chrono::TimeZone;
 
     fn at(h: u32, m: u32) -> Timestamp {

@@ -1,8 +1,10 @@
 use super::*;
 use crate::budget::{CapRefusal, CapScope};
 use crate::config::WebhookFormat;
+use crate::domain::ids::JobId;
+use crate::domain::ids::RunId;
+use crate::domain::ids::SiteId;
 use crate::domain::money::Money;
-use crate::store::{JobId, RunId, SiteId};
 use chrono::TimeZone;
 
 fn t(secs: i64) -> Timestamp {

@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 use super::{CliError, exit, load_config, runtime, usage};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Environment, PublisherConfig, SecretUse};
+use crate::domain::ids::ArticleId;
 use crate::domain::lifecycle::ArticleStatus;
 use crate::instance::InstanceError;
 use crate::pipeline::stage::StageSet;
@@ -20,7 +21,7 @@ use crate::pipeline::workspace::{WorkspaceError, open_for_work};
 use crate::review::{self, ReviewError};
 use crate::run_once::{ProgressPrinter, render_summary, work_runs};
 use crate::store::open::{ensure_migrated, instance_lock, open_database};
-use crate::store::{ArticleFilter, ArticleId, ReviewOutcome, Store, StoreError};
+use crate::store::{ArticleFilter, ReviewOutcome, Store, StoreError};
 use crate::wordpress::doctor;
 use crate::{out, outln};
 

@@ -1,4 +1,5 @@
-//! The leaf of the crate: domain types every module may use — timestamps,
+//! The leaf of the crate: domain types every module may use — row ids
+//! ([`ids`]), timestamps,
 //! stages and statuses with their pure state machines ([`lifecycle`]),
 //! [`money::Money`] and what a model's tokens cost ([`pricing`]), the one
 //! exponential backoff ([`backoff::Backoff`]), the placeholders a prompt
@@ -8,6 +9,7 @@
 //! rules and the LLM, content and pipeline code act on them.
 
 pub mod backoff;
+pub mod ids;
 pub mod lifecycle;
 pub mod money;
 pub mod pricing;

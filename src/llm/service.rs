@@ -16,11 +16,11 @@ use crate::budget::{BudgetCaps, CapRefusal};
 use crate::clock::Clock;
 use crate::config::{Config, LlmConfig};
 use crate::domain::backoff::Backoff;
+use crate::domain::ids::JobId;
+use crate::domain::ids::RunId;
 use crate::domain::lifecycle::Timestamp;
 use crate::domain::money::Money;
-use crate::store::{
-    BudgetRequest, JobId, NewLlmCall, Reservation, ReservationId, RunId, Store, StoreError,
-};
+use crate::store::{BudgetRequest, NewLlmCall, Reservation, ReservationId, Store, StoreError};
 
 /// Who a call is for and which caps apply.
 #[derive(Clone)]

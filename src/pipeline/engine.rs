@@ -14,11 +14,11 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::backoff::Backoff;
+use crate::domain::ids::RunId;
 use crate::domain::lifecycle::{JobOutcome, JobStatus, RetryPolicy, Timestamp};
 use crate::pipeline::stage::{StageContext, StageError, StageSet};
 use crate::store::{
-    ClaimRequest, ClaimedJob, DeadJob, JobFailure, RunId, StageOutput, Store, StoreError,
-    StoreResult,
+    ClaimRequest, ClaimedJob, DeadJob, JobFailure, StageOutput, Store, StoreError, StoreResult,
 };
 
 /// Between tries of a commit the database refused as busy.

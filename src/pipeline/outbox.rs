@@ -133,8 +133,9 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::ArticleId;
     use crate::domain::lifecycle::ArticleStatus;
-    use crate::store::{ArticleId, NewArticle};
+    use crate::store::NewArticle;
 
     fn article(title: &str, body: &str, slug: &str) -> ArticleRecord {
         ArticleRecord {

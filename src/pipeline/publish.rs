@@ -19,11 +19,12 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{PostStatus, PublisherConfig, WordpressConfig, units::format_duration};
 use crate::domain::BoxFuture;
+use crate::domain::ids::ArticleId;
 use crate::domain::lifecycle::{ArticleStatus, Timestamp, WaitKind};
 use crate::pipeline::outbox::{markdown_to_safe_html, write_article};
 use crate::pipeline::stage::{StageContext, StageError, StageRunner};
 use crate::store::{
-    ArticleId, ArticleImage, ArticleRecord, NewEvent, PublishBegin, PublishEntry, PublishIntent,
+    ArticleImage, ArticleRecord, NewEvent, PublishBegin, PublishEntry, PublishIntent,
     PublishOutput, StageOutput,
 };
 use crate::wordpress::{

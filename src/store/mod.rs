@@ -25,6 +25,7 @@ pub use operator::*;
 pub use spend::*;
 pub use types::*;
 
+use crate::domain::ids::{ArticleId, JobId, RunId};
 use crate::domain::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp, WaitKind};
 
 #[derive(Debug, thiserror::Error)]

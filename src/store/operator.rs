@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
-use super::{JobId, NewEvent, RunId, SiteId, StoreError, StoreResult};
+use super::{NewEvent, StoreError, StoreResult};
 use crate::budget::CapScope;
+use crate::domain::ids::{JobId, RunId, SiteId};
 use crate::domain::lifecycle::{JobStatus, Timestamp};
 use crate::domain::money::Money;
 

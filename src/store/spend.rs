@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::{JobId, RunId};
 use crate::budget::{BudgetCaps, CapRefusal};
+use crate::domain::ids::{JobId, RunId};
 use crate::domain::lifecycle::Timestamp;
 use crate::domain::money::Money;
 

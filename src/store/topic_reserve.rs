@@ -6,9 +6,10 @@
 //! best remaining one is the run's topic, reserved for it. Both backends
 //! decide the same way.
 
+use crate::domain::ids::RunId;
 use crate::keywords::similarity::similarity;
 use crate::keywords::text::{stems, tokenize};
-use crate::store::{RunId, TopicsOutput};
+use crate::store::TopicsOutput;
 
 /// A topic a run of the site holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

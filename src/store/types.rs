@@ -3,30 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::{ArticleId, JobId, RunId, SiteId};
 use crate::domain::lifecycle::{
     ArticleStatus, JobStatus, RunStatus, Stage, Timestamp, Verdict, WaitKind,
 };
-
-macro_rules! id_type {
-    ($name:ident) => {
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(pub i64);
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "{}", self.0)
-            }
-        }
-    };
-}
-
-id_type!(SiteId);
-id_type!(RunId);
-id_type!(JobId);
-id_type!(ArticleId);
 
 /// What the config says about a site, as synced into the database.
 #[derive(Debug, Clone, PartialEq, Eq)]

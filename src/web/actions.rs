@@ -10,9 +10,11 @@ use super::api::Ctx;
 use super::reply::{ApiError, Reply};
 use super::views;
 use crate::budget::CapScope;
+use crate::domain::ids::ArticleId;
+use crate::domain::ids::JobId;
 use crate::domain::lifecycle::Stage;
 use crate::domain::money::Money;
-use crate::store::{ArticleId, CapChange, JobId, NewRun, RunTrigger};
+use crate::store::{CapChange, NewRun, RunTrigger};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -13,11 +13,11 @@ use super::reply::{ApiError, Reply};
 use super::{STATUS_CACHE, WebState};
 use crate::budget::{BudgetCaps, CapScope};
 use crate::config::SiteBudget;
+use crate::domain::ids::ArticleId;
+use crate::domain::ids::RunId;
 use crate::domain::lifecycle::{ArticleStatus, JobStatus, Timestamp};
 use crate::domain::money::Money;
-use crate::store::{
-    ArticleFilter, ArticleId, ArticleRecord, CapOverride, JobFilter, RunId, SpendLine,
-};
+use crate::store::{ArticleFilter, ArticleRecord, CapOverride, JobFilter, SpendLine};
 
 /// Unix milliseconds → timestamp.
 pub fn ms_ts(ms: i64) -> Option<Timestamp> {
@@ -241,7 +241,9 @@ pub fn jobs(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         run: ctx.query_num::<i64>("run")?.map(RunId),
         status,
         limit: ctx.limit()?,
-        before: ctx.query_num::<i64>("before")?.map(crate::store::JobId),
+        before: ctx
+            .query_num::<i64>("before")?
+            .map(crate::domain::ids::JobId),
     };
     let jobs = ctx.state.store.list_jobs_page(&filter)?;
     let next = jobs.last().map(|j| j.id);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use blog_poster::budget::BudgetCaps;
 use blog_poster::content::prompts::select_sources;
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{JobStatus, Stage, Timestamp};
 use blog_poster::domain::money::Money;
 use blog_poster::llm::{ChatRequest, Message};

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
 use blog_poster::store::sqlite::SqliteStore;
-use blog_poster::store::{NewRun, RunId, RunTrigger, SiteSpec, Store};
+use blog_poster::store::{NewRun, RunTrigger, SiteSpec, Store};
 
 use crate::harness::{wait_for, wait_for_exit, write_config};
 

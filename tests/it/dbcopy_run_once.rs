@@ -129,7 +129,7 @@ fn db_copy_then_run_once_on_postgres_works_on_the_copied_data() {
         "no duplicates of the copied items"
     );
     let first_topic = pg
-        .selected_topic(blog_poster::store::RunId(1))
+        .selected_topic(blog_poster::domain::ids::RunId(1))
         .expect("topic")
         .expect("the first run's topic, copied");
     // The copied article's topic came up again and was rejected as

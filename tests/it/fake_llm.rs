@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, Config, Environment};
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{RunStatus, Stage};
 use blog_poster::llm::service::{CallContext, LlmService};
 use blog_poster::pipeline::engine::{Engine, LogObserver};

@@ -11,9 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use blog_poster::config::PgOptions;
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
 use blog_poster::store::postgres::PgStore;
-use blog_poster::store::{NewRun, RunId, RunTrigger, SiteSpec, Store};
+use blog_poster::store::{NewRun, RunTrigger, SiteSpec, Store};
 
 use crate::crash::scripted_serve;
 use crate::harness::{wait_for, wait_for_exit, write_config};

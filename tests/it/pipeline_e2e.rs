@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{ArticleStatus, RunStatus, Stage};
 use blog_poster::domain::pricing::default_price;
 use blog_poster::store::*;

@@ -9,9 +9,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{JobStatus, RunStatus, Stage};
 use blog_poster::store::sqlite::SqliteStore;
-use blog_poster::store::{NewRun, RunId, RunTrigger, Store};
+use blog_poster::store::{NewRun, RunTrigger, Store};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

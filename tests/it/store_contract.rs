@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use blog_poster::domain::ids::JobId;
 use blog_poster::domain::lifecycle::{
     ArticleStatus, JobStatus, RetryPolicy, RunStatus, Stage, WaitKind,
 };

@@ -9,6 +9,7 @@ use blog_poster::store::*;
 
 use super::{Fixture, new_run};
 use crate::harness::t;
+use blog_poster::domain::ids::JobId;
 
 fn token(name: &str, role: TokenRole, hash: &str) -> NewApiToken {
     NewApiToken {

@@ -10,6 +10,7 @@ use blog_poster::store::*;
 
 use super::{Fixture, article, claim, finish_stage, monitor_output, new_run, topics_output_about};
 use crate::harness::t;
+use blog_poster::domain::ids::{ArticleId, RunId};
 
 /// Runs a fresh run of `site` through check with `decision`. With
 /// `publish`, a passing article gets its publish job; otherwise the run

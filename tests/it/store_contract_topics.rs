@@ -13,6 +13,7 @@ use blog_poster::store::*;
 
 use super::{Fixture, POLICY};
 use crate::harness::t;
+use blog_poster::domain::ids::RunId;
 
 /// `n` kept candidates with distinct words, best first ("topic 00 alpha"…).
 fn candidates(n: usize) -> TopicsOutput {

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blog_poster::domain::BoxFuture;
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{RunStatus, Stage};
 use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner, StageSet};
 use blog_poster::store::sqlite::SqliteStore;
-use blog_poster::store::{NewRun, RunId, RunTrigger, StageOutput, Store};
+use blog_poster::store::{NewRun, RunTrigger, StageOutput, Store};
 
 use crate::fake_llm::{config, drive};
 

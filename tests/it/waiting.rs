@@ -11,9 +11,10 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use blog_poster::domain::ids::RunId;
 use blog_poster::domain::lifecycle::{JobStatus, RunStatus, Stage, WaitKind};
 use blog_poster::store::sqlite::SqliteStore;
-use blog_poster::store::{JobRecord, RunId, Store};
+use blog_poster::store::{JobRecord, Store};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use blog_poster::config::WordpressConfig;
+use blog_poster::domain::ids::ArticleId;
 use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus};
 use blog_poster::pipeline::publish::{key_marker, post_article};
 use blog_poster::store::*;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, Config, Environment, WordpressConfig};
+use blog_poster::domain::ids::{ArticleId, RunId};
 use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::engine::Observer;
 use blog_poster::pipeline::publish::Publisher;

@@ -8,6 +8,7 @@
 
 use super::{Tx, get, ms, site_id, ts};
 use crate::budget::{ScopeSpend, check_caps, window_keys};
+use crate::domain::ids::{JobId, RunId, SiteId};
 use crate::domain::lifecycle::Timestamp;
 use crate::domain::money::Money;
 use crate::store::*;

@@ -9,6 +9,7 @@
 //! job row first, so a reclaim and a late completion cannot both win.
 
 use super::{Tx, get, get_u32, insert_event, job_status_col, ms, outputs, stage_col, ts};
+use crate::domain::ids::{JobId, RunId, SiteId};
 use crate::domain::lifecycle::{
     Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
     after_stage, is_poison_pill, job_transition,

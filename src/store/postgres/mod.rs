@@ -36,6 +36,7 @@ use super::migrate::{self, Migration};
 use super::sql;
 use super::*;
 use crate::config::PgOptions;
+use crate::domain::ids::{ArticleId, JobId, RunId, SiteId};
 use crate::domain::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
 
 /// A parameter list for one statement.

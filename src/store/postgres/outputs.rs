@@ -3,6 +3,7 @@
 //! its check report and its publication (article and publish ledger).
 
 use super::{Tx, get, ms};
+use crate::domain::ids::{ArticleId, RunId, SiteId};
 use crate::domain::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
 use crate::store::*;
 

@@ -6,6 +6,7 @@
 use ::postgres::Row;
 
 use super::{Tx, get, get_ts, get_ts_opt, get_u32, ms, ts};
+use crate::domain::ids::ArticleId;
 use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 

@@ -3,6 +3,7 @@
 //! publish job added, revived or cancelled) and records who did it.
 
 use super::{Tx, get, insert_event, jobs, ms};
+use crate::domain::ids::{ArticleId, JobId, RunId, SiteId};
 use crate::domain::lifecycle::{
     ArticleEvent, ArticleStatus, JobStatus, Stage, Timestamp, article_transition,
 };

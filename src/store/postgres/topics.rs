@@ -8,6 +8,7 @@
 //! `store::topic_reserve::choose`, shared with SQLite.
 
 use super::{Tx, get, ms};
+use crate::domain::ids::{RunId, SiteId};
 use crate::domain::lifecycle::Timestamp;
 use crate::store::topic_reserve::{HeldTopic, choose, topic_key};
 use crate::store::*;

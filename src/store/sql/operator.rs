@@ -8,6 +8,7 @@
 use super::sites::{insert_event, site_id};
 use super::{Db, Row, collect, get, get_ts, get_ts_opt, get_u64, ms};
 use crate::budget::{BudgetCaps, CapScope};
+use crate::domain::ids::SiteId;
 use crate::domain::lifecycle::Timestamp;
 use crate::domain::money::Money;
 use crate::store::*;

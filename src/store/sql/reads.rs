@@ -8,6 +8,7 @@ use super::{
     Db, Param, Row, collect, get, get_parsed, get_ts, get_ts_opt, get_u32, get_u64, job_status_col,
     params, run_status_col, stage_col,
 };
+use crate::domain::ids::{ArticleId, JobId, RunId, SiteId};
 use crate::domain::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
 use crate::store::*;
 

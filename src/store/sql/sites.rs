@@ -2,6 +2,7 @@
 //! every write uses (`site_id`, `insert_event`) and run creation.
 
 use super::{Db, get, ms};
+use crate::domain::ids::SiteId;
 use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{map_err, ms, site_id, ts};
 use crate::budget::{ScopeSpend, check_caps, window_keys};
+use crate::domain::ids::{JobId, RunId, SiteId};
 use crate::domain::lifecycle::Timestamp;
 use crate::domain::money::Money;
 use crate::store::*;

@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::migrate::{self, Migration};
 use super::sql;
 use super::*;
+use crate::domain::ids::{ArticleId, JobId, RunId, SiteId};
 use crate::domain::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
 use dialect::Lite;
 

@@ -5,6 +5,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{CachedExt, map_err, ms};
+use crate::domain::ids::{ArticleId, RunId, SiteId};
 use crate::domain::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
 use crate::store::*;
 

@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{map_err, ms, ts};
+use crate::domain::ids::ArticleId;
 use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 

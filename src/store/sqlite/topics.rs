@@ -8,6 +8,7 @@
 use rusqlite::{Transaction, params};
 
 use super::{CachedExt, map_err, ms};
+use crate::domain::ids::{RunId, SiteId};
 use crate::domain::lifecycle::Timestamp;
 use crate::store::topic_reserve::{HeldTopic, choose, topic_key};
 use crate::store::*;
