@@ -2,6 +2,10 @@
 //!
 //! The map, following one run through the code:
 //!
+//! - [`domain`] is the leaf every module may import: row ids, timestamps,
+//!   stages and statuses with their pure state machines, money and prices;
+//!   [`keywords`] is the pure keyword text. docs/architecture.md "Layers"
+//!   says which module may import which (a test enforces it).
 //! - [`config`] finds and validates the TOML config once (durations, URLs,
 //!   cron schedules, secrets); nothing downstream sees raw strings.
 //! - [`store`] is the domain-level, synchronous `Store` trait and its SQLite
