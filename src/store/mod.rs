@@ -8,6 +8,7 @@
 
 mod conditions;
 pub mod migrate;
+pub mod open;
 mod operator;
 pub mod postgres;
 mod redacted;
