@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::Stage;
+use blog_poster::domain::lifecycle::Stage;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{NewRun, RunTrigger, Store};
 

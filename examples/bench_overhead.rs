@@ -18,11 +18,12 @@ use blog_poster::config::{self, Environment};
 use blog_poster::content::checks::run_checks;
 use blog_poster::content::draft::{finalize, parse_draft};
 use blog_poster::content::gate::{FactCheck, decide, parse_fact_check};
+use blog_poster::domain::BoxFuture;
+use blog_poster::domain::lifecycle::{RunStatus, Stage};
 use blog_poster::llm::service::LlmService;
 use blog_poster::llm::{ChatRequest, Completion, Finish, Provider, ProviderError, Usage};
 use blog_poster::pipeline::engine::{Engine, Observer};
-use blog_poster::pipeline::lifecycle::{RunStatus, Stage};
-use blog_poster::pipeline::stage::{BoxFuture, StageSet};
+use blog_poster::pipeline::stage::StageSet;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 
@@ -209,7 +210,7 @@ fn main() {
             SqliteStore::open(&dir.path().join("bench.db"), Duration::from_secs(10)).expect("open");
         s.migrate(chrono::Utc::now()).expect("migrate");
         s.sync_sites(
-            &blog_poster::daemon::site_specs(&config),
+            &blog_poster::store::open::site_specs(&config),
             chrono::Utc::now(),
         )
         .expect("sync");
@@ -251,9 +252,9 @@ fn main() {
                 *count > 0
                     && matches!(
                         status,
-                        blog_poster::pipeline::lifecycle::JobStatus::Queued
-                            | blog_poster::pipeline::lifecycle::JobStatus::Running
-                            | blog_poster::pipeline::lifecycle::JobStatus::Waiting
+                        blog_poster::domain::lifecycle::JobStatus::Queued
+                            | blog_poster::domain::lifecycle::JobStatus::Running
+                            | blog_poster::domain::lifecycle::JobStatus::Waiting
                     )
             });
             if !busy {

@@ -22,11 +22,12 @@ use std::time::Duration;
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, ConfigLocation, Environment};
+use blog_poster::domain::BoxFuture;
 use blog_poster::pipeline::publish::Publisher;
-use blog_poster::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner, StageSet};
+use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner, StageSet};
 use blog_poster::store::*;
 
-struct Scripted(blog_poster::pipeline::lifecycle::Stage);
+struct Scripted(blog_poster::domain::lifecycle::Stage);
 
 fn delay() -> Duration {
     let ms = std::env::var("SCRIPT_DELAY_MS")
@@ -38,7 +39,7 @@ fn delay() -> Duration {
 
 impl StageRunner for Scripted {
     fn run<'a>(&'a self, ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>> {
-        use blog_poster::pipeline::lifecycle::Stage;
+        use blog_poster::domain::lifecycle::Stage;
         Box::pin(async move {
             tokio::time::sleep(delay()).await;
             let run = ctx.job.run_id;
@@ -114,7 +115,7 @@ async fn reserve_and_record(ctx: &StageContext) -> Result<(), StageError> {
     let Some(amount) = env_micros("SCRIPT_RESERVE_MICROS") else {
         return Ok(());
     };
-    let cap = env_micros("SCRIPT_CAP_MICROS").map(blog_poster::config::Money);
+    let cap = env_micros("SCRIPT_CAP_MICROS").map(blog_poster::domain::money::Money);
     let job = ctx.job.clone();
     let now = ctx.now();
     let req = BudgetRequest {
@@ -125,7 +126,7 @@ async fn reserve_and_record(ctx: &StageContext) -> Result<(), StageError> {
         provider: "scripted".into(),
         model: "scripted".into(),
         purpose: "generate".into(),
-        amount: blog_poster::config::Money(amount),
+        amount: blog_poster::domain::money::Money(amount),
         caps: blog_poster::budget::BudgetCaps {
             global_daily: None,
             global_monthly: None,
@@ -149,7 +150,7 @@ async fn reserve_and_record(ctx: &StageContext) -> Result<(), StageError> {
         purpose: "generate".into(),
         input_tokens: 1,
         output_tokens: 1,
-        cost: blog_poster::config::Money(amount),
+        cost: blog_poster::domain::money::Money(amount),
         latency_ms: 1,
         outcome: CallOutcome::Ok,
         error: None,
@@ -182,7 +183,7 @@ impl StageRunner for KillAfterPublish {
 }
 
 fn main() -> std::process::ExitCode {
-    use blog_poster::pipeline::lifecycle::Stage;
+    use blog_poster::domain::lifecycle::Stage;
     let path = std::env::args()
         .nth(1)
         .expect("usage: scripted_serve CONFIG");

@@ -13,8 +13,8 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 
 /// The caps that apply to one call. `None` means no cap at that scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -260,48 +260,6 @@ pub fn check_caps(
         Some(r) => Err(r),
         None => Ok(()),
     }
-}
-
-/// One line naming every cap in force — each site's caps from the config
-/// and every override set through the API — so that a start or a cap
-/// change can tell whether the caps changed since they were last seen
-/// (`Store::wake_cap_waits_if_caps_changed`). Equal caps give equal text.
-pub fn caps_fingerprint(
-    config: &crate::config::Config,
-    overrides: &[crate::store::CapOverride],
-) -> String {
-    let cap = |m: Option<Money>| m.map_or("none".to_string(), |m| m.0.to_string());
-    let mut parts: Vec<String> = config
-        .sites
-        .iter()
-        .map(|site| {
-            let c = config.caps_for(site);
-            format!(
-                "site {}: global_daily={} global_monthly={} site_daily={} site_monthly={} article={}",
-                site.name,
-                cap(c.global_daily),
-                cap(c.global_monthly),
-                cap(c.site_daily),
-                cap(c.site_monthly),
-                cap(c.per_article)
-            )
-        })
-        .collect();
-    let mut set: Vec<String> = overrides
-        .iter()
-        .map(|o| {
-            format!(
-                "override {} {}={}",
-                o.scope.as_str(),
-                o.site.as_deref().unwrap_or("*"),
-                o.cap.0
-            )
-        })
-        .collect();
-    parts.sort();
-    set.sort();
-    parts.extend(set);
-    parts.join("; ")
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use chrono::Utc;
 
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;

@@ -7,7 +7,7 @@
 //! - [`store`] is the domain-level, synchronous `Store` trait and its SQLite
 //!   implementation with embedded, checksummed migrations. Every job state
 //!   change goes through the pure state machines in
-//!   [`pipeline::lifecycle`].
+//!   [`domain::lifecycle`].
 //! - [`scheduler`] turns each site's cron schedule into runs; the next slot
 //!   lives in the database.
 //! - [`pipeline::engine`] claims due jobs with a lease, runs the stage through
@@ -58,10 +58,12 @@ pub mod config;
 pub mod content;
 pub mod daemon;
 pub mod dbcopy;
+pub mod domain;
 pub mod feeds;
 pub mod fence;
 pub mod http;
 pub mod instance;
+pub mod keywords;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;

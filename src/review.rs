@@ -4,7 +4,7 @@
 //! web API and TUI later. Every action is one store transaction that also
 //! records who did it.
 
-use crate::pipeline::lifecycle::{ArticleStatus, Timestamp};
+use crate::domain::lifecycle::{ArticleStatus, Timestamp};
 use crate::store::{
     ArticleFilter, ArticleId, ArticleImage, ArticleRecord, JobRecord, PublishEntry, ReviewOutcome,
     Store, StoreError,

@@ -1,6 +1,7 @@
 use super::*;
 use crate::budget::{CapRefusal, CapScope};
-use crate::config::{Money, WebhookFormat};
+use crate::config::WebhookFormat;
+use crate::domain::money::Money;
 use crate::store::{JobId, RunId, SiteId};
 use chrono::TimeZone;
 

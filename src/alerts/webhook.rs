@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::Alert;
 use crate::config::{WebhookConfig, WebhookFormat};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {

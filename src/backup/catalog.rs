@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{BackupError, BackupId, BackupKind, BackupRecord, BackupResult, sql};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::sqlite::{ms, ts};
 
 /// The migration that gave the backups table its current columns.

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::{BackupConfig, Config, DatabaseBackend};
+use crate::domain::lifecycle::Timestamp;
 use crate::instance::InstanceError;
-use crate::pipeline::lifecycle::Timestamp;
 use crate::store::StoreError;
 
 pub use restore::RestoreReport;

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::archive::{self, TempFile};
 use super::{BackupError, BackupId, BackupKind, BackupRecord, BackupResult, Backups, catalog, io};
+use crate::domain::lifecycle::Timestamp;
 use crate::instance::{InstanceError, InstanceLock};
-use crate::pipeline::lifecycle::Timestamp;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 

@@ -14,7 +14,7 @@ use super::s3::Remote;
 use super::{BackupError, BackupKind, BackupRecord, BackupResult, Backups, VerifyReport};
 use crate::clock::Clock;
 use crate::config::Schedule;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::{NewEvent, Store};
 
 /// What one backup cycle did.

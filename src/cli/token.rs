@@ -146,7 +146,7 @@ pub fn token(
                 "CREATED",
                 "LAST USED"
             )?;
-            let fmt = |t: Option<crate::pipeline::lifecycle::Timestamp>| {
+            let fmt = |t: Option<crate::domain::lifecycle::Timestamp>| {
                 t.map_or_else(
                     || "-".to_string(),
                     |t| t.format("%Y-%m-%d %H:%M").to_string(),

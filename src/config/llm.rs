@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::units::{Money, Secret};
+use super::units::Secret;
 use crate::budget::BudgetCaps;
-use crate::llm::pricing::Price;
+use crate::domain::money::Money;
+use crate::domain::pricing::Price;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {

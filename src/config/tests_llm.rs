@@ -2,7 +2,8 @@
 //! what is picked from the environment and what is refused, with the fix.
 
 use super::*;
-use crate::llm::pricing::Price;
+use crate::domain::money::Money;
+use crate::domain::pricing::Price;
 
 fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let mut pairs = vec![("HOME", "/home/op")];

@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{WorkerParts, Workers, Workspace, site_specs};
+use super::{WorkerParts, Workers};
 use crate::backup::{BackupError, BackupId, BackupKind, RestoreReport};
 use crate::dbcopy::{CopyError, CopyReport};
+use crate::domain::BoxFuture;
+use crate::pipeline::workspace::Workspace;
+use crate::store::open::site_specs;
 use crate::store::{Store, StoreError};
 
 /// Asks the running daemon to do what needs its workers paused. Cheap to
@@ -45,7 +48,7 @@ pub(super) enum ControlRequest {
     },
     Copy {
         url: String,
-        options: crate::store::postgres::PgOptions,
+        options: crate::config::PgOptions,
         replace: bool,
         progress: Progress,
         reply: oneshot::Sender<Result<CopyReport, CopyError>>,
@@ -58,6 +61,33 @@ impl std::fmt::Debug for ControlRequest {
             ControlRequest::Restore { id, .. } => write!(f, "Restore({id})"),
             ControlRequest::Copy { replace, .. } => write!(f, "Copy(replace: {replace})"),
         }
+    }
+}
+
+/// The API's narrow view of the daemon.
+impl crate::web::DaemonOps for DaemonHandle {
+    fn restore_backup(
+        &self,
+        id: BackupId,
+        progress: crate::web::OperationProgress,
+    ) -> BoxFuture<'static, Result<RestoreReport, BackupError>> {
+        let handle = self.clone();
+        Box::pin(async move { handle.restore_backup_with(id, progress).await })
+    }
+
+    fn copy_database(
+        &self,
+        url: String,
+        options: crate::config::PgOptions,
+        replace: bool,
+        progress: crate::web::OperationProgress,
+    ) -> BoxFuture<'static, Result<CopyReport, CopyError>> {
+        let handle = self.clone();
+        Box::pin(async move {
+            handle
+                .copy_database_with(url, options, replace, progress)
+                .await
+        })
     }
 }
 
@@ -108,7 +138,7 @@ impl DaemonHandle {
     pub async fn copy_database(
         &self,
         url: String,
-        options: crate::store::postgres::PgOptions,
+        options: crate::config::PgOptions,
         replace: bool,
     ) -> Result<CopyReport, CopyError> {
         self.copy_database_with(url, options, replace, log_progress())
@@ -119,7 +149,7 @@ impl DaemonHandle {
     pub async fn copy_database_with(
         &self,
         url: String,
-        options: crate::store::postgres::PgOptions,
+        options: crate::config::PgOptions,
         replace: bool,
         progress: Progress,
     ) -> Result<CopyReport, CopyError> {
@@ -142,7 +172,7 @@ impl DaemonHandle {
 /// A `db copy` the daemon was asked for.
 pub(super) struct CopyInDaemon {
     pub(super) url: String,
-    pub(super) options: crate::store::postgres::PgOptions,
+    pub(super) options: crate::config::PgOptions,
     pub(super) replace: bool,
     pub(super) progress: Progress,
 }
@@ -240,7 +270,7 @@ pub(super) async fn restore_in_daemon(
         sqlite.sync_sites(&site_specs(&cfg), now)?;
         // Not crashes: the backup was taken while they ran.
         sqlite.reclaim_leases(true, u32::MAX, now)?;
-        super::wake_cap_waits_if_caps_changed(sqlite.as_ref(), &cfg, now)?;
+        crate::pipeline::cap_waits::wake_cap_waits_if_caps_changed(sqlite.as_ref(), &cfg, now)?;
         sqlite.record_event(
             &crate::store::NewEvent {
                 site: None,

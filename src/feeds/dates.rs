@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 /// Parses a feed date leniently; `None` when nothing sensible is there.
 pub fn parse_feed_date(raw: &str) -> Option<Timestamp> {

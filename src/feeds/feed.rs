@@ -101,7 +101,7 @@ fn finish(
     url: Option<String>,
     title: String,
     text: String,
-    published: Option<crate::pipeline::lifecycle::Timestamp>,
+    published: Option<crate::domain::lifecycle::Timestamp>,
 ) -> Option<ParsedItem> {
     let title = if title.is_empty() {
         text.split_terminator(['.', '\n'])

@@ -14,8 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::schedule;
 use crate::config::{MonitorConfig, SourceConfig};
+use crate::domain::lifecycle::Timestamp;
 use crate::http::{self, HttpError, HttpOptions};
-use crate::pipeline::lifecycle::Timestamp;
 use crate::ssrf::{self, BlockedAddress};
 
 /// What we accept, best first.

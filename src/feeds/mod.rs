@@ -28,7 +28,7 @@ pub mod schedule;
 pub mod sitemap;
 pub mod source;
 
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 /// One entry found in a source, before it becomes a stored item.
 #[derive(Debug, Clone, PartialEq, Eq)]

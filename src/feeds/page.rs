@@ -7,7 +7,7 @@ use dom_query::Document;
 use reqwest::Url;
 
 use super::{ParseError, ParsedItem};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 /// What a page yields.
 #[derive(Debug, Clone, PartialEq, Eq)]

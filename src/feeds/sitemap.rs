@@ -11,7 +11,7 @@ use reqwest::Url;
 
 use super::page::parse_datetime;
 use super::{ParseError, charset};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 /// One `<url>` or `<sitemap>` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use super::schedule::{self, CacheHints};
 use super::sitemap::{self, ParsedSitemap, Sitemap, SitemapEntry, gunzip, parse_sitemap};
 use super::{DocKind, ParseError, ParsedItem, charset, sniff_text};
 use crate::config::{MonitorConfig, SourceConfig, SourceKind};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::{NewSourceItem, SourceOutcome, SourceRecord};
 
 /// What checking one source produced.

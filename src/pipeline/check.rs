@@ -12,11 +12,12 @@ use crate::content::checks::run_checks;
 use crate::content::gate::{FactCheck, decide, parse_fact_check};
 use crate::content::markdown::{Document, words};
 use crate::content::prompts::{self, Delimiters, item_texts, render, render_sources};
+use crate::domain::BoxFuture;
+use crate::domain::lifecycle::ArticleStatus;
 use crate::llm::service::{CallSpec, LlmError, LlmService};
 use crate::llm::{Finish, Message};
 use crate::pipeline::generate::call_context;
-use crate::pipeline::lifecycle::ArticleStatus;
-use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
+use crate::pipeline::stage::{StageContext, StageError, StageRunner};
 use crate::store::{ArticleRecord, CheckOutput, SourceItemRecord, StageOutput};
 
 pub struct Check {
@@ -96,7 +97,7 @@ impl Check {
                     e @ (LlmError::CapReached(_)
                     | LlmError::Store(_)
                     | LlmError::Unavailable { .. }),
-                ) => return Err(e.into_stage_error(ctx.now())),
+                ) => return Err(StageError::from_llm(e, ctx.now())),
                 Err(e @ (LlmError::NotConfigured | LlmError::Failed { .. })) => {
                     return Ok(FactCheck::Unavailable(e.to_string()));
                 }

@@ -13,9 +13,10 @@ use crate::content::links::{host_of, unknown_domains};
 use crate::content::prompts::{
     self, Delimiters, item_texts, render, render_sources, select_sources,
 };
+use crate::domain::BoxFuture;
 use crate::llm::service::{CallContext, CallSpec, LlmError, LlmReply, LlmService};
 use crate::llm::{Finish, Message};
-use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
+use crate::pipeline::stage::{StageContext, StageError, StageRunner};
 use crate::store::{GenerateOutput, GenerationNotes, SourceItemRecord, StageOutput};
 
 /// Items read from the store before picking the most relevant.
@@ -125,7 +126,7 @@ impl Generate {
                 ))
             })?;
         if !ctx.config.llm.is_configured() {
-            return Err(LlmError::NotConfigured.into_stage_error(ctx.now()));
+            return Err(StageError::from_llm(LlmError::NotConfigured, ctx.now()));
         }
         let site = ctx.site.clone();
         let name = site.name.clone();
@@ -135,7 +136,7 @@ impl Generate {
         let items = select_sources(items, &topic.keyword, site.generate.source_items as usize);
         let (system, user) = generate_prompts(&site, &topic.keyword, &items);
         let call = call_context(ctx);
-        let fail = |e: LlmError| e.into_stage_error(ctx.now());
+        let fail = |e: LlmError| StageError::from_llm(e, ctx.now());
 
         let mut messages = vec![Message::user(user.clone())];
         let max_tokens = site.generate.max_tokens;

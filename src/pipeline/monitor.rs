@@ -12,10 +12,11 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::domain::BoxFuture;
 use crate::feeds::fetch::Fetcher;
 use crate::feeds::schedule::after_failure;
 use crate::feeds::source::{Checked, check_source};
-use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
+use crate::pipeline::stage::{StageContext, StageError, StageRunner};
 use crate::store::{MonitorOutput, SourceOutcome, SourceRecord, StageOutput};
 
 /// Runs the monitor stage.

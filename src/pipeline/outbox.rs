@@ -133,7 +133,7 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::lifecycle::ArticleStatus;
+    use crate::domain::lifecycle::ArticleStatus;
     use crate::store::{ArticleId, NewArticle};
 
     fn article(title: &str, body: &str, slug: &str) -> ArticleRecord {

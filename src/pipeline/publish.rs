@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use crate::config::{PostStatus, PublisherConfig, WordpressConfig, units::format_duration};
-use crate::pipeline::lifecycle::{ArticleStatus, Timestamp, WaitKind};
+use crate::domain::BoxFuture;
+use crate::domain::lifecycle::{ArticleStatus, Timestamp, WaitKind};
 use crate::pipeline::outbox::{markdown_to_safe_html, write_article};
-use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
+use crate::pipeline::stage::{StageContext, StageError, StageRunner};
 use crate::store::{
     ArticleId, ArticleImage, ArticleRecord, NewEvent, PublishBegin, PublishEntry, PublishIntent,
     PublishOutput, StageOutput,

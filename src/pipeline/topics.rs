@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use crate::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner};
+use crate::domain::BoxFuture;
+use crate::pipeline::stage::{StageContext, StageError, StageRunner};
 use crate::store::{StageOutput, TopicsOutput};
 use crate::topics::{
     Covered, ExistingPosts, ExistingPostsError, Mention, SelectInput, select_topics,

@@ -4,15 +4,18 @@
 //!
 //! The trait is synchronous on purpose (rusqlite and postgres are): async
 //! code calls it through `spawn_blocking`. Every state change of a job goes
-//! through `pipeline::lifecycle`, so backends cannot disagree on semantics.
+//! through `domain::lifecycle`, so backends cannot disagree on semantics.
 
 mod conditions;
 pub mod migrate;
+pub mod open;
 mod operator;
 pub mod postgres;
 mod redacted;
 mod spend;
+pub(crate) mod sql;
 pub mod sqlite;
+pub mod topic_reserve;
 mod types;
 
 use std::collections::BTreeMap;
@@ -22,7 +25,7 @@ pub use operator::*;
 pub use spend::*;
 pub use types::*;
 
-use crate::pipeline::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp, WaitKind};
+use crate::domain::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp, WaitKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -237,7 +240,7 @@ pub trait Store: Send + Sync {
 
     /// Wakes the jobs waiting for a cost cap — only those — when `caps` (a
     /// fingerprint of every cap in force: the config's and the overrides,
-    /// see `budget::caps_fingerprint`) differs from the one recorded at the
+    /// see `pipeline::cap_waits::caps_fingerprint`) differs from the one recorded at the
     /// last start or cap change, and records it; one transaction. Returns
     /// how many jobs it woke. Provider and target waits are never woken:
     /// a restart must not discard a Retry-After.

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::{JobId, NewEvent, RunId, SiteId, StoreError, StoreResult};
 use crate::budget::CapScope;
-use crate::config::Money;
-use crate::pipeline::lifecycle::{JobStatus, Timestamp};
+use crate::domain::lifecycle::{JobStatus, Timestamp};
+use crate::domain::money::Money;
 
 /// What a token may do: a viewer reads, an admin also writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::{JobId, RunId};
 use crate::budget::{BudgetCaps, CapRefusal};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]

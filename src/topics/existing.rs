@@ -4,7 +4,7 @@
 //! through the WordPress client.
 
 use crate::config::{PublisherConfig, SiteConfig};
-use crate::pipeline::stage::BoxFuture;
+use crate::domain::BoxFuture;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExistingPostsError {

@@ -19,7 +19,7 @@ use super::{UpdateError, current_version};
 use crate::alerts::{Alert, Alerts};
 use crate::clock::Clock;
 use crate::config::{Config, UpdateMode};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 /// What the status page, the TUI and /api/v1/status show.
 #[derive(Debug, Clone, Serialize, PartialEq)]

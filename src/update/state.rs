@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::UpdateError;
 use crate::backup::BackupRecord;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 
 /// How the binary was installed, which decides how it is swapped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

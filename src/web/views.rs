@@ -12,8 +12,9 @@ use super::api::Ctx;
 use super::reply::{ApiError, Reply};
 use super::{STATUS_CACHE, WebState};
 use crate::budget::{BudgetCaps, CapScope};
-use crate::config::{Money, SiteBudget};
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Timestamp};
+use crate::config::SiteBudget;
+use crate::domain::lifecycle::{ArticleStatus, JobStatus, Timestamp};
+use crate::domain::money::Money;
 use crate::store::{
     ArticleFilter, ArticleId, ArticleRecord, CapOverride, JobFilter, RunId, SpendLine,
 };

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blog_poster::budget::BudgetCaps;
-use blog_poster::config::Money;
 use blog_poster::content::prompts::select_sources;
+use blog_poster::domain::lifecycle::{JobStatus, Stage, Timestamp};
+use blog_poster::domain::money::Money;
 use blog_poster::llm::{ChatRequest, Message};
 use blog_poster::pipeline::generate::generate_prompts;
-use blog_poster::pipeline::lifecycle::{JobStatus, Stage, Timestamp};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 use chrono::TimeZone;
@@ -158,7 +158,7 @@ async fn fifty_concurrent_generations_never_cross_a_cap_that_fits_ten() {
         ),
     );
     assert_eq!(
-        blog_poster::daemon::wake_cap_waits_if_caps_changed(
+        blog_poster::pipeline::cap_waits::wake_cap_waits_if_caps_changed(
             store.as_ref(),
             &raised,
             chrono::Utc::now()

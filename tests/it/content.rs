@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
+use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};

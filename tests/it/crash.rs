@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
+use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{NewRun, RunId, RunTrigger, SiteSpec, Store};
 

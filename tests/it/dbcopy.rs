@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use blog_poster::dbcopy::{CopyError, CopyRequest, copy, render};
-use blog_poster::pipeline::lifecycle::Stage;
+use blog_poster::domain::lifecycle::Stage;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{ArticleFilter, NewRun, RunTrigger, Store};
 use rusqlite::params;

@@ -6,7 +6,7 @@
 //! no duplicate items, does not pick the topic the copied article already
 //! covers, and new ids continue after the copied ones.
 
-use blog_poster::pipeline::lifecycle::RunStatus;
+use blog_poster::domain::lifecycle::RunStatus;
 use blog_poster::store::Store;
 use blog_poster::store::postgres::PgStore;
 

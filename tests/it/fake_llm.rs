@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, Config, Environment};
+use blog_poster::domain::lifecycle::{RunStatus, Stage};
 use blog_poster::llm::service::{CallContext, LlmService};
 use blog_poster::pipeline::engine::{Engine, LogObserver};
-use blog_poster::pipeline::lifecycle::{RunStatus, Stage};
 use blog_poster::pipeline::stage::StageSet;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
@@ -209,7 +209,10 @@ pub fn store(dir: &Path, config: &Config) -> Arc<dyn Store> {
     let store = SqliteStore::open(&dir.join("test.db"), Duration::from_secs(10)).expect("open");
     store.migrate(chrono::Utc::now()).expect("migrate");
     store
-        .sync_sites(&blog_poster::daemon::site_specs(config), chrono::Utc::now())
+        .sync_sites(
+            &blog_poster::store::open::site_specs(config),
+            chrono::Utc::now(),
+        )
         .expect("sync");
     Arc::new(store)
 }
@@ -341,8 +344,8 @@ pub async fn drive(
                         .all(|j| {
                             !matches!(
                                 j.status,
-                                blog_poster::pipeline::lifecycle::JobStatus::Running
-                                    | blog_poster::pipeline::lifecycle::JobStatus::Queued
+                                blog_poster::domain::lifecycle::JobStatus::Running
+                                    | blog_poster::domain::lifecycle::JobStatus::Queued
                             )
                         })
             })

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
-use blog_poster::pipeline::lifecycle::Timestamp;
+use blog_poster::domain::lifecycle::Timestamp;
 use chrono::TimeZone;
 
 /// The blog-poster binary cargo built for these tests.

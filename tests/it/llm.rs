@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use blog_poster::config::Money;
+use blog_poster::domain::money::Money;
 use blog_poster::llm::Message;
 use blog_poster::llm::service::{CallSpec, LlmError, LlmService};
 use blog_poster::store::Store;

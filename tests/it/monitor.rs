@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::Stage;
+use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::monitor::Monitor;
 use blog_poster::store::{MonitorOutput, SourceRecord, StageOutput};
 use wiremock::matchers::{header, method, path};

@@ -10,7 +10,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use blog_poster::pipeline::lifecycle::{JobStatus, Stage};
+use blog_poster::domain::lifecycle::{JobStatus, Stage};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{NewRun, RunTrigger, Store};
 use serde_json::Value;
@@ -98,7 +98,7 @@ async fn panic_fences_one_panicking_source_and_stage_cost_only_themselves() {
     )
     .expect("config");
     store
-        .sync_sites(&blog_poster::daemon::site_specs(&config), now)
+        .sync_sites(&blog_poster::store::open::site_specs(&config), now)
         .expect("sync");
     let run = |site: &str, first: Stage| NewRun {
         site: site.into(),
@@ -186,7 +186,7 @@ async fn panic_fences_one_panicking_source_and_stage_cost_only_themselves() {
     let blog = store.get_run(blog_run).expect("run");
     assert_eq!(
         blog.status,
-        blog_poster::pipeline::lifecycle::RunStatus::Succeeded,
+        blog_poster::domain::lifecycle::RunStatus::Succeeded,
         "{blog:?}"
     );
 

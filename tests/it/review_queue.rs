@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use blog_poster::domain::lifecycle::ArticleStatus;
 use blog_poster::instance::InstanceLock;
-use blog_poster::pipeline::lifecycle::ArticleStatus;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 
@@ -164,11 +164,11 @@ fn approving_while_a_daemon_runs_leaves_the_publishing_to_it() {
     let jobs = s.list_jobs(Some(run_id), None, 10).expect("jobs");
     assert_eq!(
         jobs[0].stage,
-        blog_poster::pipeline::lifecycle::Stage::Publish
+        blog_poster::domain::lifecycle::Stage::Publish
     );
     assert_eq!(
         jobs[0].status,
-        blog_poster::pipeline::lifecycle::JobStatus::Queued
+        blog_poster::domain::lifecycle::JobStatus::Queued
     );
     assert_eq!(
         s.get_article(id).expect("a").status,

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use blog_poster::config::{self, Environment};
-use blog_poster::pipeline::lifecycle::JobStatus;
+use blog_poster::domain::lifecycle::JobStatus;
 use blog_poster::store::CheckDecision;
 use blog_poster::web::api::ROUTES;
 

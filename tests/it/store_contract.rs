@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{
+use blog_poster::domain::lifecycle::{
     ArticleStatus, JobStatus, RetryPolicy, RunStatus, Stage, WaitKind,
 };
 use blog_poster::store::sqlite::SqliteStore;

@@ -3,8 +3,8 @@
 //! waking waiting jobs. Listed in the `contract!` macro of the parent.
 
 use blog_poster::budget::{BudgetCaps, CapRefusal, CapScope};
-use blog_poster::config::Money;
-use blog_poster::pipeline::lifecycle::{JobStatus, Stage, WaitKind};
+use blog_poster::domain::lifecycle::{JobStatus, Stage, WaitKind};
+use blog_poster::domain::money::Money;
 use blog_poster::store::*;
 
 use super::{

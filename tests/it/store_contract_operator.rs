@@ -3,8 +3,8 @@
 //! queues and the metrics snapshot.
 
 use blog_poster::budget::{BudgetCaps, CapScope};
-use blog_poster::config::Money;
-use blog_poster::pipeline::lifecycle::JobStatus;
+use blog_poster::domain::lifecycle::JobStatus;
+use blog_poster::domain::money::Money;
 use blog_poster::store::*;
 
 use super::{Fixture, new_run};

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
+use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
 use blog_poster::store::*;
 
 use super::{Fixture, article, claim, finish_stage, monitor_output, new_run, topics_output_about};

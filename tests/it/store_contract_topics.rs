@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{JobStatus, RunStatus, Stage};
+use blog_poster::domain::lifecycle::{JobStatus, RunStatus, Stage};
 use blog_poster::store::*;
 
 use super::{Fixture, POLICY};

@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{RunStatus, Stage};
-use blog_poster::pipeline::stage::{BoxFuture, StageContext, StageError, StageRunner, StageSet};
+use blog_poster::domain::BoxFuture;
+use blog_poster::domain::lifecycle::{RunStatus, Stage};
+use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner, StageSet};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{NewRun, RunId, RunTrigger, StageOutput, Store};
 
@@ -81,7 +82,7 @@ fn twenty_overlapping_runs(store: Arc<dyn Store>, dir: &std::path::Path) {
     let now = chrono::Utc::now();
     store.migrate(now).expect("migrate");
     store
-        .sync_sites(&blog_poster::daemon::site_specs(&cfg), now)
+        .sync_sites(&blog_poster::store::open::site_specs(&cfg), now)
         .expect("sync");
     let runs: Vec<RunId> = (0..RUNS)
         .map(|_| {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use blog_poster::config::{self, Environment};
-use blog_poster::pipeline::lifecycle::Stage;
+use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::monitor::Monitor;
 use blog_poster::pipeline::topics::Topics;
 use blog_poster::store::{GenerateOutput, NewArticle, StageOutput, TopicsOutput};
@@ -45,7 +45,7 @@ impl ExistingPosts for KnownPosts {
     fn titles<'a>(
         &'a self,
         _site: &'a blog_poster::config::SiteConfig,
-    ) -> blog_poster::pipeline::stage::BoxFuture<'a, Result<Vec<String>, ExistingPostsError>> {
+    ) -> blog_poster::domain::BoxFuture<'a, Result<Vec<String>, ExistingPostsError>> {
         Box::pin(async move { Ok(self.0.clone()) })
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{JobStatus, RunStatus, Stage, WaitKind};
+use blog_poster::domain::lifecycle::{JobStatus, RunStatus, Stage, WaitKind};
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{JobRecord, RunId, Store};
 use wiremock::matchers::{method, path};

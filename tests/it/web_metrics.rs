@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use blog_poster::budget::BudgetCaps;
-use blog_poster::config::Money;
+use blog_poster::domain::money::Money;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::*;
 

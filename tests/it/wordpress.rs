@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use blog_poster::config::WordpressConfig;
-use blog_poster::pipeline::lifecycle::{ArticleStatus, JobStatus, RunStatus};
+use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus};
 use blog_poster::pipeline::publish::{key_marker, post_article};
 use blog_poster::store::*;
 use blog_poster::wordpress::{Taxonomy, WpClient};
@@ -492,7 +492,7 @@ async fn the_rate_limit_holds_the_second_post_of_a_site() {
     let job = summary.runs[0]
         .1
         .iter()
-        .find(|j| j.stage == blog_poster::pipeline::lifecycle::Stage::Publish)
+        .find(|j| j.stage == blog_poster::domain::lifecycle::Stage::Publish)
         .expect("publish job");
     assert_eq!(job.status, JobStatus::Waiting);
     assert_eq!(job.attempts, 0, "waiting spends no attempt");

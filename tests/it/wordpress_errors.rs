@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use blog_poster::pipeline::lifecycle::{JobStatus, RunStatus, Stage};
+use blog_poster::domain::lifecycle::{JobStatus, RunStatus, Stage};
 use blog_poster::store::*;
 use blog_poster::wordpress::{WpClient, WpError};
 
@@ -160,7 +160,7 @@ async fn contributor_may_not_publish_but_may_submit_for_review() {
     assert!(error.contains("post_status = \"pending\""), "{error}");
     assert_eq!(
         store.get_article(a1).expect("a").status,
-        blog_poster::pipeline::lifecycle::ArticleStatus::Approved
+        blog_poster::domain::lifecycle::ArticleStatus::Approved
     );
 
     assert_eq!(

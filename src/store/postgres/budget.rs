@@ -8,8 +8,8 @@
 
 use super::{Tx, get, ms, site_id, ts};
 use crate::budget::{ScopeSpend, check_caps, window_keys};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::*;
 
 /// The `budget_totals` keys of the five scopes a reservation falls in, in
@@ -28,13 +28,13 @@ fn scope_keys(site: SiteId, day: &str, month: &str, article_key: &str) -> [Strin
 /// their totals in the order of `keys`.
 fn lock_totals(tx: &mut Tx<'_>, keys: &[String; 5]) -> StoreResult<[Money; 5]> {
     let list: Vec<&str> = keys.iter().map(String::as_str).collect();
-    tx.exec(
+    tx.exec_native(
         "INSERT INTO budget_totals (scope_key, counted_micros)
          SELECT k, 0 FROM unnest($1::TEXT[]) AS k ORDER BY k
          ON CONFLICT (scope_key) DO NOTHING",
         &[&list],
     )?;
-    let rows = tx.query(
+    let rows = tx.query_native(
         "SELECT scope_key, counted_micros FROM budget_totals WHERE scope_key = ANY($1::TEXT[])
          ORDER BY scope_key FOR UPDATE",
         &[&list],
@@ -60,7 +60,7 @@ fn add(tx: &mut Tx<'_>, keys: &[String; 5], delta: i64) -> StoreResult<()> {
     let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
     sorted.sort_unstable();
     for k in sorted {
-        tx.exec(
+        tx.exec_native(
             "INSERT INTO budget_totals (scope_key, counted_micros) VALUES ($1, $2)
              ON CONFLICT (scope_key) DO UPDATE SET counted_micros = budget_totals.counted_micros + excluded.counted_micros",
             &[&k, &delta],
@@ -92,11 +92,11 @@ pub(super) fn reserve(
         article: totals[4],
     };
     // Caps set through the API (cap_overrides) win over the config's.
-    let caps = super::operator::apply_overrides(tx, site, &req.caps)?;
+    let caps = crate::store::sql::operator::apply_overrides(tx, site, &req.caps)?;
     if let Err(refusal) = check_caps(&caps, &spent, req.amount, &req.site, now) {
         return Ok(Reservation::Refused(refusal));
     }
-    let row = tx.one(
+    let row = tx.one_native(
         "INSERT INTO budget_reservations (site_id, job_id, run_id, article_key, day, month, reserved_micros,
              status, provider, model, purpose, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'reserved', $8, $9, $10, $11) RETURNING id",
@@ -120,12 +120,13 @@ pub(super) fn reserve(
 }
 
 pub(super) fn record_call(tx: &mut Tx<'_>, call: &NewLlmCall, now: Timestamp) -> StoreResult<i64> {
-    let site: Option<i64> = match tx.opt("SELECT id FROM sites WHERE name = $1", &[&call.site])? {
-        Some(r) => Some(get(&r, 0)?),
-        None => None,
-    };
+    let site: Option<i64> =
+        match tx.opt_native("SELECT id FROM sites WHERE name = $1", &[&call.site])? {
+            Some(r) => Some(get(&r, 0)?),
+            None => None,
+        };
     let cost = call.cost.micros().max(0);
-    let row = tx.one(
+    let row = tx.one_native(
         "INSERT INTO llm_calls (site_id, job_id, run_id, reservation_id, provider, model, purpose, input_tokens,
              output_tokens, cost_micros, latency_ms, outcome, error, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
@@ -149,7 +150,7 @@ pub(super) fn record_call(tx: &mut Tx<'_>, call: &NewLlmCall, now: Timestamp) ->
     let id: i64 = get(&row, 0)?;
     if let Some(r) = call.reservation {
         // Locked, so a reservation is settled once even if two calls race.
-        let open = tx.opt(
+        let open = tx.opt_native(
             "SELECT reserved_micros, day, month, site_id, COALESCE(article_key, '')
              FROM budget_reservations WHERE id = $1 AND status = 'reserved' FOR UPDATE",
             &[&r.0],
@@ -160,7 +161,7 @@ pub(super) fn record_call(tx: &mut Tx<'_>, call: &NewLlmCall, now: Timestamp) ->
             let month: String = get(&row, 2)?;
             let site: Option<i64> = get(&row, 3)?;
             let article: String = get(&row, 4)?;
-            tx.exec(
+            tx.exec_native(
                 "UPDATE budget_reservations SET actual_micros = $2, status = 'settled', settled_at = $3 WHERE id = $1",
                 &[&r.0, &cost, &ms(now)],
             )?;
@@ -176,7 +177,7 @@ pub(super) fn list_calls(
     run: Option<RunId>,
     limit: u32,
 ) -> StoreResult<Vec<LlmCallRecord>> {
-    let rows = tx.query(
+    let rows = tx.query_native(
         "SELECT l.id, s.name, l.job_id, l.run_id, l.provider, l.model, l.purpose, l.input_tokens, l.output_tokens,
                 l.cost_micros, l.latency_ms, l.outcome, l.error, l.reservation_id, l.created_at
          FROM llm_calls l LEFT JOIN sites s ON s.id = l.site_id
@@ -213,7 +214,7 @@ const SPEND_SUMS: &str = "SELECT COALESCE(SUM(CASE WHEN actual_micros IS NULL TH
      FROM budget_reservations";
 
 fn spend_line(tx: &mut Tx<'_>, sql: &str, args: &[super::P<'_>]) -> StoreResult<SpendLine> {
-    let r = tx.one(sql, args)?;
+    let r = tx.one_native(sql, args)?;
     Ok(SpendLine {
         settled: Money(get(&r, 0)?),
         unsettled: Money(get(&r, 1)?),
@@ -225,7 +226,7 @@ pub(super) fn report(tx: &mut Tx<'_>, now: Timestamp) -> StoreResult<SpendReport
     let global_today = spend_line(tx, &format!("{SPEND_SUMS} WHERE day = $1"), &[&day])?;
     let global_month = spend_line(tx, &format!("{SPEND_SUMS} WHERE month = $1"), &[&month])?;
     let site_rows: Vec<(i64, String)> = tx
-        .query(
+        .query_native(
             "SELECT DISTINCT s.id, s.name FROM budget_reservations b JOIN sites s ON s.id = b.site_id
              WHERE b.month = $1 ORDER BY s.name",
             &[&month],
@@ -252,7 +253,7 @@ pub(super) fn report(tx: &mut Tx<'_>, now: Timestamp) -> StoreResult<SpendReport
     let day_start = ms(crate::budget::next_day_start(now)) - 86_400_000;
     let month_start = ms(month_start(now));
     let models = tx
-        .query(
+        .query_native(
             "SELECT provider, model,
                     SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END)::BIGINT,
                     SUM(CASE WHEN created_at >= $2 THEN cost_micros ELSE 0 END)::BIGINT,

@@ -9,7 +9,7 @@
 //! job row first, so a reclaim and a late completion cannot both win.
 
 use super::{Tx, get, get_u32, insert_event, job_status_col, ms, outputs, stage_col, ts};
-use crate::pipeline::lifecycle::{
+use crate::domain::lifecycle::{
     Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
     after_stage, is_poison_pill, job_transition,
 };
@@ -43,7 +43,7 @@ pub(super) fn insert_job(
     max_attempts: u32,
     now: Timestamp,
 ) -> StoreResult<JobId> {
-    let row = tx.one(
+    let row = tx.one_native(
         "INSERT INTO jobs (run_id, site_id, stage, status, attempts, max_attempts, not_before, created_at, updated_at)
          VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) RETURNING id",
         &[&run.0, &site.0, &stage.as_str(), &i64::from(max_attempts), &ms(now)],
@@ -54,7 +54,7 @@ pub(super) fn insert_job(
 /// Loads the job and locks its row until the transaction ends.
 fn load(tx: &mut Tx<'_>, id: JobId) -> StoreResult<JobRow> {
     let r = tx
-        .opt(
+        .opt_native(
             "SELECT j.id, j.run_id, j.site_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before, j.lease_owner
              FROM jobs j JOIN sites s ON s.id = j.site_id WHERE j.id = $1 FOR UPDATE OF j",
             &[&id.0],
@@ -92,7 +92,7 @@ fn load_owned(tx: &mut Tx<'_>, id: JobId, owner: &str) -> StoreResult<JobRow> {
 fn write_state(tx: &mut Tx<'_>, id: JobId, tr: &Transition, now: Timestamp) -> StoreResult<()> {
     let s = &tr.state;
     let finished = s.status.is_terminal().then(|| ms(now));
-    tx.exec(
+    tx.exec_native(
         "UPDATE jobs SET status = $2, attempts = $3, not_before = $4, updated_at = $5, finished_at = $6,
              lease_owner = CASE WHEN $2 = 'running' THEN lease_owner ELSE NULL END,
              lease_expires_at = CASE WHEN $2 = 'running' THEN lease_expires_at ELSE NULL END
@@ -131,7 +131,7 @@ fn apply_effects(
                 )?;
             }
             Effect::FinishRun(status) => {
-                tx.exec(
+                tx.exec_native(
                     "UPDATE runs SET status = $2, outcome = $3, error = $4, finished_at = $5 WHERE id = $1",
                     &[&row.run_id.0, &status.as_str(), &outcome, &error, &ms(now)],
                 )?;
@@ -155,7 +155,7 @@ fn apply_effects(
                 event(tx, row, kind, "engine", message, now)?;
             }
             Effect::ReopenRun => {
-                tx.exec(
+                tx.exec_native(
                     "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = $1",
                     &[&row.run_id.0],
                 )?;
@@ -200,14 +200,14 @@ pub(super) fn claim(
     };
     // Claims from every instance take turns here (held to commit), so the
     // counts below are exact; the rest of the queue keeps working.
-    tx.exec("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
+    tx.exec_native("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
     // The running counts are read once, in one small aggregate over the
     // running jobs (the `jobs_running` index), never per pending row: the
     // claim's cost must not hinge on planner statistics, which a bulk
     // enqueue leaves stale until autovacuum analyzes the table. Jobs that
     // finish meanwhile only make these counts conservative; none can start,
     // since starting one takes the lock we hold.
-    let counts = tx.one(
+    let counts = tx.one_native(
         "WITH r AS (SELECT site_id, COUNT(*) AS n FROM jobs WHERE status = 'running' GROUP BY site_id)
          SELECT (SELECT COALESCE(SUM(n), 0) FROM r)::BIGINT,
                 ARRAY(SELECT s.id FROM sites s LEFT JOIN r ON r.site_id = s.id
@@ -226,7 +226,7 @@ pub(super) fn claim(
     // order and stops at the first row. SKIP LOCKED passes over a job
     // another transaction is finishing or cancelling right now.
     let row = match &only_runs {
-        None => tx.opt(
+        None => tx.opt_native(
             "SELECT j.id FROM jobs j
              WHERE j.status IN ('queued', 'waiting') AND j.not_before <= $1
                AND NOT (j.site_id = ANY($2::BIGINT[]))
@@ -235,7 +235,7 @@ pub(super) fn claim(
             &[&ms(now), &closed],
         )?,
         // A few named runs: their jobs are found through (run_id, stage).
-        Some(runs) => tx.opt(
+        Some(runs) => tx.opt_native(
             "SELECT j.id FROM jobs j
              WHERE j.status IN ('queued', 'waiting') AND j.not_before <= $1
                AND NOT (j.site_id = ANY($2::BIGINT[])) AND j.run_id = ANY($3::BIGINT[])
@@ -254,14 +254,14 @@ pub(super) fn claim(
     let tr = job_transition(&row.state, &JobEvent::Claim { now }, &NO_RETRY)?;
     let lease_until = now + chrono::Duration::from_std(req.lease).unwrap_or(chrono::Duration::MAX);
     write_state(tx, row.id, &tr, now)?;
-    tx.exec(
+    tx.exec_native(
         "UPDATE jobs SET lease_owner = $2, lease_expires_at = $3, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
              started_at = COALESCE(started_at, $4), unfinished_starts = unfinished_starts + 1
          WHERE id = $1",
         &[&row.id.0, &req.owner, &ms(lease_until), &ms(now)],
     )?;
     let until: Option<String> = get(
-        &tx.one(
+        &tx.one_native(
             "SELECT until_stage FROM runs WHERE id = $1",
             &[&row.run_id.0],
         )?,
@@ -319,7 +319,7 @@ pub(super) fn complete(
     };
     let tr = job_transition(&row.state, &JobEvent::Succeed { next }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
-    tx.exec(
+    tx.exec_native(
         "UPDATE jobs SET result_summary = $2, last_error = NULL, wait_reason = NULL, wait_kind = NULL,
              wait_until = NULL, unfinished_starts = 0
          WHERE id = $1",
@@ -354,7 +354,7 @@ pub(super) fn fail(
     write_state(tx, row.id, &tr, now)?;
     match failure {
         JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
-            tx.exec(
+            tx.exec_native(
                 "UPDATE jobs SET last_error = $2, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
                      unfinished_starts = 0
                  WHERE id = $1",
@@ -385,7 +385,7 @@ pub(super) fn fail(
             reason,
             until,
         } => {
-            tx.exec(
+            tx.exec_native(
                 "UPDATE jobs SET wait_reason = $2, wait_kind = $3, wait_until = $4, unfinished_starts = 0
                  WHERE id = $1",
                 &[&row.id.0, reason, &kind.as_str(), &ms(*until)],
@@ -417,7 +417,7 @@ pub(super) fn release(tx: &mut Tx<'_>, job: JobId, owner: &str, now: Timestamp) 
     let tr = job_transition(&row.state, &JobEvent::Release { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
     // A release is an attempt that ended: it did not kill the process.
-    tx.exec(
+    tx.exec_native(
         "UPDATE jobs SET unfinished_starts = 0 WHERE id = $1",
         &[&row.id.0],
     )?;
@@ -433,7 +433,7 @@ pub(super) fn reclaim(
     // Rows another transaction holds (a completion in flight) are skipped:
     // if their lease really ran out, the next reclaim takes them.
     let found: Vec<(i64, u32)> = tx
-        .query(
+        .query_native(
             "SELECT id, unfinished_starts FROM jobs WHERE status = 'running' AND ($1 OR lease_expires_at < $2)
              ORDER BY id FOR UPDATE SKIP LOCKED",
             &[&all_running, &ms(now)],
@@ -466,7 +466,7 @@ pub(super) fn reclaim(
         });
         let error = match &dead {
             Some(d) => {
-                tx.exec(
+                tx.exec_native(
                     "UPDATE jobs SET last_error = $2 WHERE id = $1",
                     &[&row.id.0, &d.error],
                 )?;
@@ -503,7 +503,7 @@ pub(super) fn operator_retry(
     let row = load(tx, job)?;
     let tr = job_transition(&row.state, &JobEvent::OperatorRetry { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
-    tx.exec(
+    tx.exec_native(
         "UPDATE jobs SET unfinished_starts = 0 WHERE id = $1",
         &[&row.id.0],
     )?;

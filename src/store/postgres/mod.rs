@@ -13,11 +13,10 @@
 
 mod budget;
 mod connect;
+mod dialect;
 mod jobs;
-mod operator;
 mod outputs;
 mod publish;
-mod reads;
 mod review;
 mod topics;
 mod waits;
@@ -31,22 +30,16 @@ use ::postgres::types::{FromSql, ToSql};
 use ::postgres::{Client, Row, Statement};
 use chrono::{DateTime, TimeZone, Utc};
 
-pub use connect::{PgOptions, redact_url};
+pub use connect::redact_url;
 
 use super::migrate::{self, Migration};
+use super::sql;
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
+use crate::config::PgOptions;
+use crate::domain::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
 
 /// A parameter list for one statement.
 pub(crate) type P<'a> = &'a (dyn ToSql + Sync);
-
-/// An owned query parameter, for queries built at run time (see `Conditions`).
-pub(crate) type Param = Box<dyn ToSql + Sync>;
-
-/// Borrows owned parameters for `Tx::query`.
-pub(crate) fn params(values: &[Param]) -> Vec<P<'_>> {
-    values.iter().map(|v| v.as_ref() as P<'_>).collect()
-}
 
 /// The advisory-lock key of schema migrations ("bp-migr" as ASCII).
 const MIGRATE_LOCK: i64 = 0x0062_702d_6d69_6772;
@@ -198,22 +191,22 @@ impl Tx<'_> {
         Ok(s)
     }
 
-    pub fn query(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<Vec<Row>> {
+    pub fn query_native(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<Vec<Row>> {
         let s = self.statement(sql)?;
         self.inner.query(&s, params).map_err(|e| self.fail(e))
     }
 
-    pub fn opt(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<Option<Row>> {
+    pub fn opt_native(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<Option<Row>> {
         let s = self.statement(sql)?;
         self.inner.query_opt(&s, params).map_err(|e| self.fail(e))
     }
 
-    pub fn one(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<Row> {
+    pub fn one_native(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<Row> {
         let s = self.statement(sql)?;
         self.inner.query_one(&s, params).map_err(|e| self.fail(e))
     }
 
-    pub fn exec(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<u64> {
+    pub fn exec_native(&mut self, sql: &str, params: &[P<'_>]) -> StoreResult<u64> {
         let s = self.statement(sql)?;
         self.inner.execute(&s, params).map_err(|e| self.fail(e))
     }
@@ -312,12 +305,8 @@ pub(crate) fn job_status_col(row: &Row, idx: usize) -> StoreResult<JobStatus> {
     parse_col(get::<&str>(row, idx)?, JobStatus::parse, "job status")
 }
 
-pub(crate) fn run_status_col(row: &Row, idx: usize) -> StoreResult<RunStatus> {
-    parse_col(get::<&str>(row, idx)?, RunStatus::parse, "run status")
-}
-
 pub(crate) fn site_id(tx: &mut Tx<'_>, name: &str) -> StoreResult<SiteId> {
-    match tx.opt("SELECT id FROM sites WHERE name = $1", &[&name])? {
+    match tx.opt_native("SELECT id FROM sites WHERE name = $1", &[&name])? {
         Some(r) => Ok(SiteId(get(&r, 0)?)),
         None => Err(StoreError::Conflict(format!(
             "unknown site \"{name}\": it is not in the config"
@@ -327,14 +316,14 @@ pub(crate) fn site_id(tx: &mut Tx<'_>, name: &str) -> StoreResult<SiteId> {
 
 pub(crate) fn insert_event(tx: &mut Tx<'_>, e: &NewEvent, now: Timestamp) -> StoreResult<()> {
     let site: Option<i64> = match &e.site {
-        Some(name) => match tx.opt("SELECT id FROM sites WHERE name = $1", &[name])? {
+        Some(name) => match tx.opt_native("SELECT id FROM sites WHERE name = $1", &[name])? {
             Some(r) => Some(get(&r, 0)?),
             None => None,
         },
         None => None,
     };
     let message = crate::redact::string(&e.message);
-    tx.exec(
+    tx.exec_native(
         "INSERT INTO events (at, site_id, run_id, job_id, kind, actor, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[&ms(now), &site, &e.run_id.map(|r| r.0), &e.job_id.map(|j| j.0), &e.kind, &e.actor, &message],
     )?;
@@ -345,7 +334,7 @@ fn insert_run(tx: &mut Tx<'_>, run: &NewRun, now: Timestamp) -> StoreResult<Enqu
     let site = site_id(tx, &run.site)?;
     // ON CONFLICT on the UNIQUE slot key: a second instance enqueueing the
     // same slot waits for the first one's commit, then inserts nothing.
-    let inserted = tx.opt(
+    let inserted = tx.opt_native(
         "INSERT INTO runs (site_id, trigger, slot_key, until_stage, status, created_at)
          VALUES ($1, $2, $3, $4, 'running', $5)
          ON CONFLICT (slot_key) DO NOTHING RETURNING id",
@@ -360,7 +349,7 @@ fn insert_run(tx: &mut Tx<'_>, run: &NewRun, now: Timestamp) -> StoreResult<Enqu
     let run_id = match inserted {
         Some(r) => RunId(get(&r, 0)?),
         None => {
-            let row = tx.one("SELECT id FROM runs WHERE slot_key = $1", &[&run.slot_key])?;
+            let row = tx.one_native("SELECT id FROM runs WHERE slot_key = $1", &[&run.slot_key])?;
             return Ok(Enqueued::Existing(RunId(get(&row, 0)?)));
         }
     };
@@ -536,7 +525,7 @@ impl PgStore {
 }
 
 fn applied(tx: &mut Tx<'_>) -> StoreResult<Vec<AppliedMigration>> {
-    tx.query(
+    tx.query_native(
         "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version",
         &[],
     )?
@@ -571,14 +560,14 @@ impl Store for PgStore {
         // at once migrate once; the others find nothing left to do. DDL is
         // transactional on PostgreSQL, so a failed migration leaves nothing.
         self.run(|tx| {
-            tx.exec("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
+            tx.exec_native("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
             let plan = migrate::plan(&applied(tx)?, Self::migrations())?;
             let mut done = Vec::new();
             for m in plan {
                 tx.batch(m.sql).map_err(|e| {
                     StoreError::Schema(format!("migration {} failed: {e}", m.file_stem()))
                 })?;
-                tx.exec(
+                tx.exec_native(
                     "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
                     &[&i64::from(m.version), &m.name, &m.checksum(), &ms(now)],
                 )?;
@@ -596,13 +585,13 @@ impl Store for PgStore {
     fn sync_sites(&self, sites: &[SiteSpec], now: Timestamp) -> StoreResult<()> {
         self.run(|tx| {
             // Serialize with other instances syncing at the same moment.
-            tx.exec("LOCK TABLE sites IN SHARE ROW EXCLUSIVE MODE", &[])?;
-            tx.exec(
+            tx.exec_native("LOCK TABLE sites IN SHARE ROW EXCLUSIVE MODE", &[])?;
+            tx.exec_native(
                 "UPDATE sites SET enabled = FALSE, updated_at = $1 WHERE enabled",
                 &[&ms(now)],
             )?;
             for s in sites {
-                tx.exec(
+                tx.exec_native(
                     "INSERT INTO sites (name, enabled, max_concurrency, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
                      ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled,
                          max_concurrency = excluded.max_concurrency, updated_at = excluded.updated_at",
@@ -610,7 +599,7 @@ impl Store for PgStore {
                 )?;
                 let id = site_id(tx, &s.name)?;
                 for src in &s.sources {
-                    tx.exec(
+                    tx.exec_native(
                         "INSERT INTO sources (site_id, url, kind, created_at) VALUES ($1, $2, $3, $4)
                          ON CONFLICT (site_id, url) DO UPDATE SET kind = excluded.kind",
                         &[&id.0, &src.url, &src.kind, &ms(now)],
@@ -622,7 +611,7 @@ impl Store for PgStore {
     }
 
     fn list_sites(&self) -> StoreResult<Vec<SiteRecord>> {
-        self.run(reads::list_sites)
+        self.run(|tx| sql::reads::list_sites(tx))
     }
 
     fn set_site_paused(
@@ -636,7 +625,7 @@ impl Store for PgStore {
         let reason = reason.as_deref();
         self.run(|tx| {
             site_id(tx, site)?;
-            tx.exec(
+            tx.exec_native(
                 "UPDATE sites SET paused = $2, pause_reason = $3, updated_at = $4 WHERE name = $1",
                 &[
                     &site,
@@ -658,7 +647,7 @@ impl Store for PgStore {
             // The site row stays locked until commit: the compare-and-set
             // below cannot interleave with another instance's.
             let row = tx
-                .opt(
+                .opt_native(
                     "SELECT next_run_at FROM sites WHERE name = $1 FOR UPDATE",
                     &[&a.site],
                 )?
@@ -671,7 +660,7 @@ impl Store for PgStore {
                 Some(run) => Some(insert_run(tx, run, now)?),
                 None => None,
             };
-            tx.exec(
+            tx.exec_native(
                 "UPDATE sites SET next_run_at = $2, schedule_key = $3, updated_at = $4,
                      last_run_at = CASE WHEN $5 THEN $4 ELSE last_run_at END
                  WHERE name = $1",
@@ -688,7 +677,7 @@ impl Store for PgStore {
     }
 
     fn get_run(&self, id: RunId) -> StoreResult<RunRecord> {
-        self.run(|tx| reads::get_run(tx, id))
+        self.run(|tx| sql::reads::get_run(tx, id))
     }
 
     fn list_runs(
@@ -697,7 +686,7 @@ impl Store for PgStore {
         limit: u32,
         before: Option<RunId>,
     ) -> StoreResult<Vec<RunRecord>> {
-        self.run(|tx| reads::list_runs(tx, site, limit, before))
+        self.run(|tx| sql::reads::list_runs(tx, site, limit, before))
     }
 
     fn claim_next_job(
@@ -710,7 +699,7 @@ impl Store for PgStore {
 
     fn heartbeat_job(&self, job: JobId, owner: &str, lease_until: Timestamp) -> StoreResult<bool> {
         self.run(|tx| {
-            let n = tx.exec(
+            let n = tx.exec_native(
                 "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
                 &[&job.0, &owner, &ms(lease_until)],
             )?;
@@ -763,7 +752,7 @@ impl Store for PgStore {
     }
 
     fn get_job(&self, job: JobId) -> StoreResult<JobRecord> {
-        self.run(|tx| reads::get_job(tx, job))
+        self.run(|tx| sql::reads::get_job(tx, job))
     }
 
     fn list_jobs(
@@ -772,15 +761,15 @@ impl Store for PgStore {
         status: Option<JobStatus>,
         limit: u32,
     ) -> StoreResult<Vec<JobRecord>> {
-        self.run(|tx| reads::list_jobs(tx, run, status, limit))
+        self.run(|tx| sql::reads::list_jobs(tx, run, status, limit))
     }
 
     fn job_counts(&self) -> StoreResult<BTreeMap<JobStatus, u64>> {
-        self.run(reads::job_counts)
+        self.run(|tx| sql::reads::job_counts(tx))
     }
 
     fn list_sources(&self, site: &str) -> StoreResult<Vec<SourceRecord>> {
-        self.run(|tx| reads::list_sources(tx, site))
+        self.run(|tx| sql::reads::list_sources(tx, site))
     }
 
     fn list_source_items(
@@ -789,15 +778,15 @@ impl Store for PgStore {
         since: Option<Timestamp>,
         limit: u32,
     ) -> StoreResult<Vec<SourceItemRecord>> {
-        self.run(|tx| reads::list_source_items(tx, site, since.map(ms), limit))
+        self.run(|tx| sql::reads::list_source_items(tx, site, since.map(ms), limit))
     }
 
     fn get_source_items(&self, ids: &[i64]) -> StoreResult<Vec<SourceItemRecord>> {
-        self.run(|tx| reads::get_source_items(tx, ids))
+        self.run(|tx| sql::reads::get_source_items(tx, ids))
     }
 
     fn selected_topic(&self, run: RunId) -> StoreResult<Option<TopicRecord>> {
-        self.run(|tx| reads::selected_topic(tx, run))
+        self.run(|tx| sql::reads::selected_topic(tx, run))
     }
 
     fn reserve_budget(&self, req: &BudgetRequest, now: Timestamp) -> StoreResult<Reservation> {
@@ -834,22 +823,22 @@ impl Store for PgStore {
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {
-        self.run(|tx| reads::article_where(tx, "a.run_id = $1", run.0))
+        self.run(|tx| sql::reads::article_where(tx, "a.run_id = $1", run.0))
     }
 
     fn get_article(&self, id: ArticleId) -> StoreResult<ArticleRecord> {
-        self.run(|tx| reads::article_where(tx, "a.id = $1", id.0))?
+        self.run(|tx| sql::reads::article_where(tx, "a.id = $1", id.0))?
             .ok_or_else(|| StoreError::NotFound {
                 what: format!("article {id}"),
             })
     }
 
     fn list_article_titles(&self, site: &str, limit: u32) -> StoreResult<Vec<ArticleTitle>> {
-        self.run(|tx| reads::list_article_titles(tx, site, limit))
+        self.run(|tx| sql::reads::list_article_titles(tx, site, limit))
     }
 
     fn list_articles(&self, filter: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
-        self.run(|tx| reads::list_articles(tx, filter))
+        self.run(|tx| sql::reads::list_articles(tx, filter))
     }
 
     fn set_article_image(
@@ -917,31 +906,31 @@ impl Store for PgStore {
     }
 
     fn list_events(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>> {
-        self.run(|tx| reads::list_events(tx, limit, before))
+        self.run(|tx| sql::reads::list_events(tx, limit, before))
     }
 
     fn create_api_token(&self, token: &NewApiToken, now: Timestamp) -> StoreResult<ApiTokenRecord> {
-        self.run(|tx| operator::create_token(tx, token, now))
+        self.run(|tx| sql::operator::create_token(tx, token, now))
     }
 
     fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
-        self.run(operator::list_tokens)
+        self.run(|tx| sql::operator::list_tokens(tx))
     }
 
     fn revoke_api_token(&self, name: &str, actor: &str, now: Timestamp) -> StoreResult<()> {
-        self.run(|tx| operator::revoke_token(tx, name, actor, now))
+        self.run(|tx| sql::operator::revoke_token(tx, name, actor, now))
     }
 
     fn active_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
-        self.run(operator::active_tokens)
+        self.run(|tx| sql::operator::active_tokens(tx))
     }
 
     fn touch_api_token(&self, id: i64, now: Timestamp) -> StoreResult<()> {
-        self.run(|tx| operator::touch_token(tx, id, now))
+        self.run(|tx| sql::operator::touch_token(tx, id, now))
     }
 
     fn cap_overrides(&self) -> StoreResult<Vec<CapOverride>> {
-        self.run(operator::overrides)
+        self.run(|tx| sql::operator::overrides(tx))
     }
 
     fn set_cap_overrides(
@@ -950,28 +939,28 @@ impl Store for PgStore {
         actor: &str,
         now: Timestamp,
     ) -> StoreResult<Vec<CapOverride>> {
-        self.run(|tx| operator::set_overrides(tx, changes, actor, now))
+        self.run(|tx| sql::operator::set_overrides(tx, changes, actor, now))
     }
 
     fn list_jobs_page(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-        self.run(|tx| operator::list_jobs_page(tx, filter))
+        self.run(|tx| sql::reads::list_jobs_page(tx, filter))
     }
 
     fn cost_lines(&self, since: Timestamp) -> StoreResult<Vec<CostLine>> {
-        self.run(|tx| operator::cost_lines(tx, since))
+        self.run(|tx| sql::operator::cost_lines(tx, since))
     }
 
     fn site_queues(&self) -> StoreResult<Vec<SiteQueue>> {
-        self.run(operator::site_queues)
+        self.run(|tx| sql::operator::site_queues(tx))
     }
 
     fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot> {
-        self.run(operator::metrics_snapshot)
+        self.run(|tx| sql::operator::metrics_snapshot(tx))
     }
 
     fn ping(&self) -> StoreResult<()> {
         self.run(|tx| {
-            tx.one("SELECT 1", &[])?;
+            tx.one_native("SELECT 1", &[])?;
             Ok(())
         })
     }

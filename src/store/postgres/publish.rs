@@ -6,7 +6,7 @@
 use ::postgres::Row;
 
 use super::{Tx, get, get_ts, get_ts_opt, get_u32, ms, ts};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 
 const ENTRY_COLS: &str =
@@ -34,7 +34,7 @@ fn entry_row(r: &Row) -> StoreResult<PublishEntry> {
 }
 
 pub(super) fn entry(tx: &mut Tx<'_>, article: ArticleId) -> StoreResult<Option<PublishEntry>> {
-    match tx.opt(
+    match tx.opt_native(
         &format!("{ENTRY_COLS} WHERE l.article_id = $1"),
         &[&article.0],
     )? {
@@ -49,7 +49,7 @@ pub(super) fn begin(
     now: Timestamp,
 ) -> StoreResult<PublishBegin> {
     let row = tx
-        .opt(
+        .opt_native(
             "SELECT site_id FROM articles WHERE id = $1",
             &[&intent.article_id.0],
         )?
@@ -58,10 +58,10 @@ pub(super) fn begin(
         })?;
     let site_id: i64 = get(&row, 0)?;
     // The site's row is the lock of its publishing slot: one begin at a time.
-    tx.exec("SELECT id FROM sites WHERE id = $1 FOR UPDATE", &[&site_id])?;
+    tx.exec_native("SELECT id FROM sites WHERE id = $1 FOR UPDATE", &[&site_id])?;
     // The site's last attempt by another article: one post per interval.
     let last: Option<i64> = get(
-        &tx.one(
+        &tx.one_native(
             "SELECT MAX(last_attempt_at) FROM publish_ledger WHERE site_id = $1 AND article_id <> $2",
             &[&site_id, &intent.article_id.0],
         )?,
@@ -75,7 +75,7 @@ pub(super) fn begin(
             return Ok(PublishBegin::Wait { until });
         }
     }
-    tx.exec(
+    tx.exec_native(
         "INSERT INTO publish_ledger (article_id, site_id, target, idempotency_key, status, attempts, last_attempt_at,
              created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'intent', 1, $5, $5, $5)
@@ -105,7 +105,7 @@ pub(super) fn record_error(
     error: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let n = tx.exec(
+    let n = tx.exec_native(
         "UPDATE publish_ledger SET last_error = $2, updated_at = $3 WHERE article_id = $1",
         &[&article.0, &error, &ms(now)],
     )?;
@@ -123,7 +123,7 @@ pub(super) fn mark_published(
     p: &PublishOutput,
     now: Timestamp,
 ) -> StoreResult<()> {
-    tx.exec(
+    tx.exec_native(
         "UPDATE publish_ledger SET status = 'published', remote_id = $2, remote_url = $3, last_error = NULL,
              target = $4, updated_at = $5
          WHERE article_id = $1",
@@ -139,14 +139,14 @@ pub(super) fn set_image(
     now: Timestamp,
 ) -> StoreResult<()> {
     if tx
-        .opt("SELECT id FROM articles WHERE id = $1", &[&article.0])?
+        .opt_native("SELECT id FROM articles WHERE id = $1", &[&article.0])?
         .is_none()
     {
         return Err(StoreError::NotFound {
             what: format!("article {article}"),
         });
     }
-    tx.exec(
+    tx.exec_native(
         "INSERT INTO article_images (article_id, source, alt_text, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (article_id) DO UPDATE SET source = excluded.source, alt_text = excluded.alt_text,
              updated_at = excluded.updated_at",
@@ -156,7 +156,7 @@ pub(super) fn set_image(
 }
 
 pub(super) fn image(tx: &mut Tx<'_>, article: ArticleId) -> StoreResult<Option<ArticleImage>> {
-    match tx.opt(
+    match tx.opt_native(
         "SELECT source, alt_text FROM article_images WHERE article_id = $1",
         &[&article.0],
     )? {

@@ -3,7 +3,7 @@
 //! publish job added, revived or cancelled) and records who did it.
 
 use super::{Tx, get, insert_event, jobs, ms};
-use crate::pipeline::lifecycle::{
+use crate::domain::lifecycle::{
     ArticleEvent, ArticleStatus, JobStatus, Stage, Timestamp, article_transition,
 };
 use crate::store::*;
@@ -22,7 +22,7 @@ fn subject(tx: &mut Tx<'_>, id: ArticleId) -> StoreResult<Subject> {
     // The article row stays locked until commit: two operators (or an
     // operator and a publish job on another instance) act one at a time.
     let r = tx
-        .opt(
+        .opt_native(
             "SELECT a.id, s.name, a.site_id, a.run_id, a.status, a.title
              FROM articles a JOIN sites s ON s.id = a.site_id WHERE a.id = $1 FOR UPDATE OF a",
             &[&id.0],
@@ -55,7 +55,7 @@ fn run_of(a: &Subject) -> StoreResult<RunId> {
 
 /// The run's jobs that are not finished: (id, stage, status).
 fn active_jobs(tx: &mut Tx<'_>, run: RunId) -> StoreResult<Vec<(JobId, Stage, JobStatus)>> {
-    tx.query(
+    tx.query_native(
         "SELECT id, stage, status FROM jobs WHERE run_id = $1 AND status IN ('queued', 'waiting', 'running') ORDER BY id",
         &[&run.0],
     )?
@@ -79,7 +79,7 @@ fn ensure_publish_job(
     now: Timestamp,
 ) -> StoreResult<(JobId, &'static str)> {
     let run = run_of(a)?;
-    let existing: Option<(i64, String)> = match tx.opt(
+    let existing: Option<(i64, String)> = match tx.opt_native(
         "SELECT id, status FROM jobs WHERE run_id = $1 AND stage = 'publish'",
         &[&run.0],
     )? {
@@ -114,7 +114,7 @@ fn ensure_publish_job(
                 )));
             }
             let max_attempts: Option<i64> = get(
-                &tx.one(
+                &tx.one_native(
                     "SELECT MAX(max_attempts) FROM jobs WHERE run_id = $1",
                     &[&run.0],
                 )?,
@@ -128,7 +128,7 @@ fn ensure_publish_job(
                 max_attempts.map_or(5, |m| u32::try_from(m.max(1)).unwrap_or(u32::MAX)),
                 now,
             )?;
-            tx.exec(
+            tx.exec_native(
                 "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = $1",
                 &[&run.0],
             )?;
@@ -168,7 +168,7 @@ fn set_status(
     reason: Option<&str>,
     now: Timestamp,
 ) -> StoreResult<()> {
-    tx.exec(
+    tx.exec_native(
         "UPDATE articles SET status = $2, review_reason = COALESCE($3, review_reason), updated_at = $4 WHERE id = $1",
         &[&a.id.0, &next.as_str(), &reason, &ms(now)],
     )?;

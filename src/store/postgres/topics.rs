@@ -5,12 +5,12 @@
 //! reservations committed before it (several instances included); the
 //! partial unique index is the backstop. Released when the run fails for
 //! good or is cancelled, held again when it is revived. The choice is
-//! `topics::reserve::choose`, shared with SQLite.
+//! `store::topic_reserve::choose`, shared with SQLite.
 
 use super::{Tx, get, ms};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::store::topic_reserve::{HeldTopic, choose, topic_key};
 use crate::store::*;
-use crate::topics::reserve::{HeldTopic, choose, topic_key};
 
 /// The advisory-lock class of topic commits ("topc"); the site id is the
 /// second key.
@@ -28,14 +28,14 @@ pub(super) fn reserve(
     now: Timestamp,
 ) -> StoreResult<TopicsOutput> {
     let site_key = i32::try_from(site.0).unwrap_or(i32::MAX);
-    tx.exec(
+    tx.exec_native(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&TOPIC_LOCK, &site_key],
     )?;
     // A revived topics job chooses afresh: its run's old hold goes first.
     release(tx, run, now)?;
     let held: Vec<HeldTopic> = tx
-        .query(
+        .query_native(
             "SELECT run_id, keyword FROM topic_reservations
              WHERE site_id = $1 AND released_at IS NULL ORDER BY id DESC LIMIT $2",
             &[&site.0, &HELD_LIMIT],
@@ -50,7 +50,7 @@ pub(super) fn reserve(
         .collect::<StoreResult<_>>()?;
     let (committed, chosen) = choose(output, &held);
     if let Some(keyword) = chosen {
-        tx.exec(
+        tx.exec_native(
             "INSERT INTO topic_reservations (site_id, run_id, topic_key, keyword, created_at)
              VALUES ($1, $2, $3, $4, $5)",
             &[&site.0, &run.0, &topic_key(&keyword), &keyword, &ms(now)],
@@ -61,7 +61,7 @@ pub(super) fn reserve(
 
 /// The run failed for good or was cancelled: its topic is free again.
 pub(super) fn release(tx: &mut Tx<'_>, run: RunId, now: Timestamp) -> StoreResult<()> {
-    tx.exec(
+    tx.exec_native(
         "UPDATE topic_reservations SET released_at = $2 WHERE run_id = $1 AND released_at IS NULL",
         &[&run.0, &ms(now)],
     )?;
@@ -71,7 +71,7 @@ pub(super) fn release(tx: &mut Tx<'_>, run: RunId, now: Timestamp) -> StoreResul
 /// The run is revived: it holds its topic again, unless another run took
 /// it meanwhile (then it goes on with it anyway: its article is on its way).
 pub(super) fn hold_again(tx: &mut Tx<'_>, run: RunId) -> StoreResult<()> {
-    tx.exec(
+    tx.exec_native(
         "UPDATE topic_reservations r SET released_at = NULL
          WHERE r.id = (SELECT MAX(id) FROM topic_reservations WHERE run_id = $1)
            AND r.released_at IS NOT NULL

@@ -4,14 +4,14 @@
 //! table.
 
 use super::{Tx, get as col, ms};
-use crate::pipeline::lifecycle::{Timestamp, WaitKind};
+use crate::domain::lifecycle::{Timestamp, WaitKind};
 use crate::store::*;
 
 /// The `daemon_state` key of the caps fingerprint last seen.
 const CAPS_SEEN: &str = "caps_seen";
 
 pub(super) fn wake(tx: &mut Tx<'_>, kind: WaitKind, now: Timestamp) -> StoreResult<u64> {
-    tx.exec(
+    tx.exec_native(
         "UPDATE jobs SET not_before = $1, updated_at = $1
          WHERE status = 'waiting' AND wait_kind = $2 AND not_before > $1",
         &[&ms(now), &kind.as_str()],
@@ -25,11 +25,11 @@ pub(super) fn wake_cap_waits_if_changed(
 ) -> StoreResult<u64> {
     // Two instances starting at once: the row lock makes one of them see
     // the other's fingerprint (and wake nothing more).
-    tx.exec(
+    tx.exec_native(
         "INSERT INTO daemon_state (key, value, updated_at) VALUES ($1, '', $2) ON CONFLICT (key) DO NOTHING",
         &[&CAPS_SEEN, &ms(now)],
     )?;
-    let row = tx.one(
+    let row = tx.one_native(
         "SELECT value FROM daemon_state WHERE key = $1 FOR UPDATE",
         &[&CAPS_SEEN],
     )?;
@@ -42,14 +42,14 @@ pub(super) fn wake_cap_waits_if_changed(
 }
 
 pub(super) fn get(tx: &mut Tx<'_>, key: &str) -> StoreResult<Option<String>> {
-    match tx.opt("SELECT value FROM daemon_state WHERE key = $1", &[&key])? {
+    match tx.opt_native("SELECT value FROM daemon_state WHERE key = $1", &[&key])? {
         Some(row) => Ok(Some(col(&row, 0)?)),
         None => Ok(None),
     }
 }
 
 pub(super) fn set(tx: &mut Tx<'_>, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
-    tx.exec(
+    tx.exec_native(
         "INSERT INTO daemon_state (key, value, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
         &[&key, &value, &ms(now)],

@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{map_err, ms, site_id, ts};
 use crate::budget::{ScopeSpend, check_caps, window_keys};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::*;
 
 /// The `budget_totals` keys of the five scopes a reservation falls in, in
@@ -73,7 +73,7 @@ pub(super) fn reserve(
         article: total(tx, &keys[4])?,
     };
     // Caps set through the API (cap_overrides) win over the config's.
-    let caps = super::operator::apply_overrides(tx, site, &req.caps)?;
+    let caps = crate::store::sql::operator::apply_overrides(&mut super::Lite(tx), site, &req.caps)?;
     let c = &caps;
     if let Err(refusal) = check_caps(c, &spent, req.amount, &req.site, now) {
         return Ok(Reservation::Refused(refusal));

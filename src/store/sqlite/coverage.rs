@@ -4,7 +4,7 @@
 use rusqlite::{Connection, params};
 
 use super::map_err;
-use crate::pipeline::lifecycle::ArticleStatus;
+use crate::domain::lifecycle::ArticleStatus;
 use crate::store::*;
 
 pub(super) fn list_article_titles(

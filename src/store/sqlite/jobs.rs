@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{CachedExt, insert_event, map_err, ms, outputs, stage_col, ts};
-use crate::pipeline::lifecycle::{
+use crate::domain::lifecycle::{
     Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
     after_stage, is_poison_pill, job_transition,
 };

@@ -4,12 +4,10 @@
 //! method is the `Store` trait's.
 
 mod budget;
-mod coverage;
+mod dialect;
 mod jobs;
-mod operator;
 mod outputs;
 mod publish;
-mod reads;
 mod review;
 mod topics;
 mod waits;
@@ -22,8 +20,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::migrate::{self, Migration};
+use super::sql;
 use super::*;
-use crate::pipeline::lifecycle::{JobStatus, RunStatus, Stage, Timestamp, WaitKind};
+use crate::domain::lifecycle::{JobStatus, Stage, Timestamp, WaitKind};
+use dialect::Lite;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -249,10 +249,6 @@ pub(crate) fn job_status_col(v: String) -> rusqlite::Result<JobStatus> {
     parse_col(v, JobStatus::parse, "job status")
 }
 
-pub(crate) fn run_status_col(v: String) -> rusqlite::Result<RunStatus> {
-    parse_col(v, RunStatus::parse, "run status")
-}
-
 fn site_id(tx: &Connection, name: &str) -> StoreResult<SiteId> {
     tx.query_row_cached("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
         .optional()
@@ -382,7 +378,7 @@ impl Store for SqliteStore {
     }
 
     fn list_sites(&self) -> StoreResult<Vec<SiteRecord>> {
-        self.read(reads::list_sites)
+        self.read(|c| sql::reads::list_sites(&mut Lite(c)))
     }
 
     fn set_site_paused(
@@ -445,7 +441,7 @@ impl Store for SqliteStore {
     }
 
     fn get_run(&self, id: RunId) -> StoreResult<RunRecord> {
-        self.read(|c| reads::get_run(c, id))
+        self.read(|c| sql::reads::get_run(&mut Lite(c), id))
     }
 
     fn list_runs(
@@ -454,7 +450,7 @@ impl Store for SqliteStore {
         limit: u32,
         before: Option<RunId>,
     ) -> StoreResult<Vec<RunRecord>> {
-        self.read(|c| reads::list_runs(c, site, limit, before))
+        self.read(|c| sql::reads::list_runs(&mut Lite(c), site, limit, before))
     }
 
     fn claim_next_job(
@@ -522,7 +518,7 @@ impl Store for SqliteStore {
     }
 
     fn get_job(&self, job: JobId) -> StoreResult<JobRecord> {
-        self.read(|c| reads::get_job(c, job))
+        self.read(|c| sql::reads::get_job(&mut Lite(c), job))
     }
 
     fn list_jobs(
@@ -531,15 +527,15 @@ impl Store for SqliteStore {
         status: Option<JobStatus>,
         limit: u32,
     ) -> StoreResult<Vec<JobRecord>> {
-        self.read(|c| reads::list_jobs(c, run, status, limit))
+        self.read(|c| sql::reads::list_jobs(&mut Lite(c), run, status, limit))
     }
 
     fn job_counts(&self) -> StoreResult<BTreeMap<JobStatus, u64>> {
-        self.read(reads::job_counts)
+        self.read(|c| sql::reads::job_counts(&mut Lite(c)))
     }
 
     fn list_sources(&self, site: &str) -> StoreResult<Vec<SourceRecord>> {
-        self.read(|c| reads::list_sources(c, site))
+        self.read(|c| sql::reads::list_sources(&mut Lite(c), site))
     }
 
     fn list_source_items(
@@ -548,15 +544,15 @@ impl Store for SqliteStore {
         since: Option<Timestamp>,
         limit: u32,
     ) -> StoreResult<Vec<SourceItemRecord>> {
-        self.read(|c| reads::list_source_items(c, site, since.map(ms), limit))
+        self.read(|c| sql::reads::list_source_items(&mut Lite(c), site, since.map(ms), limit))
     }
 
     fn get_source_items(&self, ids: &[i64]) -> StoreResult<Vec<SourceItemRecord>> {
-        self.read(|c| reads::get_source_items(c, ids))
+        self.read(|c| sql::reads::get_source_items(&mut Lite(c), ids))
     }
 
     fn selected_topic(&self, run: RunId) -> StoreResult<Option<TopicRecord>> {
-        self.read(|c| reads::selected_topic(c, run))
+        self.read(|c| sql::reads::selected_topic(&mut Lite(c), run))
     }
 
     fn reserve_budget(&self, req: &BudgetRequest, now: Timestamp) -> StoreResult<Reservation> {
@@ -593,22 +589,22 @@ impl Store for SqliteStore {
     }
 
     fn article_for_run(&self, run: RunId) -> StoreResult<Option<ArticleRecord>> {
-        self.read(|c| reads::article_where(c, "a.run_id = ?1", run.0))
+        self.read(|c| sql::reads::article_where(&mut Lite(c), "a.run_id = $1", run.0))
     }
 
     fn get_article(&self, id: ArticleId) -> StoreResult<ArticleRecord> {
-        self.read(|c| reads::article_where(c, "a.id = ?1", id.0))?
+        self.read(|c| sql::reads::article_where(&mut Lite(c), "a.id = $1", id.0))?
             .ok_or_else(|| StoreError::NotFound {
                 what: format!("article {id}"),
             })
     }
 
     fn list_article_titles(&self, site: &str, limit: u32) -> StoreResult<Vec<ArticleTitle>> {
-        self.read(|c| coverage::list_article_titles(c, site, limit))
+        self.read(|c| sql::reads::list_article_titles(&mut Lite(c), site, limit))
     }
 
     fn list_articles(&self, filter: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
-        self.read(|c| reads::list_articles(c, filter))
+        self.read(|c| sql::reads::list_articles(&mut Lite(c), filter))
     }
 
     fn set_article_image(
@@ -676,31 +672,31 @@ impl Store for SqliteStore {
     }
 
     fn list_events(&self, limit: u32, before: Option<i64>) -> StoreResult<Vec<EventRecord>> {
-        self.read(|c| reads::list_events(c, limit, before))
+        self.read(|c| sql::reads::list_events(&mut Lite(c), limit, before))
     }
 
     fn create_api_token(&self, token: &NewApiToken, now: Timestamp) -> StoreResult<ApiTokenRecord> {
-        self.write(|tx| operator::create_token(tx, token, now))
+        self.write(|tx| sql::operator::create_token(&mut Lite(tx), token, now))
     }
 
     fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
-        self.read(operator::list_tokens)
+        self.read(|c| sql::operator::list_tokens(&mut Lite(c)))
     }
 
     fn revoke_api_token(&self, name: &str, actor: &str, now: Timestamp) -> StoreResult<()> {
-        self.write(|tx| operator::revoke_token(tx, name, actor, now))
+        self.write(|tx| sql::operator::revoke_token(&mut Lite(tx), name, actor, now))
     }
 
     fn active_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
-        self.read(operator::active_tokens)
+        self.read(|c| sql::operator::active_tokens(&mut Lite(c)))
     }
 
     fn touch_api_token(&self, id: i64, now: Timestamp) -> StoreResult<()> {
-        self.write(|tx| operator::touch_token(tx, id, now))
+        self.write(|tx| sql::operator::touch_token(&mut Lite(tx), id, now))
     }
 
     fn cap_overrides(&self) -> StoreResult<Vec<CapOverride>> {
-        self.read(operator::overrides)
+        self.read(|c| sql::operator::overrides(&mut Lite(c)))
     }
 
     fn set_cap_overrides(
@@ -709,23 +705,23 @@ impl Store for SqliteStore {
         actor: &str,
         now: Timestamp,
     ) -> StoreResult<Vec<CapOverride>> {
-        self.write(|tx| operator::set_overrides(tx, changes, actor, now))
+        self.write(|tx| sql::operator::set_overrides(&mut Lite(tx), changes, actor, now))
     }
 
     fn list_jobs_page(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-        self.read(|c| operator::list_jobs_page(c, filter))
+        self.read(|c| sql::reads::list_jobs_page(&mut Lite(c), filter))
     }
 
     fn cost_lines(&self, since: Timestamp) -> StoreResult<Vec<CostLine>> {
-        self.read(|c| operator::cost_lines(c, since))
+        self.read(|c| sql::operator::cost_lines(&mut Lite(c), since))
     }
 
     fn site_queues(&self) -> StoreResult<Vec<SiteQueue>> {
-        self.read(operator::site_queues)
+        self.read(|c| sql::operator::site_queues(&mut Lite(c)))
     }
 
     fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot> {
-        self.read(operator::metrics_snapshot)
+        self.read(|c| sql::operator::metrics_snapshot(&mut Lite(c)))
     }
 
     fn ping(&self) -> StoreResult<()> {

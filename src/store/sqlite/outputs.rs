@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{CachedExt, map_err, ms};
-use crate::pipeline::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
+use crate::domain::lifecycle::{ArticleEvent, ArticleStatus, Timestamp, article_transition};
 use crate::store::*;
 
 pub(super) struct Context {

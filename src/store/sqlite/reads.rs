@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{CachedExt, job_status_col, map_err, run_status_col, stage_col, ts};
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
+use crate::domain::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
 use crate::store::*;
 use rusqlite::types::Value;
 

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{insert_event, job_status_col, jobs, map_err, ms};
-use crate::pipeline::lifecycle::{
+use crate::domain::lifecycle::{
     ArticleEvent, ArticleStatus, JobStatus, Stage, Timestamp, article_transition,
 };
 use crate::store::*;

@@ -3,14 +3,14 @@
 //! transaction that commits the topics stage (SQLite's single writer
 //! serializes them); released when the run fails for good or is
 //! cancelled, held again when it is revived. The choice is
-//! `topics::reserve::choose`, shared with PostgreSQL.
+//! `store::topic_reserve::choose`, shared with PostgreSQL.
 
 use rusqlite::{Transaction, params};
 
 use super::{CachedExt, map_err, ms};
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::store::topic_reserve::{HeldTopic, choose, topic_key};
 use crate::store::*;
-use crate::topics::reserve::{HeldTopic, choose, topic_key};
 
 /// Held reservations compared per commit, newest first.
 const HELD_LIMIT: i64 = 1000;

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{CachedExt, map_err, ms};
-use crate::pipeline::lifecycle::{Timestamp, WaitKind};
+use crate::domain::lifecycle::{Timestamp, WaitKind};
 use crate::store::*;
 
 /// The `daemon_state` key of the caps fingerprint last seen.

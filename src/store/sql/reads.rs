@@ -1,21 +1,17 @@
-//! Read-only queries for operators: sites, runs, jobs, articles, sources,
-//! events, and what a site already covers (for topic selection).
+//! Read-only queries, the same on both databases: sites, runs, jobs,
+//! articles, sources, events, and what a site already covers (for topic
+//! selection). Each record has one row-mapping function here.
 
 use std::collections::BTreeMap;
 
-use ::postgres::Row;
-
 use super::{
-    Param, Tx, get, get_ts, get_ts_opt, get_u32, job_status_col, params, run_status_col, stage_col,
+    Db, Param, Row, collect, get, get_parsed, get_ts, get_ts_opt, get_u32, get_u64, job_status_col,
+    params, run_status_col, stage_col,
 };
-use crate::pipeline::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
+use crate::domain::lifecycle::{ArticleStatus, JobStatus, Stage, WaitKind};
 use crate::store::*;
 
-fn collect<T>(rows: Vec<Row>, f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
-    rows.iter().map(f).collect()
-}
-
-pub(super) fn list_sites(tx: &mut Tx<'_>) -> StoreResult<Vec<SiteRecord>> {
+pub(crate) fn list_sites(tx: &mut impl Db) -> StoreResult<Vec<SiteRecord>> {
     let rows = tx.query(
         "SELECT id, name, enabled, paused, pause_reason, max_concurrency, schedule_key, next_run_at, last_run_at
          FROM sites ORDER BY name",
@@ -39,14 +35,16 @@ pub(super) fn list_sites(tx: &mut Tx<'_>) -> StoreResult<Vec<SiteRecord>> {
 const RUN_COLS: &str = "SELECT r.id, s.name, r.trigger, r.slot_key, r.until_stage, r.status, r.outcome, r.error, r.created_at, r.finished_at
      FROM runs r JOIN sites s ON s.id = r.site_id";
 
-fn run_row(r: &Row) -> StoreResult<RunRecord> {
-    let trigger: &str = get(r, 2)?;
+fn run_row(r: &impl Row) -> StoreResult<RunRecord> {
+    let trigger: String = get(r, 2)?;
     Ok(RunRecord {
         id: RunId(get(r, 0)?),
         site: get(r, 1)?,
-        trigger: RunTrigger::parse(trigger).unwrap_or(RunTrigger::Manual),
+        trigger: RunTrigger::parse(&trigger).unwrap_or(RunTrigger::Manual),
         slot_key: get(r, 3)?,
-        until: get::<Option<&str>>(r, 4)?.and_then(Stage::parse),
+        until: get::<Option<String>>(r, 4)?
+            .as_deref()
+            .and_then(Stage::parse),
         status: run_status_col(r, 5)?,
         outcome: get(r, 6)?,
         error: get(r, 7)?,
@@ -55,7 +53,7 @@ fn run_row(r: &Row) -> StoreResult<RunRecord> {
     })
 }
 
-pub(super) fn get_run(tx: &mut Tx<'_>, id: RunId) -> StoreResult<RunRecord> {
+pub(crate) fn get_run(tx: &mut impl Db, id: RunId) -> StoreResult<RunRecord> {
     match tx.opt(&format!("{RUN_COLS} WHERE r.id = $1"), &[&id.0])? {
         Some(r) => run_row(&r),
         None => Err(StoreError::NotFound {
@@ -64,8 +62,8 @@ pub(super) fn get_run(tx: &mut Tx<'_>, id: RunId) -> StoreResult<RunRecord> {
     }
 }
 
-pub(super) fn list_runs(
-    tx: &mut Tx<'_>,
+pub(crate) fn list_runs(
+    tx: &mut impl Db,
     site: Option<&str>,
     limit: u32,
     before: Option<RunId>,
@@ -85,12 +83,12 @@ pub(super) fn list_runs(
     collect(rows, run_row)
 }
 
-pub(super) const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
+pub(crate) const JOB_COLS: &str = "SELECT j.id, j.run_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before,
          j.lease_owner, j.lease_expires_at, j.last_error, j.wait_reason, j.result_summary, j.created_at, j.started_at, j.finished_at,
          j.wait_kind, j.wait_until
      FROM jobs j JOIN sites s ON s.id = j.site_id";
 
-pub(super) fn job_row(r: &Row) -> StoreResult<JobRecord> {
+pub(crate) fn job_row(r: &impl Row) -> StoreResult<JobRecord> {
     Ok(JobRecord {
         id: JobId(get(r, 0)?),
         run_id: RunId(get(r, 1)?),
@@ -115,7 +113,7 @@ pub(super) fn job_row(r: &Row) -> StoreResult<JobRecord> {
     })
 }
 
-pub(super) fn get_job(tx: &mut Tx<'_>, id: JobId) -> StoreResult<JobRecord> {
+pub(crate) fn get_job(tx: &mut impl Db, id: JobId) -> StoreResult<JobRecord> {
     match tx.opt(&format!("{JOB_COLS} WHERE j.id = $1"), &[&id.0])? {
         Some(r) => job_row(&r),
         None => Err(StoreError::NotFound {
@@ -124,8 +122,8 @@ pub(super) fn get_job(tx: &mut Tx<'_>, id: JobId) -> StoreResult<JobRecord> {
     }
 }
 
-pub(super) fn list_jobs(
-    tx: &mut Tx<'_>,
+pub(crate) fn list_jobs(
+    tx: &mut impl Db,
     run: Option<RunId>,
     status: Option<JobStatus>,
     limit: u32,
@@ -137,14 +135,32 @@ pub(super) fn list_jobs(
         limit,
         before: None,
     };
-    super::operator::list_jobs_page(tx, &filter)
+    list_jobs_page(tx, &filter)
 }
 
-pub(super) fn job_counts(tx: &mut Tx<'_>) -> StoreResult<BTreeMap<JobStatus, u64>> {
+/// Jobs matching the filter, newest first (paged with `before`).
+pub(crate) fn list_jobs_page(tx: &mut impl Db, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
+    let mut w = Conditions::<Param>::new('$');
+    if let Some(site) = &f.site {
+        w.and("s.name =", Box::new(site.clone()));
+    }
+    if let Some(run) = f.run {
+        w.and("j.run_id =", Box::new(run.0));
+    }
+    if let Some(status) = f.status {
+        w.and("j.status =", Box::new(status.as_str().to_string()));
+    }
+    if let Some(before) = f.before {
+        w.and("j.id <", Box::new(before.0));
+    }
+    let (sql, values) = w.query(JOB_COLS, "j.id DESC", Box::new(i64::from(f.limit)));
+    collect(tx.query(&sql, &params(&values))?, job_row)
+}
+
+pub(crate) fn job_counts(tx: &mut impl Db) -> StoreResult<BTreeMap<JobStatus, u64>> {
     let mut out = BTreeMap::new();
     for r in tx.query("SELECT status, COUNT(*) FROM jobs GROUP BY status", &[])? {
-        let n: i64 = get(&r, 1)?;
-        out.insert(job_status_col(&r, 0)?, n.max(0) as u64);
+        out.insert(job_status_col(&r, 0)?, get_u64(&r, 1)?);
     }
     Ok(out)
 }
@@ -154,16 +170,15 @@ const ARTICLE_COLS: &str = "SELECT a.id, s.name, a.run_id, a.status, a.topic, a.
         a.created_at, a.published_at, a.generation_notes
      FROM articles a JOIN sites s ON s.id = a.site_id";
 
-fn article_row(r: &Row) -> StoreResult<ArticleRecord> {
-    let status: &str = get(r, 3)?;
-    let tags: &str = get(r, 10)?;
-    let report: Option<&str> = get(r, 14)?;
-    let notes: Option<&str> = get(r, 19)?;
+fn article_row(r: &impl Row) -> StoreResult<ArticleRecord> {
+    let tags: String = get(r, 10)?;
+    let report: Option<String> = get(r, 14)?;
+    let notes: Option<String> = get(r, 19)?;
     Ok(ArticleRecord {
         id: ArticleId(get(r, 0)?),
         site: get(r, 1)?,
         run_id: get::<Option<i64>>(r, 2)?.map(RunId),
-        status: ArticleStatus::parse(status).unwrap_or(ArticleStatus::Draft),
+        status: article_status_col(r, 3)?,
         content: NewArticle {
             topic: get(r, 4)?,
             title: get(r, 5)?,
@@ -171,23 +186,29 @@ fn article_row(r: &Row) -> StoreResult<ArticleRecord> {
             meta_description: get(r, 7)?,
             focus_keyword: get(r, 8)?,
             excerpt: get(r, 9)?,
-            tags: serde_json::from_str(tags).unwrap_or_default(),
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
             category: get(r, 11)?,
             body_markdown: get(r, 12)?,
         },
         check_score: get::<Option<i64>>(r, 13)?.map(|s| s.clamp(0, 255) as u8),
-        check_report: report.and_then(|s| serde_json::from_str(s).ok()),
+        check_report: report.and_then(|s| serde_json::from_str(&s).ok()),
         review_reason: get(r, 15)?,
         published_url: get(r, 16)?,
         created_at: get_ts(r, 17)?,
         published_at: get_ts_opt(r, 18)?,
-        generation: notes.and_then(|s| serde_json::from_str(s).ok()),
+        generation: notes.and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 
+/// An unknown status is an error, as for jobs and runs: the database holds
+/// something this binary does not understand (a newer version wrote it).
+fn article_status_col(r: &impl Row, idx: usize) -> StoreResult<ArticleStatus> {
+    get_parsed(r, idx, ArticleStatus::parse, "article status")
+}
+
 /// One article by `condition` on `$1` (`a.id = $1`, `a.run_id = $1`).
-pub(super) fn article_where(
-    tx: &mut Tx<'_>,
+pub(crate) fn article_where(
+    tx: &mut impl Db,
     condition: &str,
     value: i64,
 ) -> StoreResult<Option<ArticleRecord>> {
@@ -197,13 +218,16 @@ pub(super) fn article_where(
     }
 }
 
-pub(super) fn list_articles(tx: &mut Tx<'_>, f: &ArticleFilter) -> StoreResult<Vec<ArticleRecord>> {
+pub(crate) fn list_articles(
+    tx: &mut impl Db,
+    f: &ArticleFilter,
+) -> StoreResult<Vec<ArticleRecord>> {
     let mut w = Conditions::<Param>::new('$');
     if let Some(site) = &f.site {
         w.and("s.name =", Box::new(site.clone()));
     }
     if let Some(status) = f.status {
-        w.and("a.status =", Box::new(status.as_str()));
+        w.and("a.status =", Box::new(status.as_str().to_string()));
     }
     if let Some(before) = f.before {
         w.and("a.id <", Box::new(before.0));
@@ -212,8 +236,8 @@ pub(super) fn list_articles(tx: &mut Tx<'_>, f: &ArticleFilter) -> StoreResult<V
     collect(tx.query(&sql, &params(&values))?, article_row)
 }
 
-pub(super) fn list_article_titles(
-    tx: &mut Tx<'_>,
+pub(crate) fn list_article_titles(
+    tx: &mut impl Db,
     site: &str,
     limit: u32,
 ) -> StoreResult<Vec<ArticleTitle>> {
@@ -224,18 +248,17 @@ pub(super) fn list_article_titles(
         &[&site, &i64::from(limit)],
     )?;
     collect(rows, |r| {
-        let status: &str = get(r, 4)?;
         Ok(ArticleTitle {
             id: ArticleId(get(r, 0)?),
             title: get(r, 1)?,
             focus_keyword: get(r, 2)?,
             topic: get(r, 3)?,
-            status: ArticleStatus::parse(status).unwrap_or(ArticleStatus::Draft),
+            status: article_status_col(r, 4)?,
         })
     })
 }
 
-pub(super) fn selected_topic(tx: &mut Tx<'_>, run: RunId) -> StoreResult<Option<TopicRecord>> {
+pub(crate) fn selected_topic(tx: &mut impl Db, run: RunId) -> StoreResult<Option<TopicRecord>> {
     match tx.opt(
         "SELECT keyword, score, reason FROM topics WHERE run_id = $1 AND status = 'selected' ORDER BY id LIMIT 1",
         &[&run.0],
@@ -249,8 +272,8 @@ pub(super) fn selected_topic(tx: &mut Tx<'_>, run: RunId) -> StoreResult<Option<
     }
 }
 
-pub(super) fn list_events(
-    tx: &mut Tx<'_>,
+pub(crate) fn list_events(
+    tx: &mut impl Db,
     limit: u32,
     before: Option<i64>,
 ) -> StoreResult<Vec<EventRecord>> {
@@ -274,7 +297,7 @@ pub(super) fn list_events(
     })
 }
 
-pub(super) fn list_sources(tx: &mut Tx<'_>, site: &str) -> StoreResult<Vec<SourceRecord>> {
+pub(crate) fn list_sources(tx: &mut impl Db, site: &str) -> StoreResult<Vec<SourceRecord>> {
     let rows = tx.query(
         "SELECT o.id, s.name, o.url, o.kind, o.etag, o.last_modified, o.next_check_at, o.consecutive_failures,
                 o.last_error, o.last_checked_at, o.last_success_at, o.skipped_entries
@@ -302,7 +325,7 @@ pub(super) fn list_sources(tx: &mut Tx<'_>, site: &str) -> StoreResult<Vec<Sourc
 const ITEM_COLS: &str = "SELECT i.id, s.name, o.url, i.key_hash, i.guid, i.url, i.title, i.summary, i.published_at, i.fetched_at, i.run_id
      FROM source_items i JOIN sites s ON s.id = i.site_id LEFT JOIN sources o ON o.id = i.source_id";
 
-fn item_row(r: &Row) -> StoreResult<SourceItemRecord> {
+fn item_row(r: &impl Row) -> StoreResult<SourceItemRecord> {
     Ok(SourceItemRecord {
         id: get(r, 0)?,
         site: get(r, 1)?,
@@ -318,7 +341,10 @@ fn item_row(r: &Row) -> StoreResult<SourceItemRecord> {
     })
 }
 
-pub(super) fn get_source_items(tx: &mut Tx<'_>, ids: &[i64]) -> StoreResult<Vec<SourceItemRecord>> {
+pub(crate) fn get_source_items(
+    tx: &mut impl Db,
+    ids: &[i64],
+) -> StoreResult<Vec<SourceItemRecord>> {
     let sql = format!("{ITEM_COLS} WHERE i.id = $1");
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -329,8 +355,8 @@ pub(super) fn get_source_items(tx: &mut Tx<'_>, ids: &[i64]) -> StoreResult<Vec<
     Ok(out)
 }
 
-pub(super) fn list_source_items(
-    tx: &mut Tx<'_>,
+pub(crate) fn list_source_items(
+    tx: &mut impl Db,
     site: &str,
     since: Option<i64>,
     limit: u32,

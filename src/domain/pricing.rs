@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::config::Money;
+use crate::domain::money::Money;
 
 /// One model's price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

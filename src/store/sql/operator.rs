@@ -1,28 +1,26 @@
-//! The operator surfaces on PostgreSQL: API tokens, cap overrides, paged
-//! jobs, cost breakdowns, per-site queues and the counts behind /metrics.
-//! Same meaning as `sqlite/operator.rs`. Writes that another instance could
-//! race rely on the database: a token name is claimed by `INSERT … ON
-//! CONFLICT DO NOTHING` on its UNIQUE column, an override is an upsert on
-//! its key, and a revocation locks its row.
+//! The operator surfaces, the same on both databases: API tokens, cap
+//! overrides, cost breakdowns, per-site queues and the counts behind
+//! /metrics. Writes that another PostgreSQL instance could race rely on the
+//! database: a token name is claimed by `INSERT … ON CONFLICT DO NOTHING`
+//! on its UNIQUE column, an override is an upsert on its key, and a
+//! revocation locks its row (SQLite has one writer anyway).
 
-use ::postgres::Row;
-
-use super::reads::{JOB_COLS, job_row};
-use super::{Param, Tx, get, get_ts, get_ts_opt, insert_event, ms, params, site_id};
+use super::sites::{insert_event, site_id};
+use super::{Db, Row, collect, get, get_ts, get_ts_opt, get_u64, ms};
 use crate::budget::{BudgetCaps, CapScope};
-use crate::config::Money;
-use crate::pipeline::lifecycle::Timestamp;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::*;
 
 const TOKEN_COLS: &str =
     "SELECT id, name, role, token_hash, created_at, last_used_at, revoked_at FROM api_tokens";
 
-fn token_row(r: &Row) -> StoreResult<ApiTokenRecord> {
-    let role: &str = get(r, 2)?;
+fn token_row(r: &impl Row) -> StoreResult<ApiTokenRecord> {
+    let role: String = get(r, 2)?;
     Ok(ApiTokenRecord {
         id: get(r, 0)?,
         name: get(r, 1)?,
-        role: TokenRole::parse(role)
+        role: TokenRole::parse(&role)
             .ok_or_else(|| StoreError::Backend(format!("unknown token role \"{role}\"")))?,
         token_hash: get(r, 3)?,
         created_at: get_ts(r, 4)?,
@@ -31,23 +29,23 @@ fn token_row(r: &Row) -> StoreResult<ApiTokenRecord> {
     })
 }
 
-fn tokens_where(tx: &mut Tx<'_>, filter: &str) -> StoreResult<Vec<ApiTokenRecord>> {
-    tx.query(&format!("{TOKEN_COLS} {filter} ORDER BY name"), &[])?
-        .iter()
-        .map(token_row)
-        .collect()
+fn tokens_where(tx: &mut impl Db, filter: &str) -> StoreResult<Vec<ApiTokenRecord>> {
+    collect(
+        tx.query(&format!("{TOKEN_COLS} {filter} ORDER BY name"), &[])?,
+        token_row,
+    )
 }
 
-pub(super) fn list_tokens(tx: &mut Tx<'_>) -> StoreResult<Vec<ApiTokenRecord>> {
+pub(crate) fn list_tokens(tx: &mut impl Db) -> StoreResult<Vec<ApiTokenRecord>> {
     tokens_where(tx, "")
 }
 
-pub(super) fn active_tokens(tx: &mut Tx<'_>) -> StoreResult<Vec<ApiTokenRecord>> {
+pub(crate) fn active_tokens(tx: &mut impl Db) -> StoreResult<Vec<ApiTokenRecord>> {
     tokens_where(tx, "WHERE revoked_at IS NULL")
 }
 
-pub(super) fn create_token(
-    tx: &mut Tx<'_>,
+pub(crate) fn create_token(
+    tx: &mut impl Db,
     t: &NewApiToken,
     now: Timestamp,
 ) -> StoreResult<ApiTokenRecord> {
@@ -88,8 +86,8 @@ pub(super) fn create_token(
     })
 }
 
-pub(super) fn revoke_token(
-    tx: &mut Tx<'_>,
+pub(crate) fn revoke_token(
+    tx: &mut impl Db,
     name: &str,
     actor: &str,
     now: Timestamp,
@@ -119,7 +117,7 @@ pub(super) fn revoke_token(
     )
 }
 
-pub(super) fn touch_token(tx: &mut Tx<'_>, id: i64, now: Timestamp) -> StoreResult<()> {
+pub(crate) fn touch_token(tx: &mut impl Db, id: i64, now: Timestamp) -> StoreResult<()> {
     tx.exec(
         "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1",
         &[&id, &ms(now)],
@@ -132,7 +130,7 @@ fn cap_scope(value: &str) -> StoreResult<CapScope> {
         .ok_or_else(|| StoreError::Backend(format!("unknown cap scope \"{value}\"")))
 }
 
-pub(super) fn overrides(tx: &mut Tx<'_>) -> StoreResult<Vec<CapOverride>> {
+pub(crate) fn overrides(tx: &mut impl Db) -> StoreResult<Vec<CapOverride>> {
     tx.query(
         "SELECT o.scope, s.name, o.cap_micros, o.updated_by, o.updated_at
          FROM cap_overrides o LEFT JOIN sites s ON s.id = o.site_id ORDER BY o.scope_key",
@@ -141,7 +139,7 @@ pub(super) fn overrides(tx: &mut Tx<'_>) -> StoreResult<Vec<CapOverride>> {
     .iter()
     .map(|r| {
         Ok(CapOverride {
-            scope: cap_scope(get(r, 0)?)?,
+            scope: cap_scope(&get::<String>(r, 0)?)?,
             site: get(r, 1)?,
             cap: Money(get(r, 2)?),
             updated_by: get(r, 3)?,
@@ -154,8 +152,8 @@ pub(super) fn overrides(tx: &mut Tx<'_>) -> StoreResult<Vec<CapOverride>> {
 /// The caps of a reservation with the overrides for its site applied. Read
 /// in the reservation's transaction, after its scope rows are locked, so it
 /// sees every override committed before the reservation could proceed.
-pub(super) fn apply_overrides(
-    tx: &mut Tx<'_>,
+pub(crate) fn apply_overrides(
+    tx: &mut impl Db,
     site: SiteId,
     caps: &BudgetCaps,
 ) -> StoreResult<BudgetCaps> {
@@ -165,16 +163,16 @@ pub(super) fn apply_overrides(
         &[&site.0],
     )?;
     for r in &rows {
-        let scope: &str = get(r, 0)?;
-        if let Some(scope) = CapScope::parse(scope) {
+        let scope: String = get(r, 0)?;
+        if let Some(scope) = CapScope::parse(&scope) {
             out.set(scope, Some(Money(get(r, 1)?)));
         }
     }
     Ok(out)
 }
 
-pub(super) fn set_overrides(
-    tx: &mut Tx<'_>,
+pub(crate) fn set_overrides(
+    tx: &mut impl Db,
     changes: &[CapChange],
     actor: &str,
     now: Timestamp,
@@ -211,48 +209,28 @@ pub(super) fn set_overrides(
     overrides(tx)
 }
 
-pub(super) fn list_jobs_page(tx: &mut Tx<'_>, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-    let mut w = Conditions::<Param>::new('$');
-    if let Some(site) = &f.site {
-        w.and("s.name =", Box::new(site.clone()));
-    }
-    if let Some(run) = f.run {
-        w.and("j.run_id =", Box::new(run.0));
-    }
-    if let Some(status) = f.status {
-        w.and("j.status =", Box::new(status.as_str()));
-    }
-    if let Some(before) = f.before {
-        w.and("j.id <", Box::new(before.0));
-    }
-    let (sql, values) = w.query(JOB_COLS, "j.id DESC", Box::new(i64::from(f.limit)));
-    tx.query(&sql, &params(&values))?
-        .iter()
-        .map(job_row)
-        .collect()
+fn count(r: &impl Row, idx: usize) -> StoreResult<u64> {
+    get_u64(r, idx)
 }
 
-fn count(r: &Row, idx: usize) -> StoreResult<u64> {
-    Ok(get::<i64>(r, idx)?.max(0) as u64)
-}
-
-pub(super) fn cost_lines(tx: &mut Tx<'_>, since: Timestamp) -> StoreResult<Vec<CostLine>> {
-    // Days are UTC: created_at is unix milliseconds, and a TIMESTAMP without
-    // time zone ignores the session's zone. SUM of BIGINT is NUMERIC: cast.
-    tx.query(
-        "SELECT to_char(TIMESTAMP 'epoch' + (l.created_at / 1000) * INTERVAL '1 second', 'YYYY-MM-DD') AS day,
-                s.name, l.provider, l.model,
-                COUNT(*), SUM(l.input_tokens)::BIGINT, SUM(l.output_tokens)::BIGINT, SUM(l.cost_micros)::BIGINT
+pub(crate) fn cost_lines(tx: &mut impl Db, since: Timestamp) -> StoreResult<Vec<CostLine>> {
+    // Days are UTC: created_at is unix milliseconds, and whole days since
+    // the epoch are the same integer division in both databases (no date
+    // function is common to both). SUM of BIGINT is NUMERIC on PostgreSQL:
+    // cast.
+    let rows = tx.query(
+        "SELECT l.created_at / 86400000 AS day, s.name, l.provider, l.model,
+                COUNT(*), CAST(SUM(l.input_tokens) AS BIGINT), CAST(SUM(l.output_tokens) AS BIGINT),
+                CAST(SUM(l.cost_micros) AS BIGINT)
          FROM llm_calls l LEFT JOIN sites s ON s.id = l.site_id
          WHERE l.created_at >= $1
          GROUP BY day, s.name, l.provider, l.model
          ORDER BY day DESC, s.name, l.provider, l.model",
         &[&ms(since)],
-    )?
-    .iter()
-    .map(|r| {
+    )?;
+    collect(rows, |r| {
         Ok(CostLine {
-            day: get(r, 0)?,
+            day: utc_day(get(r, 0)?),
             site: get(r, 1)?,
             provider: get(r, 2)?,
             model: get(r, 3)?,
@@ -262,10 +240,15 @@ pub(super) fn cost_lines(tx: &mut Tx<'_>, since: Timestamp) -> StoreResult<Vec<C
             cost: Money(get(r, 7)?),
         })
     })
-    .collect()
 }
 
-pub(super) fn site_queues(tx: &mut Tx<'_>) -> StoreResult<Vec<SiteQueue>> {
+/// Days since the epoch as `YYYY-MM-DD` (UTC).
+fn utc_day(days: i64) -> String {
+    chrono::DateTime::from_timestamp(days.saturating_mul(86_400), 0)
+        .map_or_else(String::new, |d| d.format("%Y-%m-%d").to_string())
+}
+
+pub(crate) fn site_queues(tx: &mut impl Db) -> StoreResult<Vec<SiteQueue>> {
     let mut sites: Vec<(i64, SiteQueue)> = tx
         .query("SELECT id, name FROM sites ORDER BY name", &[])?
         .iter()
@@ -288,10 +271,10 @@ pub(super) fn site_queues(tx: &mut Tx<'_>) -> StoreResult<Vec<SiteQueue>> {
     )?;
     for r in &counts {
         let site: i64 = get(r, 0)?;
-        let status: &str = get(r, 1)?;
+        let status: String = get(r, 1)?;
         let n = count(r, 2)?;
         if let Some((_, q)) = sites.iter_mut().find(|(id, _)| *id == site) {
-            match status {
+            match status.as_str() {
                 "queued" => q.queued = n,
                 "waiting" => q.waiting = n,
                 "running" => q.running = n,
@@ -299,38 +282,34 @@ pub(super) fn site_queues(tx: &mut Tx<'_>) -> StoreResult<Vec<SiteQueue>> {
             }
         }
     }
-    // The latest failed run of each site, in one statement.
-    let last = tx.query(
-        "SELECT DISTINCT ON (site_id) site_id, error, finished_at, created_at FROM runs
-         WHERE error IS NOT NULL ORDER BY site_id, created_at DESC, id DESC",
-        &[],
-    )?;
-    for r in &last {
-        let site: i64 = get(r, 0)?;
-        if let Some((_, q)) = sites.iter_mut().find(|(id, _)| *id == site) {
-            let finished: Option<Timestamp> = get_ts_opt(r, 2)?;
-            q.last_error = Some(get(r, 1)?);
-            q.last_error_at = Some(match finished {
+    // The latest failed run of each site: one indexed lookup per site (a
+    // handful), the same statement on both databases.
+    for (id, q) in &mut sites {
+        let last = tx.opt(
+            "SELECT error, finished_at, created_at FROM runs
+             WHERE site_id = $1 AND error IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+            &[&*id],
+        )?;
+        if let Some(r) = last {
+            q.last_error = Some(get(&r, 0)?);
+            q.last_error_at = Some(match get_ts_opt(&r, 1)? {
                 Some(at) => at,
-                None => get_ts(r, 3)?,
+                None => get_ts(&r, 2)?,
             });
         }
     }
     Ok(sites.into_iter().map(|(_, q)| q).collect())
 }
 
-fn pairs(tx: &mut Tx<'_>, sql: &str) -> StoreResult<Vec<(String, u64)>> {
-    tx.query(sql, &[])?
-        .iter()
-        .map(|r| Ok((get(r, 0)?, count(r, 1)?)))
-        .collect()
+fn pairs(tx: &mut impl Db, sql: &str) -> StoreResult<Vec<(String, u64)>> {
+    collect(tx.query(sql, &[])?, |r| Ok((get(r, 0)?, count(r, 1)?)))
 }
 
-pub(super) fn metrics_snapshot(tx: &mut Tx<'_>) -> StoreResult<MetricsSnapshot> {
+pub(crate) fn metrics_snapshot(tx: &mut impl Db) -> StoreResult<MetricsSnapshot> {
     let llm = tx
         .query(
-            "SELECT provider, model, outcome, COUNT(*), SUM(input_tokens)::BIGINT,
-                    SUM(output_tokens)::BIGINT, SUM(cost_micros)::BIGINT
+            "SELECT provider, model, outcome, COUNT(*), CAST(SUM(input_tokens) AS BIGINT),
+                    CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cost_micros) AS BIGINT)
              FROM llm_calls GROUP BY provider, model, outcome ORDER BY provider, model, outcome",
             &[],
         )?
@@ -348,7 +327,7 @@ pub(super) fn metrics_snapshot(tx: &mut Tx<'_>) -> StoreResult<MetricsSnapshot> 
         })
         .collect::<StoreResult<_>>()?;
     let row = tx.one(
-        "SELECT MAX(created_at) FROM backups WHERE verify_ok IS NULL OR verify_ok",
+        "SELECT MAX(created_at) FROM backups WHERE verify_ok IS NULL OR verify_ok = TRUE",
         &[],
     )?;
     let last_backup_at = get_ts_opt(&row, 0)?;
