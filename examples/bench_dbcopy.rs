@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use blog_poster::config::PgOptions;
 use blog_poster::dbcopy::{CopyRequest, copy, render};
-use blog_poster::store::postgres::PgOptions;
 
 fn main() {
     let mut args = std::env::args().skip(1);

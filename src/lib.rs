@@ -63,6 +63,7 @@ pub mod feeds;
 pub mod fence;
 pub mod http;
 pub mod instance;
+pub mod keywords;
 pub mod llm;
 pub mod logging;
 pub mod pipeline;

@@ -1,19 +1,31 @@
-//! A small SMTP client for alert email: EHLO, STARTTLS (or TLS from the
-//! first byte) through rustls with the platform's trust store, AUTH PLAIN or
-//! LOGIN, one message, QUIT. Just what alerts need; no OpenSSL, no second
-//! TLS stack, and the relay's name is resolved with hickory, never glibc.
+//! Alert email through lettre: its builder writes the message (RFC 2047
+//! headers, the body's transfer encoding) and its async SMTP connection
+//! speaks the protocol (EHLO, STARTTLS or TLS from the first byte through
+//! rustls with the platform's trust store, AUTH PLAIN or LOGIN, dot-stuffing).
+//! This file only walks the steps, so that an error names the one that
+//! failed; it resolves the relay with hickory, never glibc.
 //!
 //! Passwords are never sent without TLS, except to a relay on loopback.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::time::SystemTime;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use base64::Engine as _;
+use lettre::Message;
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 use tokio::net::TcpStream;
 
 use super::Alert;
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::domain::lifecycle::Timestamp;
+
+mod guard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpError {
@@ -44,6 +56,10 @@ pub enum SmtpError {
     Protocol { server: String, message: String },
     #[error("the SMTP server {server} did not answer within {secs} s")]
     Timeout { server: String, secs: u64 },
+    /// An address in `[alerts.smtp]` that the message builder refuses; the
+    /// config check runs the same parser, so this only guards the invariant.
+    #[error("the alert email cannot be written: {message}; check from and to in [alerts.smtp]")]
+    Message { message: String },
     /// The SMTP password cannot be read: names the key, command and fix.
     #[error("{0}")]
     Secret(crate::config::SecretError),
@@ -56,12 +72,18 @@ pub async fn send_alert(
     at: Timestamp,
     suppressed: u64,
 ) -> Result<(), SmtpError> {
-    let message = compose(config, alert, at, suppressed);
+    let message = compose(config, alert, at, suppressed)?;
     send_mail(config, &message).await
 }
 
-/// An RFC 5322 message (CRLF line ends) for `alert`.
-pub fn compose(config: &SmtpConfig, alert: &Alert, at: Timestamp, suppressed: u64) -> String {
+/// The message for `alert`: plain UTF-8 text; lettre picks 7bit,
+/// quoted-printable or base64 for the body and encodes the subject.
+pub fn compose(
+    config: &SmtpConfig,
+    alert: &Alert,
+    at: Timestamp,
+    suppressed: u64,
+) -> Result<Message, SmtpError> {
     let alert = &alert.clone().redacted();
     let mut body = alert.message();
     body.push_str(&format!(
@@ -75,67 +97,94 @@ pub fn compose(config: &SmtpConfig, alert: &Alert, at: Timestamp, suppressed: u6
             "{suppressed} more alert(s) were held back by the rate limit since the last one.\n"
         ));
     }
-    let subject = header_text(&format!("[blog-poster] {}", alert.title()));
-    let (encoding, body) = encode_body(&body);
-    let message_id = format!("<{}.{:08x}@blog-poster>", at.timestamp(), fastrand::u32(..));
-    format!(
-        "From: blog-poster <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {encoding}\r\nAuto-Submitted: auto-generated\r\n\r\n{body}",
-        from = config.from,
-        to = config.to.join(", "),
-        date = at.to_rfc2822(),
-    )
+    let mut builder = Message::builder()
+        .from(Mailbox::new(
+            Some("blog-poster".into()),
+            parse_address(&config.from)?,
+        ))
+        .header(Subject(one_line(&format!(
+            "[blog-poster] {}",
+            alert.title()
+        ))))
+        .date(SystemTime::from(at))
+        .message_id(Some(format!(
+            "<{}.{:08x}@blog-poster>",
+            at.timestamp(),
+            fastrand::u32(..)
+        )))
+        .header(ContentType::TEXT_PLAIN)
+        .header(AutoSubmitted);
+    for to in &config.to {
+        builder = builder.to(Mailbox::new(None, parse_address(to)?));
+    }
+    builder.body(body).map_err(|e| SmtpError::Message {
+        message: e.to_string(),
+    })
 }
 
-/// A header value on one line: control characters (CR/LF injection) become
-/// spaces, non-ASCII text is RFC 2047 encoded.
-fn header_text(s: &str) -> String {
-    let clean: String = s
-        .chars()
+/// An address as lettre reads it. The config check runs the same parser,
+/// so a bad `from` or `to` is reported there with its key and line.
+pub fn parse_address(address: &str) -> Result<lettre::Address, SmtpError> {
+    address.parse().map_err(|e| SmtpError::Message {
+        message: format!("\"{address}\" is not an email address ({e})"),
+    })
+}
+
+/// Control characters (a CR/LF header injection) become spaces; lettre
+/// would encode them safely, but a subject should read as one line.
+fn one_line(s: &str) -> String {
+    s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if clean.is_ascii() && clean.len() <= 900 {
-        clean
-    } else {
-        let clean: String = clean.chars().take(300).collect();
-        format!("=?UTF-8?B?{}?=", base64(clean.as_bytes()))
-    }
+        .collect()
 }
 
-/// 7bit when the text allows it, else base64 in 76-column lines.
-fn encode_body(text: &str) -> (&'static str, String) {
-    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
-    if crlf.is_ascii() && crlf.split("\r\n").all(|l| l.len() <= 998) {
-        return ("7bit", crlf);
-    }
-    let b = base64(text.as_bytes());
-    let mut out = String::with_capacity(b.len() + b.len() / 38);
-    for chunk in b.as_bytes().chunks(76) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push_str("\r\n");
-    }
-    ("base64", out)
-}
+/// The subject on one line when it is printable ASCII that fits (RFC 5322
+/// allows 998 characters; mail filters and our tests match it as sent);
+/// anything else is RFC 2047 encoded and folded by lettre.
+#[derive(Clone)]
+struct Subject(String);
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= c.len() {
-                out.push(char::from(T[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
+impl Header for Subject {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Subject")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Subject(s.into()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        let printable = self.0.bytes().all(|b| (b' '..=b'~').contains(&b));
+        if printable && self.0.len() <= 900 {
+            HeaderValue::dangerous_new_pre_encoded(Self::name(), self.0.clone(), self.0.clone())
+        } else {
+            HeaderValue::new(Self::name(), self.0.clone())
         }
     }
-    out
 }
 
-/// Sends one composed message (headers and body, CRLF line ends).
-pub async fn send_mail(config: &SmtpConfig, message: &str) -> Result<(), SmtpError> {
+/// `Auto-Submitted: auto-generated` (RFC 3834): auto-responders and
+/// vacation replies leave alert mail alone.
+#[derive(Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".into())
+    }
+}
+
+/// Sends one message to its envelope's recipients within the configured
+/// timeout (for the whole conversation, not per step).
+pub async fn send_mail(config: &SmtpConfig, message: &Message) -> Result<(), SmtpError> {
     let server = format!("{}:{}", config.host, config.port);
     let secs = config.timeout.as_secs();
     match tokio::time::timeout(config.timeout, conversation(config, message, &server)).await {
@@ -144,46 +193,234 @@ pub async fn send_mail(config: &SmtpConfig, message: &str) -> Result<(), SmtpErr
     }
 }
 
-async fn conversation(config: &SmtpConfig, message: &str, server: &str) -> Result<(), SmtpError> {
+async fn conversation(
+    config: &SmtpConfig,
+    message: &Message,
+    server: &str,
+) -> Result<(), SmtpError> {
     let addrs = resolve(&config.host, config.port).await?;
-    let tcp = connect(&addrs, server).await?;
     let loopback = addrs.iter().all(|a| a.ip().is_loopback());
-    match config.tls {
+    if config.tls == SmtpTls::None && config.username.is_some() && !loopback {
+        return Err(SmtpError::PlaintextAuth {
+            server: server.into(),
+        });
+    }
+    let step = Step { server };
+    let hello = ClientId::Domain(ehlo_name());
+    let mut conn = match config.tls {
         SmtpTls::Tls => {
-            let tls = tls_wrap(tcp, &config.host, server).await?;
-            let mut s = Session::new(tls, server);
-            s.expect_greeting().await?;
-            let caps = s.ehlo().await?;
-            s.deliver(config, &caps, message).await
+            let tls = step.tls_parameters(&config.host)?;
+            AsyncSmtpConnection::connect_tokio1(
+                addrs.as_slice(),
+                Some(config.timeout),
+                &hello,
+                Some(tls),
+                None,
+            )
+            .await
+            .map_err(|e| step.connect_failed(e))?
         }
         SmtpTls::StartTls => {
-            let mut s = Session::new(tcp, server);
-            s.expect_greeting().await?;
-            let caps = s.ehlo().await?;
-            if !caps.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS")) {
+            let tcp = connect(&addrs, server).await?;
+            let mut conn = AsyncSmtpConnection::connect_with_transport(
+                Box::new(guard::StartTlsStream::new(tcp)),
+                &hello,
+            )
+            .await
+            .map_err(|e| step.failed("the greeting or EHLO", e))?;
+            if !conn.can_starttls() {
                 return Err(SmtpError::NoStartTls {
                     server: server.into(),
                 });
             }
-            s.command("STARTTLS", &[220]).await?;
-            let tcp = s.into_inner()?;
-            let tls = tls_wrap(tcp, &config.host, server).await?;
-            let mut s = Session::new(tls, server);
-            let caps = s.ehlo().await?;
-            s.deliver(config, &caps, message).await
+            let tls = step.tls_parameters(&config.host)?;
+            conn.starttls(tls, &hello)
+                .await
+                .map_err(|e| step.failed("STARTTLS", e))?;
+            conn
         }
         SmtpTls::None => {
-            if config.username.is_some() && !loopback {
-                return Err(SmtpError::PlaintextAuth {
-                    server: server.into(),
-                });
-            }
-            let mut s = Session::new(tcp, server);
-            s.expect_greeting().await?;
-            let caps = s.ehlo().await?;
-            s.deliver(config, &caps, message).await
+            let tcp = connect(&addrs, server).await?;
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello)
+                .await
+                .map_err(|e| step.failed("the greeting or EHLO", e))?
+        }
+    };
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        let password = password.expose().map_err(SmtpError::Secret)?;
+        login(&mut conn, &step, user, password).await?;
+    }
+    deliver(&mut conn, &step, message).await
+}
+
+async fn login(
+    conn: &mut AsyncSmtpConnection,
+    step: &Step<'_>,
+    user: &str,
+    password: &str,
+) -> Result<(), SmtpError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // What a server may echo in an error reply: masked wherever it shows.
+    crate::redact::register(&b64.encode(format!("\0{user}\0{password}")));
+    crate::redact::register(&b64.encode(password));
+    let ours = [Mechanism::Plain, Mechanism::Login];
+    let Some(mechanism) = conn.server_info().get_auth_mechanism(&ours) else {
+        return Err(SmtpError::NoAuthMethod {
+            server: step.server.into(),
+        });
+    };
+    let credentials = Credentials::new(user.into(), password.into());
+    let reply = conn
+        .auth(&[mechanism], &credentials)
+        .await
+        .map_err(|e| step.failed(&format!("AUTH {mechanism}"), e))?;
+    step.expect(&format!("AUTH {mechanism}"), &reply, &[235])
+}
+
+async fn deliver(
+    conn: &mut AsyncSmtpConnection,
+    step: &Step<'_>,
+    message: &Message,
+) -> Result<(), SmtpError> {
+    let envelope = message.envelope();
+    let from = envelope.from().cloned();
+    let shown = format!(
+        "MAIL FROM:<{}>",
+        from.as_ref().map(ToString::to_string).unwrap_or_default()
+    );
+    let reply = conn
+        .command(Mail::new(from, vec![]))
+        .await
+        .map_err(|e| step.failed(&shown, e))?;
+    step.expect(&shown, &reply, &[250])?;
+    for to in envelope.to() {
+        let shown = format!("RCPT TO:<{to}>");
+        let reply = conn
+            .command(Rcpt::new(to.clone(), vec![]))
+            .await
+            .map_err(|e| step.failed(&shown, e))?;
+        step.expect(&shown, &reply, &[250, 251])?;
+    }
+    let reply = conn
+        .command(Data)
+        .await
+        .map_err(|e| step.failed("DATA", e))?;
+    step.expect("DATA", &reply, &[354])?;
+    let reply = conn
+        .message(&message.formatted())
+        .await
+        .map_err(|e| step.failed("the message", e))?;
+    step.expect("the message", &reply, &[250])?;
+    // The message is accepted; a failed goodbye changes nothing.
+    let _ = conn.quit().await;
+    Ok(())
+}
+
+/// Turns lettre's errors into ours, naming the server and the step.
+struct Step<'a> {
+    server: &'a str,
+}
+
+impl Step<'_> {
+    fn tls_parameters(&self, host: &str) -> Result<TlsParameters, SmtpError> {
+        TlsParameters::new(host.trim_matches(['[', ']']).to_string()).map_err(|e| SmtpError::Tls {
+            server: self.server.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A positive reply with a code the step does not expect (lettre
+    /// accepts any 2xx or 3xx).
+    fn expect(&self, command: &str, reply: &Response, ok: &[u16]) -> Result<(), SmtpError> {
+        let code = u16::from(reply.code());
+        if ok.contains(&code) {
+            return Ok(());
+        }
+        Err(self.rejected(command, code, reply.message().collect::<Vec<_>>().join(" ")))
+    }
+
+    fn rejected(&self, command: &str, code: u16, text: String) -> SmtpError {
+        SmtpError::Rejected {
+            server: self.server.into(),
+            command: command.into(),
+            code,
+            text: text.replace('\n', " ").chars().take(300).collect(),
         }
     }
+
+    /// An error from `command`: a negative reply, TLS, or the conversation.
+    fn failed(&self, command: &str, e: lettre::transport::smtp::Error) -> SmtpError {
+        if let Some(code) = e.status() {
+            let text = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return self.rejected(command, u16::from(code), text);
+        }
+        if let Some(injected) = find_cause::<guard::UnaskedData>(&e) {
+            return SmtpError::Protocol {
+                server: self.server.into(),
+                message: injected.to_string(),
+            };
+        }
+        if tls_failed(&e) {
+            return SmtpError::Tls {
+                server: self.server.into(),
+                message: e.to_string(),
+            };
+        }
+        SmtpError::Protocol {
+            server: self.server.into(),
+            message: format!("{command}: {e}"),
+        }
+    }
+
+    /// Connecting with TLS from the first byte: TCP or TLS may have failed.
+    fn connect_failed(&self, e: lettre::transport::smtp::Error) -> SmtpError {
+        if e.status().is_some() || e.is_response() {
+            return self.failed("the greeting or EHLO", e);
+        }
+        if tls_failed(&e) {
+            return SmtpError::Tls {
+                server: self.server.into(),
+                message: e.to_string(),
+            };
+        }
+        SmtpError::Connect {
+            server: self.server.into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Whether TLS failed: rustls refused, or lettre's TLS upgrade did (it
+/// wraps its handshake errors, an early EOF included, in a second lettre
+/// error; a plain network or connect error is not wrapped).
+fn tls_failed(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_tls()
+        || find_cause::<rustls::Error>(e).is_some()
+        || std::error::Error::source(e).is_some_and(|s| s.is::<lettre::transport::smtp::Error>())
+}
+
+/// The first error of type `T` in `e`'s chain of causes, looking inside
+/// `io::Error`s too (tokio-rustls wraps rustls's errors in them).
+fn find_cause<'e, T: std::error::Error + 'static>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(found) = c.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(found) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<T>())
+        {
+            return Some(found);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SmtpError> {
@@ -223,234 +460,6 @@ async fn connect(addrs: &[SocketAddr], server: &str) -> Result<TcpStream, SmtpEr
     })
 }
 
-async fn tls_wrap(
-    tcp: TcpStream,
-    host: &str,
-    server: &str,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SmtpError> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let err = |message: String| SmtpError::Tls {
-        server: server.into(),
-        message,
-    };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| err(e.to_string()))?
-        .with_platform_verifier()
-        .map_err(|e| err(e.to_string()))?
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-        .map_err(|e| err(format!("\"{host}\" is not a valid TLS server name: {e}")))?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| err(e.to_string()))
-}
-
-/// Longest reply line and most reply lines we accept from a server.
-const MAX_LINE: usize = 4096;
-const MAX_LINES: usize = 100;
-
-struct Session<S> {
-    stream: BufReader<S>,
-    server: String,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    fn new(stream: S, server: &str) -> Self {
-        Session {
-            stream: BufReader::new(stream),
-            server: server.to_string(),
-        }
-    }
-
-    fn protocol(&self, message: impl Into<String>) -> SmtpError {
-        SmtpError::Protocol {
-            server: self.server.clone(),
-            message: message.into(),
-        }
-    }
-
-    /// The stream, for the TLS upgrade; refuses if the server sent more
-    /// than its STARTTLS reply (a command-injection attempt).
-    fn into_inner(self) -> Result<S, SmtpError> {
-        if !self.stream.buffer().is_empty() {
-            return Err(self.protocol("unexpected data after the STARTTLS reply"));
-        }
-        Ok(self.stream.into_inner())
-    }
-
-    async fn reply(&mut self) -> Result<(u16, Vec<String>), SmtpError> {
-        let mut lines = Vec::new();
-        loop {
-            let mut raw = Vec::new();
-            let mut limited = (&mut self.stream).take(MAX_LINE as u64);
-            let n = limited
-                .read_until(b'\n', &mut raw)
-                .await
-                .map_err(|e| self.protocol(format!("reading the reply: {e}")))?;
-            if n == 0 {
-                return Err(self.protocol("the server closed the connection"));
-            }
-            if !raw.ends_with(b"\n") {
-                return Err(self.protocol("reply line too long"));
-            }
-            let line = String::from_utf8_lossy(&raw).trim_end().to_string();
-            let code = line
-                .get(..3)
-                .and_then(|c| c.parse::<u16>().ok())
-                .ok_or_else(|| self.protocol(format!("not an SMTP reply: {line:?}")))?;
-            let more = line.as_bytes().get(3) == Some(&b'-');
-            lines.push(line.get(4..).unwrap_or("").to_string());
-            if !more {
-                return Ok((code, lines));
-            }
-            if lines.len() >= MAX_LINES {
-                return Err(self.protocol("reply has too many lines"));
-            }
-        }
-    }
-
-    async fn write(&mut self, data: &[u8]) -> Result<(), SmtpError> {
-        let s = self.stream.get_mut();
-        let r = async {
-            s.write_all(data).await?;
-            s.flush().await
-        }
-        .await;
-        r.map_err(|e| self.protocol(format!("writing: {e}")))
-    }
-
-    async fn expect(&mut self, command: &str, ok: &[u16]) -> Result<Vec<String>, SmtpError> {
-        let (code, lines) = self.reply().await?;
-        if ok.contains(&code) {
-            return Ok(lines);
-        }
-        Err(SmtpError::Rejected {
-            server: self.server.clone(),
-            command: command.into(),
-            code,
-            text: lines.join(" ").chars().take(300).collect(),
-        })
-    }
-
-    async fn expect_greeting(&mut self) -> Result<(), SmtpError> {
-        self.expect("the greeting", &[220]).await.map(|_| ())
-    }
-
-    /// Sends `line` (and CRLF); `shown` is what errors call it.
-    async fn command_shown(
-        &mut self,
-        line: &str,
-        shown: &str,
-        ok: &[u16],
-    ) -> Result<Vec<String>, SmtpError> {
-        self.write(format!("{line}\r\n").as_bytes()).await?;
-        self.expect(shown, ok).await
-    }
-
-    async fn command(&mut self, line: &str, ok: &[u16]) -> Result<Vec<String>, SmtpError> {
-        self.command_shown(line, line, ok).await
-    }
-
-    /// EHLO; returns the capability lines (without the greeting line).
-    async fn ehlo(&mut self) -> Result<Vec<String>, SmtpError> {
-        let lines = self
-            .command(&format!("EHLO {}", ehlo_name()), &[250])
-            .await?;
-        Ok(lines.into_iter().skip(1).collect())
-    }
-
-    async fn deliver(
-        &mut self,
-        config: &SmtpConfig,
-        caps: &[String],
-        message: &str,
-    ) -> Result<(), SmtpError> {
-        if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            let password = password.expose().map_err(SmtpError::Secret)?;
-            self.login(caps, user, password).await?;
-        }
-        self.command(&format!("MAIL FROM:<{}>", config.from), &[250])
-            .await?;
-        for to in &config.to {
-            self.command(&format!("RCPT TO:<{to}>"), &[250, 251])
-                .await?;
-        }
-        self.command("DATA", &[354]).await?;
-        let mut data = dot_stuff(message);
-        if !data.ends_with("\r\n") {
-            data.push_str("\r\n");
-        }
-        data.push_str(".\r\n");
-        self.write(data.as_bytes()).await?;
-        self.expect("the message", &[250]).await?;
-        // The message is accepted; a failed goodbye changes nothing.
-        let _ = self.command("QUIT", &[221]).await;
-        Ok(())
-    }
-
-    async fn login(
-        &mut self,
-        caps: &[String],
-        user: &str,
-        password: &str,
-    ) -> Result<(), SmtpError> {
-        let methods: Vec<String> = caps
-            .iter()
-            .filter_map(|c| {
-                let upper = c.to_ascii_uppercase();
-                upper
-                    .strip_prefix("AUTH ")
-                    .or_else(|| upper.strip_prefix("AUTH="))
-                    .map(str::to_string)
-            })
-            .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .collect();
-        // What a server may echo in an error reply: masked wherever it shows.
-        crate::redact::register(&base64(format!("\0{user}\0{password}").as_bytes()));
-        crate::redact::register(&base64(password.as_bytes()));
-        if methods.iter().any(|m| m == "PLAIN") {
-            let token = base64(format!("\0{user}\0{password}").as_bytes());
-            self.command_shown(&format!("AUTH PLAIN {token}"), "AUTH PLAIN", &[235])
-                .await?;
-            return Ok(());
-        }
-        if methods.iter().any(|m| m == "LOGIN") {
-            self.command("AUTH LOGIN", &[334]).await?;
-            self.command_shown(&base64(user.as_bytes()), "AUTH LOGIN (user)", &[334])
-                .await?;
-            self.command_shown(
-                &base64(password.as_bytes()),
-                "AUTH LOGIN (password)",
-                &[235],
-            )
-            .await?;
-            return Ok(());
-        }
-        Err(SmtpError::NoAuthMethod {
-            server: self.server.clone(),
-        })
-    }
-}
-
-/// A line starting with "." gets another (RFC 5321 §4.5.2); bare LF become CRLF.
-fn dot_stuff(message: &str) -> String {
-    let crlf = message.replace("\r\n", "\n").replace('\n', "\r\n");
-    let mut out = String::with_capacity(crlf.len() + 16);
-    for (i, line) in crlf.split("\r\n").enumerate() {
-        if i > 0 {
-            out.push_str("\r\n");
-        }
-        if line.starts_with('.') {
-            out.push('.');
-        }
-        out.push_str(line);
-    }
-    out
-}
-
 /// Our name in EHLO: the kernel's host name when it is a plausible domain
 /// label, else "localhost".
 fn ehlo_name() -> String {
@@ -473,39 +482,72 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want, "{input}");
+    fn header_injection_is_flattened() {
+        assert_eq!(
+            one_line("x\r\nBcc: evil@example.com"),
+            "x  Bcc: evil@example.com"
+        );
+    }
+
+    fn config() -> SmtpConfig {
+        SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "blog-poster@example.com".into(),
+            to: vec!["ops@example.com".into()],
+            timeout: std::time::Duration::from_secs(5),
         }
     }
 
-    #[test]
-    fn lines_starting_with_a_dot_are_stuffed() {
-        assert_eq!(dot_stuff("a\n.b\r\n..c\nd"), "a\r\n..b\r\n...c\r\nd");
+    fn formatted(site: &str, error: &str) -> String {
+        let alert = Alert::SourceFailing {
+            site: site.into(),
+            url: "https://feeds.example/a.xml".into(),
+            since: chrono::DateTime::UNIX_EPOCH,
+            failures: 2,
+            error: Some(error.into()),
+        };
+        let message = compose(&config(), &alert, chrono::DateTime::UNIX_EPOCH, 0).expect("message");
+        String::from_utf8(message.formatted()).expect("lettre writes ASCII")
     }
 
     #[test]
-    fn header_injection_is_flattened() {
-        assert_eq!(
-            header_text("x\r\nBcc: evil@example.com"),
-            "x  Bcc: evil@example.com"
+    fn a_title_cannot_add_a_header() {
+        let text = formatted("blog\r\nBcc: evil@example.com", "x");
+        assert!(!text.contains("\r\nBcc:"), "{text}");
+        assert!(
+            text.contains("Auto-Submitted: auto-generated\r\n"),
+            "{text}"
         );
-        assert!(header_text("naïve").starts_with("=?UTF-8?B?"));
+        assert!(
+            text.contains("From: blog-poster <blog-poster@example.com>\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn non_ascii_bodies_are_base64() {
-        let (enc, body) = encode_body("café");
-        assert_eq!(enc, "base64");
-        assert_eq!(body, "Y2Fmw6k=\r\n");
-        assert_eq!(encode_body("plain\ntext").1, "plain\r\ntext");
+    fn non_ascii_subject_and_body_are_encoded() {
+        let text = formatted("café", "naïve error");
+        assert!(text.is_ascii(), "{text}");
+        let subject = text
+            .lines()
+            .find(|l| l.starts_with("Subject:"))
+            .expect("subject");
+        assert!(subject.contains("=?utf-8?b?"), "{subject}");
+        assert!(
+            text.contains("Content-Transfer-Encoding: quoted-printable")
+                || text.contains("Content-Transfer-Encoding: base64"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn addresses_lettre_refuses_are_named() {
+        let e = parse_address("ops example.com").expect_err("no @");
+        assert!(e.to_string().contains("\"ops example.com\""), "{e}");
+        assert!(parse_address("ops@example.com").is_ok());
     }
 }

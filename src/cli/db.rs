@@ -133,7 +133,7 @@ fn db_copy(config: &Config, args: CopyArgs, origin: Origin<'_>) -> Result<u8, Cl
     let request = crate::dbcopy::CopyRequest {
         source: path,
         url: &args.to,
-        options: crate::store::postgres::PgOptions {
+        options: crate::config::PgOptions {
             ca_file: args.ca_file,
             tls_insecure: args.tls_insecure,
             pool_size: 2,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::units::Secret;
 use crate::budget::BudgetCaps;
 use crate::domain::money::Money;
-use crate::llm::pricing::Price;
+use crate::domain::pricing::Price;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {

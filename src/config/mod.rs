@@ -12,6 +12,7 @@ mod diagnostics;
 mod environment;
 mod feeds;
 mod llm;
+mod postgres;
 mod raw;
 mod secret;
 pub mod units;
@@ -28,6 +29,7 @@ pub use diagnostics::{ConfigError, ConfigIssue};
 pub use environment::{Environment, ProjectPaths};
 pub use feeds::{MonitorConfig, TopicsConfig};
 pub use llm::*;
+pub use postgres::PgOptions;
 pub use secret::{Secret, SecretCheck, SecretError, SecretUse, Secrets};
 pub use update::{UpdateConfig, UpdateMode};
 
@@ -104,7 +106,7 @@ pub struct DatabaseConfig {
     /// Apply pending migrations at start (`serve`, `run`). `db migrate` always does.
     pub auto_migrate: bool,
     /// TLS, pool and timeouts of the PostgreSQL backend (unused with SQLite).
-    pub postgres: crate::store::postgres::PgOptions,
+    pub postgres: crate::config::PgOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +124,7 @@ impl DatabaseBackend {
         match self {
             DatabaseBackend::Sqlite { path } => format!("sqlite {}", path.display()),
             DatabaseBackend::Postgres { url } => {
-                format!("postgres {}", crate::store::postgres::redact_url(url))
+                format!("postgres {}", crate::redact::url(url))
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::money::Money;
-use crate::llm::pricing::Price;
+use crate::domain::pricing::Price;
 
 fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let mut pairs = vec![("HOME", "/home/op")];

@@ -273,11 +273,8 @@ impl Validator<'_> {
         }
     }
 
-    fn postgres_options(
-        &mut self,
-        d: &super::raw::RawDatabase,
-    ) -> crate::store::postgres::PgOptions {
-        let defaults = crate::store::postgres::PgOptions::default();
+    fn postgres_options(&mut self, d: &super::raw::RawDatabase) -> crate::config::PgOptions {
+        let defaults = crate::config::PgOptions::default();
         let ca_file = d.ca_file.as_ref().map(|p| {
             let path = self.path(p.get_ref());
             if !path.is_file() {
@@ -293,7 +290,7 @@ impl Validator<'_> {
             }
             path
         });
-        crate::store::postgres::PgOptions {
+        crate::config::PgOptions {
             ca_file,
             tls_insecure: d.tls_insecure.as_ref().is_some_and(|v| *v.get_ref()),
             pool_size: self.positive(&d.pool_size, "pool_size", defaults.pool_size),

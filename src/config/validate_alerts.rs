@@ -255,7 +255,9 @@ impl Validator<'_> {
 }
 
 /// A bare `local@domain` with nothing that could break an SMTP command or a
-/// header (no spaces, angle brackets or line breaks).
+/// header (no spaces, angle brackets or line breaks), and one that lettre,
+/// which writes the alert email, accepts: refused here with the key and
+/// line rather than when the first alert goes out.
 fn plausible_address(a: &str) -> bool {
     let Some((local, domain)) = a.rsplit_once('@') else {
         return false;
@@ -265,6 +267,7 @@ fn plausible_address(a: &str) -> bool {
         && !a
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+        && a.parse::<lettre::Address>().is_ok()
 }
 
 /// A webhook URL must be a full http(s) URL. The message never holds the

@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::raw::{RawConfig, RawProvider, RawSite};
-use crate::content::prompts::{TemplateKind, validate_template};
 use crate::domain::money::Money;
-use crate::llm::pricing::{Price, default_price};
-use crate::llm::{anthropic, openai};
+use crate::domain::pricing::{Price, default_price};
+use crate::domain::templates::{TemplateKind, validate_template};
 
 pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-5-5";
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-5.4-mini";
+/// Where each provider's API is when the config names no `base_url`.
+pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 const DEFAULT_BUDGET: BudgetConfig = BudgetConfig {
     global_daily: Some(Money(5_000_000)),
@@ -566,8 +568,8 @@ impl Validator<'_> {
 
 fn defaults_for(kind: ProviderKind) -> (&'static str, &'static str) {
     match kind {
-        ProviderKind::Anthropic => (DEFAULT_ANTHROPIC_MODEL, anthropic::DEFAULT_BASE_URL),
-        ProviderKind::OpenAi => (DEFAULT_OPENAI_MODEL, openai::DEFAULT_BASE_URL),
+        ProviderKind::Anthropic => (DEFAULT_ANTHROPIC_MODEL, DEFAULT_ANTHROPIC_BASE_URL),
+        ProviderKind::OpenAi => (DEFAULT_OPENAI_MODEL, DEFAULT_OPENAI_BASE_URL),
         ProviderKind::OpenAiCompatible => ("", ""),
     }
 }

@@ -13,76 +13,6 @@ pub const GENERATE_USER: &str = include_str!("../../prompts/generate_user.md");
 pub const FACT_CHECK_SYSTEM: &str = include_str!("../../prompts/fact_check_system.md");
 pub const FACT_CHECK_USER: &str = include_str!("../../prompts/fact_check_user.md");
 
-/// Which template a text is, for validating overrides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TemplateKind {
-    GenerateSystem,
-    GenerateUser,
-    FactCheckUser,
-}
-
-impl TemplateKind {
-    pub fn placeholders(self) -> &'static [&'static str] {
-        match self {
-            TemplateKind::GenerateSystem | TemplateKind::GenerateUser => &[
-                "site",
-                "topic",
-                "target_words",
-                "tone",
-                "language",
-                "audience",
-                "sources",
-            ],
-            TemplateKind::FactCheckUser => &["title", "article", "sources"],
-        }
-    }
-
-    /// Placeholders an override must keep: without them the model would not
-    /// see the topic or the data.
-    pub fn required(self) -> &'static [&'static str] {
-        match self {
-            TemplateKind::GenerateSystem => &[],
-            TemplateKind::GenerateUser => &["topic", "sources"],
-            TemplateKind::FactCheckUser => &["article", "sources"],
-        }
-    }
-}
-
-/// The `{{name}}` placeholders in a template, in order.
-pub fn placeholders_in(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        out.push(after[..end].trim().to_string());
-        rest = &after[end + 2..];
-    }
-    out
-}
-
-/// Checks an override: known placeholders only, required ones present.
-pub fn validate_template(kind: TemplateKind, text: &str) -> Result<(), String> {
-    let found = placeholders_in(text);
-    let known = kind.placeholders();
-    if let Some(bad) = found.iter().find(|p| !known.contains(&p.as_str())) {
-        return Err(format!(
-            "unknown placeholder {{{{{bad}}}}} (known: {})",
-            known
-                .iter()
-                .map(|k| format!("{{{{{k}}}}}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    for req in kind.required() {
-        if !found.iter().any(|f| f == req) {
-            return Err(format!("the template must contain {{{{{req}}}}}"));
-        }
-    }
-    Ok(())
-}
-
 /// Fills `{{name}}` placeholders. Values are inserted once: a value that
 /// itself contains `{{…}}` is not expanded again.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
@@ -228,6 +158,7 @@ fn significant_words(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::templates::{TemplateKind, validate_template};
 
     fn item(id: i64, title: &str, summary: &str) -> SourceItemRecord {
         SourceItemRecord {

@@ -45,7 +45,7 @@ pub(super) enum ControlRequest {
     },
     Copy {
         url: String,
-        options: crate::store::postgres::PgOptions,
+        options: crate::config::PgOptions,
         replace: bool,
         progress: Progress,
         reply: oneshot::Sender<Result<CopyReport, CopyError>>,
@@ -108,7 +108,7 @@ impl DaemonHandle {
     pub async fn copy_database(
         &self,
         url: String,
-        options: crate::store::postgres::PgOptions,
+        options: crate::config::PgOptions,
         replace: bool,
     ) -> Result<CopyReport, CopyError> {
         self.copy_database_with(url, options, replace, log_progress())
@@ -119,7 +119,7 @@ impl DaemonHandle {
     pub async fn copy_database_with(
         &self,
         url: String,
-        options: crate::store::postgres::PgOptions,
+        options: crate::config::PgOptions,
         replace: bool,
         progress: Progress,
     ) -> Result<CopyReport, CopyError> {
@@ -142,7 +142,7 @@ impl DaemonHandle {
 /// A `db copy` the daemon was asked for.
 pub(super) struct CopyInDaemon {
     pub(super) url: String,
-    pub(super) options: crate::store::postgres::PgOptions,
+    pub(super) options: crate::config::PgOptions,
     pub(super) replace: bool,
     pub(super) progress: Progress,
 }

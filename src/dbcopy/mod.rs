@@ -21,9 +21,10 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::PgOptions;
 use crate::domain::lifecycle::Timestamp;
 use crate::store::Store;
-use crate::store::postgres::{PgOptions, PgStore, redact_url};
+use crate::store::postgres::{PgStore, redact_url};
 use schema::{Table, ident};
 
 #[derive(Debug, thiserror::Error)]

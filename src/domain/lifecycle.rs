@@ -155,11 +155,8 @@ pub struct RetryPolicy {
 /// `base · 2^(attempts-1)`, capped at `max`, then "equal jitter" — half fixed,
 /// half scaled by `jitter` in [0, 1) — so retries of many jobs spread out.
 pub fn retry_delay(policy: &RetryPolicy, attempts: u32, jitter: f64) -> Duration {
-    let exp = attempts.saturating_sub(1).min(30);
-    let raw = policy.base.saturating_mul(1u32 << exp).min(policy.max);
-    let half = raw / 2;
-    let jitter = jitter.clamp(0.0, 1.0);
-    half + half.mul_f64(jitter)
+    super::backoff::Backoff::new(policy.base, policy.max)
+        .jittered(attempts.saturating_sub(1), jitter)
 }
 
 /// The parts of a job row the lifecycle decides.

@@ -184,11 +184,7 @@ proptest! {
     }
 
     #[test]
-    fn topic_text_functions_survive_any_text(text in "\\PC{0,200}") {
-        let _ = crate::topics::text::phrases(&text);
-        let s = crate::topics::text::stems(&text);
-        let sim = crate::topics::similarity::similarity(&s, &crate::topics::text::stems("backup strategies"));
-        prop_assert!((0.0..=1.0).contains(&sim));
+    fn titles_from_urls_survive_any_text(text in "\\PC{0,200}") {
         let _ = super::item::title_from_url(&Url::parse(&format!("https://x.example/{}", text.replace(['#', '?'], ""))).unwrap_or_else(|_| url()));
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use crate::config::MonitorConfig;
+use crate::domain::backoff::Backoff;
 use crate::domain::lifecycle::Timestamp;
 
 /// A server asking for more than this is asked again after this.
@@ -108,10 +109,7 @@ pub fn after_success(
 
 /// The backoff after `failures` consecutive failures (this one included).
 pub fn backoff(failures: u32, cfg: &MonitorConfig) -> Duration {
-    let exp = failures.saturating_sub(1).min(30);
-    cfg.backoff_base
-        .saturating_mul(1u32 << exp)
-        .min(cfg.backoff_max)
+    Backoff::new(cfg.backoff_base, cfg.backoff_max).delay(failures.saturating_sub(1))
 }
 
 /// The next check after a failed fetch; `failures` counts this one.

@@ -11,7 +11,6 @@ use serde_json::Value;
 use super::*;
 
 pub const API_VERSION: &str = "2023-06-01";
-pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 
 pub struct AnthropicClient {
     config: ProviderConfig,

@@ -13,7 +13,6 @@
 pub mod anthropic;
 pub mod breaker;
 pub mod openai;
-pub mod pricing;
 pub mod service;
 
 use std::time::Duration;
@@ -70,7 +69,7 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// An upper bound on the prompt's tokens, for the worst-case reservation.
     pub fn input_token_bound(&self) -> u64 {
-        pricing::input_token_bound(
+        crate::domain::pricing::input_token_bound(
             std::iter::once(self.system.as_str())
                 .chain(self.messages.iter().map(|m| m.content.as_str())),
         )

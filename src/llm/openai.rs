@@ -10,8 +10,6 @@ use serde_json::Value;
 
 use super::*;
 
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-
 /// 429 codes and types that mean "no money left", not "slow down".
 const QUOTA_CODES: &[&str] = &[
     "insufficient_quota",

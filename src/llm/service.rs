@@ -15,9 +15,9 @@ use super::*;
 use crate::budget::{BudgetCaps, CapRefusal};
 use crate::clock::Clock;
 use crate::config::{Config, LlmConfig};
-use crate::domain::lifecycle::{Timestamp, WaitKind};
+use crate::domain::backoff::Backoff;
+use crate::domain::lifecycle::Timestamp;
 use crate::domain::money::Money;
-use crate::pipeline::stage::StageError;
 use crate::store::{
     BudgetRequest, JobId, NewLlmCall, Reservation, ReservationId, RunId, Store, StoreError,
 };
@@ -89,30 +89,6 @@ pub enum LlmError {
     Failed { message: String },
     #[error("database: {0}")]
     Store(#[from] StoreError),
-}
-
-impl LlmError {
-    /// How the stage reports it: a cap makes the job wait (until the window
-    /// resets; a day for the per-article cap, which only a raised cap or a
-    /// cancel resolves), never fail.
-    pub fn into_stage_error(self, now: Timestamp) -> StageError {
-        match self {
-            LlmError::NotConfigured => StageError::Permanent(self.to_string()),
-            LlmError::CapReached(r) => StageError::Deferred {
-                kind: WaitKind::Cap,
-                reason: r.to_string(),
-                until: r.resets_at.unwrap_or(now + chrono::Duration::days(1)),
-            },
-            LlmError::Unavailable { message, retry_in } => StageError::Deferred {
-                kind: WaitKind::Provider,
-                reason: message,
-                until: now
-                    + chrono::Duration::from_std(retry_in).unwrap_or(chrono::Duration::minutes(5)),
-            },
-            LlmError::Failed { message } => StageError::Permanent(message),
-            LlmError::Store(e) => StageError::Store(e),
-        }
-    }
 }
 
 /// Shared by the stages of one process: the clients and their breakers.
@@ -539,9 +515,7 @@ fn call_record(
 
 /// `retry_base · 2^attempt` with jitter, at least what the provider asked.
 fn backoff(llm: &LlmConfig, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let exp = llm.retry_base.saturating_mul(1u32 << attempt.min(16));
-    let capped = exp.min(llm.retry_max);
-    let jittered = capped / 2 + capped.mul_f64(fastrand::f64() / 2.0);
+    let jittered = Backoff::new(llm.retry_base, llm.retry_max).jittered(attempt, fastrand::f64());
     match retry_after {
         Some(asked) => asked.max(jittered),
         None => jittered,
@@ -564,66 +538,6 @@ mod tests {
             breaker_cooldown: Duration::from_secs(60),
             origin: "test".into(),
         }
-    }
-
-    #[test]
-    fn caps_and_outages_wait_while_hopeless_failures_fail() {
-        use crate::budget::CapScope;
-        let now = chrono::Utc::now();
-        let refusal = |scope, resets_at| CapRefusal {
-            scope,
-            site: "s".into(),
-            cap: Money(10),
-            spent: Money(10),
-            requested: Money(5),
-            resets_at,
-        };
-        let midnight = crate::budget::next_day_start(now);
-        match LlmError::CapReached(refusal(CapScope::SiteDaily, Some(midnight)))
-            .into_stage_error(now)
-        {
-            StageError::Deferred {
-                kind: WaitKind::Cap,
-                until,
-                reason,
-            } => {
-                assert_eq!(until, midnight);
-                assert!(reason.contains("daily cap of site \"s\""), "{reason}");
-            }
-            other => panic!("{other:?}"),
-        }
-        match LlmError::CapReached(refusal(CapScope::Article, None)).into_stage_error(now) {
-            StageError::Deferred {
-                kind: WaitKind::Cap,
-                until,
-                ..
-            } => {
-                assert_eq!(until, now + chrono::Duration::days(1))
-            }
-            other => panic!("{other:?}"),
-        }
-        let outage = LlmError::Unavailable {
-            message: "down".into(),
-            retry_in: Duration::from_secs(300),
-        };
-        match outage.into_stage_error(now) {
-            StageError::Deferred {
-                kind: WaitKind::Provider,
-                until,
-                ..
-            } => {
-                assert_eq!(until, now + chrono::Duration::seconds(300))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            LlmError::Failed { message: "bad key".into() }.into_stage_error(now),
-            StageError::Permanent(m) if m == "bad key"
-        ));
-        assert!(matches!(
-            LlmError::NotConfigured.into_stage_error(now),
-            StageError::Permanent(m) if m.contains("ANTHROPIC_API_KEY")
-        ));
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl Check {
                     e @ (LlmError::CapReached(_)
                     | LlmError::Store(_)
                     | LlmError::Unavailable { .. }),
-                ) => return Err(e.into_stage_error(ctx.now())),
+                ) => return Err(StageError::from_llm(e, ctx.now())),
                 Err(e @ (LlmError::NotConfigured | LlmError::Failed { .. })) => {
                     return Ok(FactCheck::Unavailable(e.to_string()));
                 }

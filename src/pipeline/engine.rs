@@ -13,12 +13,16 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::backoff::Backoff;
 use crate::domain::lifecycle::{JobStatus, RetryPolicy, Timestamp};
 use crate::pipeline::stage::{StageContext, StageError, StageSet};
 use crate::store::{
     ClaimRequest, ClaimedJob, DeadJob, JobFailure, RunId, StageOutput, Store, StoreError,
     StoreResult,
 };
+
+/// Between tries of a commit the database refused as busy.
+const COMMIT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
 
 /// How a job's turn on a worker ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,9 +196,12 @@ impl Engine {
                     Some(cfg.poll_interval)
                 }
                 Err(e) => {
-                    store_failures += 1;
+                    store_failures = store_failures.saturating_add(1);
                     tracing::warn!(error = %e, "cannot claim jobs; trying again");
-                    Some(cfg.poll_interval.saturating_mul(store_failures.min(30)))
+                    // Doubling from one poll interval up to thirty.
+                    let backoff =
+                        Backoff::new(cfg.poll_interval, cfg.poll_interval.saturating_mul(30));
+                    Some(backoff.delay(store_failures.saturating_sub(1)))
                 }
             };
             while let Some(done) = tasks.try_join_next() {
@@ -380,12 +387,12 @@ impl Engine {
         }
     }
 
-    /// Commits the output, retrying while the database is busy.
+    /// Commits the output, retrying while the database is busy (six tries,
+    /// 50 ms to 1.6 s apart: about 3 s in all).
     async fn commit(&self, job: &ClaimedJob, output: StageOutput) -> StoreResult<String> {
         let summary = output.summary();
         let output = Arc::new(output);
-        let mut delay = Duration::from_millis(50);
-        for _ in 0..6 {
+        for delay in COMMIT_BACKOFF.delays(6) {
             let (j, owner, out) = (job.clone(), self.owner.clone(), output.clone());
             match self
                 .call(move |s, now| s.complete_job(&j, &owner, &out, now))
@@ -394,7 +401,6 @@ impl Engine {
                 Err(e) if e.is_transient() => {
                     tracing::warn!(job = %job.id, error = %e, "database busy while committing; retrying");
                     tokio::time::sleep(delay).await;
-                    delay *= 2;
                 }
                 Ok(()) if job.stage == crate::domain::lifecycle::Stage::Topics => {
                     // The commit may have passed over a topic another run

@@ -126,7 +126,7 @@ impl Generate {
                 ))
             })?;
         if !ctx.config.llm.is_configured() {
-            return Err(LlmError::NotConfigured.into_stage_error(ctx.now()));
+            return Err(StageError::from_llm(LlmError::NotConfigured, ctx.now()));
         }
         let site = ctx.site.clone();
         let name = site.name.clone();
@@ -136,7 +136,7 @@ impl Generate {
         let items = select_sources(items, &topic.keyword, site.generate.source_items as usize);
         let (system, user) = generate_prompts(&site, &topic.keyword, &items);
         let call = call_context(ctx);
-        let fail = |e: LlmError| e.into_stage_error(ctx.now());
+        let fail = |e: LlmError| StageError::from_llm(e, ctx.now());
 
         let mut messages = vec![Message::user(user.clone())];
         let max_tokens = site.generate.max_tokens;

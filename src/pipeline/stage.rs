@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
 use crate::domain::BoxFuture;
 use crate::domain::lifecycle::{Stage, Timestamp, WaitKind};
+use crate::llm::service::LlmError;
 use crate::store::{ClaimedJob, JobFailure, StageOutput, Store, StoreError, StoreResult};
 
 /// What a running stage may use.
@@ -43,10 +44,6 @@ impl StageContext {
 /// How a stage failed. Decided once, where the error is understood.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    /// The stage exists in the chain but its work is not built in this
-    /// version. Permanent: retrying cannot help.
-    #[error("the {stage} stage is not built yet in this version: {what}")]
-    NotBuilt { stage: Stage, what: String },
     /// Worth another try later (timeouts, rate limits, a server error).
     #[error("{0}")]
     Retryable(String),
@@ -66,6 +63,28 @@ pub enum StageError {
 }
 
 impl StageError {
+    /// How a stage reports an LLM error: a cap makes the job wait (until the
+    /// window resets; a day for the per-article cap, which only a raised cap
+    /// or a cancel resolves), never fail; an outage waits for the provider.
+    pub fn from_llm(e: LlmError, now: Timestamp) -> StageError {
+        match e {
+            LlmError::NotConfigured => StageError::Permanent(e.to_string()),
+            LlmError::CapReached(r) => StageError::Deferred {
+                kind: WaitKind::Cap,
+                reason: r.to_string(),
+                until: r.resets_at.unwrap_or(now + chrono::Duration::days(1)),
+            },
+            LlmError::Unavailable { message, retry_in } => StageError::Deferred {
+                kind: WaitKind::Provider,
+                reason: message,
+                until: now
+                    + chrono::Duration::from_std(retry_in).unwrap_or(chrono::Duration::minutes(5)),
+            },
+            LlmError::Failed { message } => StageError::Permanent(message),
+            LlmError::Store(e) => StageError::Store(e),
+        }
+    }
+
     pub fn into_failure(self) -> JobFailure {
         let jitter = fastrand::f64();
         match self {
@@ -83,11 +102,9 @@ impl StageError {
                 reason,
                 until,
             },
-            e @ (StageError::NotBuilt { .. } | StageError::Permanent(_) | StageError::Store(_)) => {
-                JobFailure::Permanent {
-                    error: e.to_string(),
-                }
-            }
+            e @ (StageError::Permanent(_) | StageError::Store(_)) => JobFailure::Permanent {
+                error: e.to_string(),
+            },
         }
     }
 }
@@ -95,24 +112,6 @@ impl StageError {
 /// One stage's work.
 pub trait StageRunner: Send + Sync {
     fn run<'a>(&'a self, ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>>;
-}
-
-/// A stage whose work is not built yet: it fails clearly, never with fake
-/// output.
-pub struct NotBuilt {
-    pub stage: Stage,
-    pub what: &'static str,
-}
-
-impl StageRunner for NotBuilt {
-    fn run<'a>(&'a self, _ctx: &'a StageContext) -> BoxFuture<'a, Result<StageOutput, StageError>> {
-        Box::pin(async move {
-            Err(StageError::NotBuilt {
-                stage: self.stage,
-                what: self.what.to_string(),
-            })
-        })
-    }
 }
 
 /// The runner for each stage of the chain.
@@ -155,5 +154,75 @@ impl StageSet {
             check: Arc::new(super::check::Check { llm }),
             publish: Arc::new(super::publish::Publisher::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::budget::CapRefusal;
+    use crate::domain::money::Money;
+
+    #[test]
+    fn caps_and_outages_wait_while_hopeless_failures_fail() {
+        use crate::budget::CapScope;
+        let now = chrono::Utc::now();
+        let refusal = |scope, resets_at| CapRefusal {
+            scope,
+            site: "s".into(),
+            cap: Money(10),
+            spent: Money(10),
+            requested: Money(5),
+            resets_at,
+        };
+        let midnight = crate::budget::next_day_start(now);
+        match StageError::from_llm(
+            LlmError::CapReached(refusal(CapScope::SiteDaily, Some(midnight))),
+            now,
+        ) {
+            StageError::Deferred {
+                kind: WaitKind::Cap,
+                until,
+                reason,
+            } => {
+                assert_eq!(until, midnight);
+                assert!(reason.contains("daily cap of site \"s\""), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match StageError::from_llm(LlmError::CapReached(refusal(CapScope::Article, None)), now) {
+            StageError::Deferred {
+                kind: WaitKind::Cap,
+                until,
+                ..
+            } => {
+                assert_eq!(until, now + chrono::Duration::days(1))
+            }
+            other => panic!("{other:?}"),
+        }
+        let outage = LlmError::Unavailable {
+            message: "down".into(),
+            retry_in: Duration::from_secs(300),
+        };
+        match StageError::from_llm(outage, now) {
+            StageError::Deferred {
+                kind: WaitKind::Provider,
+                until,
+                ..
+            } => {
+                assert_eq!(until, now + chrono::Duration::seconds(300))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            StageError::from_llm(LlmError::Failed { message: "bad key".into() }, now),
+            StageError::Permanent(m) if m == "bad key"
+        ));
+        assert!(matches!(
+            StageError::from_llm(LlmError::NotConfigured, now),
+            StageError::Permanent(m) if m.contains("ANTHROPIC_API_KEY")
+        ));
     }
 }

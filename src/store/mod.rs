@@ -16,6 +16,7 @@ mod redacted;
 mod spend;
 pub(crate) mod sql;
 pub mod sqlite;
+pub mod topic_reserve;
 mod types;
 
 use std::collections::BTreeMap;

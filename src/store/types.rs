@@ -391,7 +391,7 @@ pub struct TopicsOutput {
     /// When the topic is reserved at commit, a candidate at least this
     /// similar to a topic another run of the site holds is passed over
     /// (the site's `topics.similarity_threshold`); `None`: only the same
-    /// topic is. See `topics::reserve`.
+    /// topic is. See `store::topic_reserve`.
     pub similarity_threshold: Option<f64>,
 }
 

@@ -11,10 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::similarity::similarity;
-use super::text::{phrases, stems, tokenize};
 use crate::config::TopicsConfig;
 use crate::domain::lifecycle::Timestamp;
+use crate::keywords::similarity::similarity;
+use crate::keywords::text::{phrases, stems, tokenize};
 use crate::store::TopicCandidate;
 
 /// Characters of an item's text searched for phrases.

@@ -309,6 +309,70 @@ async fn alerts_email_requires_starttls_when_configured() {
     );
 }
 
+/// A man in the middle appends a forged reply to the server's STARTTLS
+/// answer, hoping it is read after the handshake as if it came encrypted:
+/// the client refuses to start TLS over it and never logs in.
+#[tokio::test]
+async fn alerts_email_refuses_a_reply_injected_before_starttls() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let out = seen.clone();
+    tokio::spawn(async move {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let (r, mut w) = stream.into_split();
+        let mut r = BufReader::new(r);
+        let _ = w.write_all(b"220 sink.test ESMTP ready\r\n").await;
+        let mut line = String::new();
+        while r.read_line(&mut line).await.unwrap_or(0) > 0 {
+            let cmd = line.trim_end().to_ascii_uppercase();
+            seen.lock().expect("lock").push(cmd.clone());
+            let reply: &[u8] = if cmd.starts_with("EHLO") {
+                b"250-sink.test\r\n250 STARTTLS\r\n"
+            } else if cmd == "STARTTLS" {
+                b"220 2.0.0 Ready to start TLS\r\n250-sink.test\r\n250 AUTH PLAIN\r\n"
+            } else {
+                b"502 5.5.2 what\r\n"
+            };
+            let _ = w.write_all(reply).await;
+            line.clear();
+        }
+    });
+    let cfg = smtp_config(port, SmtpTls::StartTls, true);
+    let err = smtp::send_alert(&cfg, &dead("blog", Stage::Publish), t(0), 0)
+        .await
+        .expect_err("injected reply");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("unexpected data after the STARTTLS reply"),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    let seen = out.lock().expect("lock").clone();
+    assert!(seen.iter().all(|c| !c.starts_with("AUTH")), "{seen:?}");
+}
+
+#[tokio::test]
+async fn alerts_email_tls_from_the_first_byte_says_tls_failed_against_a_plaintext_server() {
+    let (port, seen) = smtp_sink(&["AUTH PLAIN"], None).await;
+    let cfg = smtp_config(port, SmtpTls::Tls, true);
+    let err = smtp::send_alert(&cfg, &dead("blog", Stage::Publish), t(0), 0)
+        .await
+        .expect_err("no TLS there");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("TLS with the SMTP server 127.0.0.1:{port} failed")),
+        "{msg}"
+    );
+    let seen = seen.lock().expect("lock").clone();
+    assert!(
+        seen.commands.iter().all(|c| !c.starts_with("AUTH")),
+        "{seen:?}"
+    );
+}
+
 #[tokio::test]
 async fn alerts_email_rejected_recipient_names_the_command_and_code() {
     let (port, _) = smtp_sink(&["8BITMIME"], Some("oncall@")).await;

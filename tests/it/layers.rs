@@ -498,12 +498,6 @@ fn declared_layers() -> Layers {
 /// listed arrow that no longer exists (strike it from the list).
 const KNOWN_BACK_ARROWS: &[(&str, &str)] = &[
     ("alerts", "pipeline"),
-    ("config", "content"),
-    ("config", "llm"),
-    ("config", "store"),
-    ("feeds", "topics"),
-    ("llm", "pipeline"),
-    ("store", "topics"),
     ("update", "daemon"),
     ("web", "daemon"),
 ];

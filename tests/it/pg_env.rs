@@ -9,7 +9,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use blog_poster::store::postgres::{PgOptions, PgStore};
+use blog_poster::config::PgOptions;
+use blog_poster::store::postgres::PgStore;
 
 pub const URL_VAR: &str = crate::services::POSTGRES_URL_VAR;
 

@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use blog_poster::config::PgOptions;
 use blog_poster::domain::lifecycle::{ArticleStatus, JobStatus, RunStatus, Stage};
-use blog_poster::store::postgres::{PgOptions, PgStore};
+use blog_poster::store::postgres::PgStore;
 use blog_poster::store::{NewRun, RunId, RunTrigger, SiteSpec, Store};
 
 use crate::crash::scripted_serve;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use blog_poster::domain::lifecycle::{ArticleStatus, RunStatus, Stage};
-use blog_poster::llm::pricing::default_price;
+use blog_poster::domain::pricing::default_price;
 use blog_poster::store::*;
 use serde_json::Value;
 use wiremock::matchers::{header, method, path};

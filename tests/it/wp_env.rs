@@ -17,7 +17,7 @@ use blog_poster::daemon::open_for_work;
 use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::engine::Observer;
 use blog_poster::pipeline::publish::Publisher;
-use blog_poster::pipeline::stage::{NotBuilt, StageSet};
+use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner, StageSet};
 use blog_poster::run_once::{OnceSummary, work_runs};
 use blog_poster::store::*;
 use blog_poster::wordpress::{ApiRoot, WpClient};
@@ -278,14 +278,25 @@ pub fn prepare(
 struct Quiet;
 impl Observer for Quiet {}
 
+/// A stage the test does not run: it fails permanently if it ever does.
+struct NotInThisTest(Stage);
+impl StageRunner for NotInThisTest {
+    fn run<'a>(
+        &'a self,
+        _ctx: &'a StageContext,
+    ) -> blog_poster::domain::BoxFuture<'a, Result<StageOutput, StageError>> {
+        Box::pin(async move {
+            Err(StageError::Permanent(format!(
+                "the {} stage is not part of this test",
+                self.0
+            )))
+        })
+    }
+}
+
 /// The stages for publishing tests: the real publish stage, nothing else.
 pub fn publish_stages() -> StageSet {
-    let not = |stage| -> Arc<dyn blog_poster::pipeline::stage::StageRunner> {
-        Arc::new(NotBuilt {
-            stage,
-            what: "not part of this test",
-        })
-    };
+    let not = |stage| -> Arc<dyn StageRunner> { Arc::new(NotInThisTest(stage)) };
     StageSet {
         monitor: not(Stage::Monitor),
         topics: not(Stage::Topics),

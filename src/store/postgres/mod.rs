@@ -23,12 +23,13 @@ use ::postgres::error::SqlState;
 use ::postgres::types::ToSql;
 use ::postgres::{Client, Row, Statement};
 
-pub use connect::{PgOptions, redact_url};
+pub use connect::redact_url;
 
 use super::migrate::{self, Migration};
 use super::sql;
 use super::sql::backend::Backend;
 use super::*;
+use crate::config::PgOptions;
 use crate::domain::lifecycle::Timestamp;
 
 /// A parameter list for one statement.

@@ -4,12 +4,12 @@
 //! one site's topics take turns (`Db::lock_topics`), so each sees the
 //! reservations committed before it; the partial unique index is the
 //! backstop. Released when the run fails for good or is cancelled, held
-//! again when it is revived. The choice is `topics::reserve::choose`.
+//! again when it is revived. The choice is `store::topic_reserve::choose`.
 
 use super::{Db, get, ms};
 use crate::domain::lifecycle::Timestamp;
+use crate::store::topic_reserve::{HeldTopic, choose, topic_key};
 use crate::store::*;
-use crate::topics::reserve::{HeldTopic, choose, topic_key};
 
 /// Held reservations compared per commit, newest first.
 const HELD_LIMIT: i64 = 1000;

@@ -6,8 +6,8 @@
 //! best remaining one is the run's topic, reserved for it. Both backends
 //! decide the same way.
 
-use super::similarity::similarity;
-use super::text::{stems, tokenize};
+use crate::keywords::similarity::similarity;
+use crate::keywords::text::{stems, tokenize};
 use crate::store::{RunId, TopicsOutput};
 
 /// A topic a run of the site holds.

@@ -22,8 +22,8 @@ pub fn similarity(candidate: &BTreeSet<String>, title: &BTreeSet<String>) -> f64
 
 #[cfg(test)]
 mod tests {
-    use super::super::text::stems;
     use super::*;
+    use crate::keywords::text::stems;
 
     fn sim(a: &str, b: &str) -> f64 {
         similarity(&stems(a), &stems(b))
