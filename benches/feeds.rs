@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use blog_poster::clock::{Clock, ManualClock};
 use blog_poster::config::{self, Environment, SourceKind};
-use blog_poster::daemon::site_specs;
 use blog_poster::domain::lifecycle::Stage;
 use blog_poster::feeds::source::parse_document;
 use blog_poster::pipeline::monitor::Monitor;
 use blog_poster::pipeline::stage::{StageContext, StageRunner};
+use blog_poster::store::open::site_specs;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{ClaimRequest, NewRun, RunTrigger, StageOutput, Store};
 use reqwest::Url;

@@ -210,7 +210,7 @@ fn main() {
             SqliteStore::open(&dir.path().join("bench.db"), Duration::from_secs(10)).expect("open");
         s.migrate(chrono::Utc::now()).expect("migrate");
         s.sync_sites(
-            &blog_poster::daemon::site_specs(&config),
+            &blog_poster::store::open::site_specs(&config),
             chrono::Utc::now(),
         )
         .expect("sync");

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use blog_poster::clock::{Clock, SystemClock};
 use blog_poster::config::{self, Environment, PublisherConfig};
-use blog_poster::daemon::open_for_work;
 use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::publish::Publisher;
 use blog_poster::pipeline::stage::{StageContext, StageRunner};
+use blog_poster::pipeline::workspace::open_for_work;
 use blog_poster::store::*;
 
 fn cpu_time() -> Duration {

@@ -16,16 +16,14 @@ use tokio::sync::watch;
 
 use crate::backup::Backups;
 
-use crate::alerts::AlertObserver;
 use crate::clock::Clock;
-use crate::config::{Config, DatabaseBackend};
-use crate::domain::lifecycle::Timestamp;
-use crate::instance::{InstanceError, InstanceLock};
+use crate::config::Config;
+use crate::instance::InstanceError;
+use crate::pipeline::alerting::AlertObserver;
 use crate::pipeline::engine::{Engine, LogObserver, Observer, owner_id};
 use crate::pipeline::stage::StageSet;
-use crate::store::postgres::PgStore;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{AppliedMigration, Reclaimed, SiteSpec, SourceSpec, Store, StoreError};
+use crate::pipeline::workspace::{Workspace, WorkspaceError, open_for_work};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -41,137 +39,16 @@ pub enum DaemonError {
     ReadyFile(#[from] crate::ready_file::ReadyFileError),
 }
 
-/// An opened database this process may work on.
-pub struct Workspace {
-    pub store: Arc<dyn Store>,
-    /// The same store when it is SQLite (backups and restore need the file).
-    pub sqlite: Option<Arc<SqliteStore>>,
-    /// Held while the process lives: one worker process per SQLite database.
-    /// None with PostgreSQL, where several instances share the work.
-    _lock: Option<InstanceLock>,
-    /// Jobs found running at start (their process died): requeued, or dead
-    /// (out of attempts, or a poison pill).
-    pub reclaimed: Reclaimed,
-    pub migrated: Vec<AppliedMigration>,
-}
-
-/// The config's sites as the store keeps them.
-pub fn site_specs(config: &Config) -> Vec<SiteSpec> {
-    config
-        .sites
-        .iter()
-        .map(|s| SiteSpec {
-            name: s.name.clone(),
-            enabled: s.enabled,
-            max_concurrency: s.max_concurrency,
-            sources: s
-                .sources
-                .iter()
-                .map(|src| SourceSpec {
-                    url: src.url.to_string(),
-                    kind: src.kind.as_str().into(),
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// Applies pending migrations if allowed; otherwise says how to.
-pub fn ensure_migrated(
-    store: &dyn Store,
-    auto_migrate: bool,
-    now: Timestamp,
-) -> Result<Vec<AppliedMigration>, StoreError> {
-    let status = store.schema_status()?;
-    if status.pending.is_empty() {
-        return Ok(vec![]);
-    }
-    if !auto_migrate {
-        return Err(StoreError::Schema(format!(
-            "the database needs {} migration(s) ({}): run `blog-poster db migrate` (database.auto_migrate is off)",
-            status.pending.len(),
-            status.pending.join(", ")
-        )));
-    }
-    store.migrate(now)
-}
-
-/// Opens the SQLite database at the configured path without taking the
-/// instance lock (for read-only commands). Refused for PostgreSQL.
-pub fn open_sqlite(config: &Config) -> Result<SqliteStore, StoreError> {
-    match &config.database.backend {
-        DatabaseBackend::Sqlite { path } => SqliteStore::open(path, config.database.busy_timeout),
-        DatabaseBackend::Postgres { .. } => Err(StoreError::Conflict(format!(
-            "this needs a SQLite database, but database.url is {}",
-            config.database.backend.describe()
-        ))),
-    }
-}
-
-/// Opens the configured database, SQLite or PostgreSQL, without any lock.
-/// Blocking (PostgreSQL connects here): call it off the async workers.
-pub fn open_database(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match &config.database.backend {
-        DatabaseBackend::Sqlite { path } => {
-            Arc::new(SqliteStore::open(path, config.database.busy_timeout)?)
+/// Start-up errors keep their kind: a held instance lock is still
+/// `DaemonError::Instance`.
+impl From<WorkspaceError> for DaemonError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::Store(e) => DaemonError::Store(e),
+            WorkspaceError::Instance(e) => DaemonError::Instance(e),
+            WorkspaceError::Io(message) => DaemonError::Io(message),
         }
-        DatabaseBackend::Postgres { url } => {
-            Arc::new(PgStore::open(url, &config.database.postgres)?)
-        }
-    })
-}
-
-/// The instance lock of a SQLite database (one working process at a time);
-/// `None` for PostgreSQL, where several instances may work at once.
-pub fn instance_lock(config: &Config) -> Result<Option<InstanceLock>, InstanceError> {
-    match &config.database.backend {
-        DatabaseBackend::Sqlite { path } => InstanceLock::acquire(path).map(Some),
-        DatabaseBackend::Postgres { .. } => Ok(None),
     }
-}
-
-/// Everything a working process does before its first job: data dir, lock,
-/// schema, sites, and orphaned jobs. Blocking; call it off the async workers.
-pub fn open_for_work(config: &Config, now: Timestamp) -> Result<Workspace, DaemonError> {
-    crate::private_files::private_dir(&config.data_dir).map_err(|e| {
-        DaemonError::Io(format!(
-            "cannot create the data folder {}: {e}",
-            config.data_dir.display()
-        ))
-    })?;
-    let lock = instance_lock(config)?;
-    // The SQLite store is kept by its type as well: backups and restore
-    // need its file.
-    let (store, sqlite): (Arc<dyn Store>, Option<Arc<SqliteStore>>) = match &config.database.backend
-    {
-        DatabaseBackend::Sqlite { path } => {
-            let s = Arc::new(SqliteStore::open(path, config.database.busy_timeout)?);
-            (s.clone(), Some(s))
-        }
-        DatabaseBackend::Postgres { .. } => (open_database(config)?, None),
-    };
-    let migrated = ensure_migrated(store.as_ref(), config.database.auto_migrate, now)?;
-    store.sync_sites(&site_specs(config), now)?;
-    // With the only lock on a SQLite database, every job still marked
-    // running belongs to a process that died: requeue them now instead of
-    // waiting for their leases to run out. On PostgreSQL other instances
-    // may hold running jobs: only expired leases are taken back.
-    // A job that died with the process `engine.poison_after` times in a
-    // row is quarantined here (a poison pill) instead of killing us again.
-    let reclaimed = store.reclaim_leases(lock.is_some(), config.engine.poison_after, now)?;
-    // Jobs waiting for a cost cap are looked at again now if the caps
-    // changed since the last start (a cap raised in the config takes effect
-    // with this start). Provider cooldowns, Retry-After deadlines and a
-    // site's rate limit keep their time: a restart is not a reason to call
-    // a rate-limiting server again.
-    crate::pipeline::cap_waits::wake_cap_waits_if_caps_changed(store.as_ref(), config, now)?;
-    Ok(Workspace {
-        store,
-        sqlite,
-        _lock: lock,
-        reclaimed,
-        migrated,
-    })
 }
 
 /// A receiver that turns true on SIGTERM or SIGINT.
@@ -279,7 +156,7 @@ pub async fn serve_with_control(
             registry,
             scheduler_tick.clone(),
         )
-        .with_daemon(control.handle.clone()),
+        .with_daemon(Arc::new(control.handle.clone())),
     );
     let on_fatal: Arc<dyn Fn(String) + Send + Sync> = {
         let (fatal, stop_tx) = (fatal.clone(), stop_tx.clone());

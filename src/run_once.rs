@@ -11,10 +11,12 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::daemon::{DaemonError, Workspace, open_for_work};
+use crate::daemon::DaemonError;
+use crate::domain::lifecycle::JobOutcome;
 use crate::domain::lifecycle::{JobStatus, RunStatus, Stage};
-use crate::pipeline::engine::{Engine, JobOutcome, Observer, owner_id};
+use crate::pipeline::engine::{Engine, Observer, owner_id};
 use crate::pipeline::stage::StageSet;
+use crate::pipeline::workspace::{Workspace, open_for_work};
 use crate::store::{ClaimedJob, JobRecord, NewRun, RunId, RunRecord, RunTrigger, Store};
 
 #[derive(Debug, Clone)]
@@ -175,9 +177,10 @@ pub async fn run_once(
     }
 
     let (cfg, now) = (config.clone(), clock.now());
-    let ws = tokio::task::spawn_blocking(move || open_for_work(&cfg, now))
-        .await
-        .map_err(|e| DaemonError::Io(format!("start-up task failed: {e}")))??;
+    let ws =
+        tokio::task::spawn_blocking(move || open_for_work(&cfg, now).map_err(DaemonError::from))
+            .await
+            .map_err(|e| DaemonError::Io(format!("start-up task failed: {e}")))??;
     let store = ws.store.clone();
 
     let mut runs = Vec::new();

@@ -7,7 +7,8 @@
 //! Anything can raise an alert through the cheap, cloneable [`Alerts`]
 //! handle without waiting: it queues; one delivery task
 //! ([`start`]) applies the limits and sends. The engine's alerts come through
-//! [`AlertObserver`]; failing sources from [`watch_sources`]; backups call
+//! `pipeline::alerting::AlertObserver`; failing sources from
+//! [`watch_sources`]; backups call
 //! [`Alerts::raise`] with [`Alert::BackupFailed`].
 
 pub mod limiter;
@@ -23,8 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::AlertsConfig;
-use crate::domain::lifecycle::{JobStatus, Stage, Timestamp};
-use crate::pipeline::engine::{JobOutcome, Observer};
+use crate::domain::lifecycle::{JobOutcome, JobStatus, Stage, Timestamp};
 use crate::store::{ClaimedJob, DeadJob, SourceRecord, Store};
 
 use limiter::{Decision, RateLimiter};
@@ -571,30 +571,6 @@ pub async fn send_now(config: &AlertsConfig, alert: &Alert, at: Timestamp) -> Ve
     match Delivery::new(config) {
         Ok(d) => d.send(alert, at, 0).await,
         Err(e) => vec![e.to_string()],
-    }
-}
-
-/// Passes every job event on to `inner` and raises the alerts they mean.
-pub struct AlertObserver {
-    pub inner: Arc<dyn Observer>,
-    pub alerts: Alerts,
-}
-
-impl Observer for AlertObserver {
-    fn started(&self, job: &ClaimedJob) {
-        self.inner.started(job);
-    }
-
-    fn finished(&self, job: &ClaimedJob, outcome: &JobOutcome, elapsed: Duration) {
-        self.inner.finished(job, outcome, elapsed);
-        if let Some(alert) = alert_for_outcome(job, outcome) {
-            self.alerts.raise(alert);
-        }
-    }
-
-    fn reclaimed_dead(&self, job: &DeadJob) {
-        self.inner.reclaimed_dead(job);
-        self.alerts.raise(alert_for_dead(job));
     }
 }
 

@@ -49,7 +49,7 @@ pub(super) fn db(config: &Config, cmd: DbCommand, origin: Origin<'_>) -> Result<
     let clock = SystemClock;
     match cmd {
         DbCommand::Status => {
-            let store = crate::daemon::open_database(config)?;
+            let store = crate::store::open::open_database(config)?;
             let status = store.schema_status()?;
             outln!("database: {}", config.database.backend.describe())?;
             outln!(
@@ -95,8 +95,8 @@ pub(super) fn db(config: &Config, cmd: DbCommand, origin: Origin<'_>) -> Result<
                     format!("cannot create the folder {}", config.data_dir.display())
                 })?;
             }
-            let _lock = crate::daemon::instance_lock(config)?;
-            let store = crate::daemon::open_database(config)?;
+            let _lock = crate::store::open::instance_lock(config)?;
+            let store = crate::store::open::open_database(config)?;
             let applied = store.migrate(clock.now())?;
             if applied.is_empty() {
                 outln!("schema is up to date")?;

@@ -13,12 +13,13 @@ use clap::{Args, Subcommand};
 use super::{CliError, exit, load_config, runtime, usage};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Environment, PublisherConfig, SecretUse};
-use crate::daemon::{DaemonError, ensure_migrated, instance_lock, open_database, open_for_work};
 use crate::domain::lifecycle::ArticleStatus;
 use crate::instance::InstanceError;
 use crate::pipeline::stage::StageSet;
+use crate::pipeline::workspace::{WorkspaceError, open_for_work};
 use crate::review::{self, ReviewError};
 use crate::run_once::{ProgressPrinter, render_summary, work_runs};
+use crate::store::open::{ensure_migrated, instance_lock, open_database};
 use crate::store::{ArticleFilter, ArticleId, ReviewOutcome, Store, StoreError};
 use crate::wordpress::doctor;
 use crate::{out, outln};
@@ -235,7 +236,7 @@ fn publish_now(
             .map_err(|e| anyhow!("start-up task failed: {e}"))?;
         let ws = match ws {
             Ok(ws) => ws,
-            Err(DaemonError::Instance(InstanceError::Held { pid, .. })) => {
+            Err(WorkspaceError::Instance(InstanceError::Held { pid, .. })) => {
                 outln!("the running blog-poster (pid {pid}) publishes it")?;
                 return Ok::<_, anyhow::Error>(None);
             }

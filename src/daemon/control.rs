@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{WorkerParts, Workers, Workspace, site_specs};
+use super::{WorkerParts, Workers};
 use crate::backup::{BackupError, BackupId, BackupKind, RestoreReport};
 use crate::dbcopy::{CopyError, CopyReport};
+use crate::domain::BoxFuture;
+use crate::pipeline::workspace::Workspace;
+use crate::store::open::site_specs;
 use crate::store::{Store, StoreError};
 
 /// Asks the running daemon to do what needs its workers paused. Cheap to
@@ -58,6 +61,33 @@ impl std::fmt::Debug for ControlRequest {
             ControlRequest::Restore { id, .. } => write!(f, "Restore({id})"),
             ControlRequest::Copy { replace, .. } => write!(f, "Copy(replace: {replace})"),
         }
+    }
+}
+
+/// The API's narrow view of the daemon.
+impl crate::web::DaemonOps for DaemonHandle {
+    fn restore_backup(
+        &self,
+        id: BackupId,
+        progress: crate::web::OperationProgress,
+    ) -> BoxFuture<'static, Result<RestoreReport, BackupError>> {
+        let handle = self.clone();
+        Box::pin(async move { handle.restore_backup_with(id, progress).await })
+    }
+
+    fn copy_database(
+        &self,
+        url: String,
+        options: crate::config::PgOptions,
+        replace: bool,
+        progress: crate::web::OperationProgress,
+    ) -> BoxFuture<'static, Result<CopyReport, CopyError>> {
+        let handle = self.clone();
+        Box::pin(async move {
+            handle
+                .copy_database_with(url, options, replace, progress)
+                .await
+        })
     }
 }
 

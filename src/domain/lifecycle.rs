@@ -426,6 +426,24 @@ pub fn article_transition(
     Ok(next)
 }
 
+/// How a job's turn on a worker ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    Succeeded {
+        summary: String,
+    },
+    /// Failed or deferred; `status` is where the job is now (queued for a
+    /// retry, waiting, or dead).
+    Failed {
+        error: String,
+        status: JobStatus,
+    },
+    /// Given back to the queue on shutdown.
+    Released,
+    /// The lease was taken away (expired or cancelled); nothing was committed.
+    LeaseLost,
+}
+
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod tests;

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::backoff::Backoff;
-use crate::domain::lifecycle::{JobStatus, RetryPolicy, Timestamp};
+use crate::domain::lifecycle::{JobOutcome, JobStatus, RetryPolicy, Timestamp};
 use crate::pipeline::stage::{StageContext, StageError, StageSet};
 use crate::store::{
     ClaimRequest, ClaimedJob, DeadJob, JobFailure, RunId, StageOutput, Store, StoreError,
@@ -23,24 +23,6 @@ use crate::store::{
 
 /// Between tries of a commit the database refused as busy.
 const COMMIT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
-
-/// How a job's turn on a worker ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobOutcome {
-    Succeeded {
-        summary: String,
-    },
-    /// Failed or deferred; `status` is where the job is now (queued for a
-    /// retry, waiting, or dead).
-    Failed {
-        error: String,
-        status: JobStatus,
-    },
-    /// Given back to the queue on shutdown.
-    Released,
-    /// The lease was taken away (expired or cancelled); nothing was committed.
-    LeaseLost,
-}
 
 /// Hears about jobs as they start and end: the daemon logs, `run --once`
 /// prints progress.

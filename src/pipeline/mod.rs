@@ -4,6 +4,7 @@
 //! Data flow per run: monitor → topics → generate → check → publish. Each
 //! stage is one job; its output and the next job are committed together.
 
+pub mod alerting;
 pub mod cap_waits;
 pub mod check;
 pub mod engine;
@@ -13,3 +14,4 @@ pub mod outbox;
 pub mod publish;
 pub mod stage;
 pub mod topics;
+pub mod workspace;

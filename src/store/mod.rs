@@ -10,6 +10,7 @@
 
 mod conditions;
 pub mod migrate;
+pub mod open;
 mod operator;
 pub mod postgres;
 mod redacted;

@@ -110,7 +110,7 @@ pub fn db_schema(config: &Config) -> Result<Option<u32>, UpdateError> {
             Ok(Some(v.unwrap_or(0)))
         }
         DatabaseBackend::Postgres { .. } => {
-            let store = crate::daemon::open_database(config)
+            let store = crate::store::open::open_database(config)
                 .map_err(|e| UpdateError::Install(format!("cannot open the database: {e}")))?;
             let st = store
                 .schema_status()

@@ -1,23 +1,19 @@
 //! The route table and the dispatcher: match, authorize, run the handler,
 //! audit writes, count the request. Read handlers live in `views`, write
-//! handlers here. docs/api.md documents every route of [`ROUTES`].
+//! handlers in `actions`, long operations in `operations`. docs/api.md documents every route of [`ROUTES`].
 
 use std::io::Read;
 use std::time::Instant;
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::auth::{self, Access, Denied};
 use super::metrics::{self, AuthRefusal};
-use super::operations;
 use super::reply::{ApiError, Reply};
 use super::request_head::PEER_HEADER;
 use super::{WebState, page, views};
-use crate::budget::CapScope;
-use crate::domain::lifecycle::Stage;
-use crate::domain::money::Money;
-use crate::store::{ArticleId, CapChange, JobId, NewEvent, NewRun, RunTrigger};
+use super::{actions, operations};
+use crate::store::NewEvent;
 
 /// What a handler gets.
 pub struct Ctx<'a> {
@@ -75,7 +71,7 @@ impl Ctx<'_> {
             .map_err(|e| ApiError::bad_request(format!("the body is not the expected JSON: {e}")))
     }
 
-    fn site_name(&self) -> Result<String, ApiError> {
+    pub(super) fn site_name(&self) -> Result<String, ApiError> {
         let site = self.param("site");
         if self.state.config.site(site).is_none() {
             return Err(ApiError::not_found(format!(
@@ -136,36 +132,61 @@ pub static ROUTES: &[Route] = &[
         views::source_items,
     ),
     route("GET", "/api/v1/events", Access::Read, views::events),
-    route("POST", "/api/v1/sites/{site}/run", Access::Write, run_now),
-    route("POST", "/api/v1/sites/{site}/pause", Access::Write, pause),
-    route("POST", "/api/v1/sites/{site}/resume", Access::Write, resume),
-    route("POST", "/api/v1/jobs/{id}/retry", Access::Write, retry_job),
+    route(
+        "POST",
+        "/api/v1/sites/{site}/run",
+        Access::Write,
+        actions::run_now,
+    ),
+    route(
+        "POST",
+        "/api/v1/sites/{site}/pause",
+        Access::Write,
+        actions::pause,
+    ),
+    route(
+        "POST",
+        "/api/v1/sites/{site}/resume",
+        Access::Write,
+        actions::resume,
+    ),
+    route(
+        "POST",
+        "/api/v1/jobs/{id}/retry",
+        Access::Write,
+        actions::retry_job,
+    ),
     route(
         "POST",
         "/api/v1/jobs/{id}/cancel",
         Access::Write,
-        cancel_job,
+        actions::cancel_job,
     ),
     route(
         "POST",
         "/api/v1/articles/{id}/approve",
         Access::Write,
-        approve,
+        actions::approve,
     ),
     route(
         "POST",
         "/api/v1/articles/{id}/reject",
         Access::Write,
-        reject,
+        actions::reject,
     ),
     route(
         "POST",
         "/api/v1/articles/{id}/publish",
         Access::Write,
-        publish,
+        actions::publish,
     ),
-    route("PUT", "/api/v1/caps", Access::Write, set_caps),
-    route("GET", "/api/v1/backups", Access::Read, list_backups),
+    route("PUT", "/api/v1/caps", Access::Write, actions::set_caps),
+    route(
+        "GET",
+        "/api/v1/backups",
+        Access::Read,
+        actions::list_backups,
+    ),
     route(
         "POST",
         "/api/v1/backups/{id}/restore",
@@ -455,234 +476,6 @@ fn audit(ctx: &Ctx<'_>, r: &Route, result: &Result<Reply, ApiError>) {
     if let Err(e) = ctx.state.store.record_event(&event, ctx.state.clock.now()) {
         tracing::warn!(error = %e, "could not record the audit event of an API write");
     }
-}
-
-// ---- writes ----------------------------------------------------------------
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RunBody {
-    /// Stop after this stage (the run starts with monitor).
-    stage: Option<String>,
-}
-
-fn run_now(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let site = ctx.site_name()?;
-    let body: RunBody = ctx.json_body()?.unwrap_or_default();
-    let until = match body.stage.as_deref() {
-        None => None,
-        Some(s) => Some(Stage::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown stage \"{s}\" (use monitor, topics, generate, check or publish)"
-            ))
-        })?),
-    };
-    let run = NewRun {
-        site: site.clone(),
-        trigger: RunTrigger::Manual,
-        slot_key: None,
-        first_stage: Stage::Monitor,
-        until,
-        max_attempts: ctx.state.config.engine.max_attempts,
-    };
-    let enq = ctx.state.store.enqueue_run(&run, ctx.state.clock.now())?;
-    Ok(Reply::json(
-        202,
-        &json!({ "run_id": enq.run_id(), "site": site, "until": until.map(Stage::as_str) }),
-    ))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct PauseBody {
-    reason: Option<String>,
-}
-
-fn pause(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let site = ctx.site_name()?;
-    let body: PauseBody = ctx.json_body()?.unwrap_or_default();
-    let reason = body
-        .reason
-        .unwrap_or_else(|| format!("paused by {} through the API", ctx.actor));
-    ctx.state
-        .store
-        .set_site_paused(&site, true, Some(&reason), ctx.state.clock.now())?;
-    Ok(Reply::json(
-        200,
-        &json!({ "site": site, "paused": true, "reason": reason }),
-    ))
-}
-
-fn resume(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let site = ctx.site_name()?;
-    ctx.state
-        .store
-        .set_site_paused(&site, false, None, ctx.state.clock.now())?;
-    Ok(Reply::json(200, &json!({ "site": site, "paused": false })))
-}
-
-fn retry_job(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let id = JobId(ctx.id()?);
-    let now = ctx.state.clock.now();
-    ctx.state.store.retry_job(id, &ctx.actor, now)?;
-    Ok(Reply::json(200, &ctx.state.store.get_job(id)?))
-}
-
-fn cancel_job(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let id = JobId(ctx.id()?);
-    let now = ctx.state.clock.now();
-    ctx.state.store.cancel_job(id, &ctx.actor, now)?;
-    Ok(Reply::json(200, &ctx.state.store.get_job(id)?))
-}
-
-fn approve(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let id = ArticleId(ctx.id()?);
-    let out = ctx
-        .state
-        .store
-        .approve_article(id, &ctx.actor, ctx.state.clock.now())?;
-    Ok(Reply::json(200, &out))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RejectBody {
-    reason: String,
-}
-
-fn reject(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let id = ArticleId(ctx.id()?);
-    let body: RejectBody = ctx.json_body()?.ok_or_else(|| {
-        ApiError::bad_request("send {\"reason\": \"…\"}: a rejection keeps its reason")
-    })?;
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::bad_request("the reason must not be empty"));
-    }
-    let out = ctx.state.store.reject_article(
-        id,
-        body.reason.trim(),
-        &ctx.actor,
-        ctx.state.clock.now(),
-    )?;
-    Ok(Reply::json(200, &out))
-}
-
-fn publish(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let id = ArticleId(ctx.id()?);
-    let out = ctx
-        .state
-        .store
-        .request_publish(id, &ctx.actor, ctx.state.clock.now())?;
-    Ok(Reply::json(200, &out))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CapBody {
-    scope: String,
-    site: Option<String>,
-    /// "12.50" or "$12.50"; null removes the override.
-    cap: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CapsBody {
-    One(CapBody),
-    Many(Vec<CapBody>),
-}
-
-fn set_caps(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let body: CapsBody = ctx.json_body()?.ok_or_else(|| {
-        ApiError::bad_request("send {\"scope\": \"site_daily\", \"site\": \"blog\", \"cap\": \"5.00\"} (or a list of them)")
-    })?;
-    let list = match body {
-        CapsBody::One(c) => vec![c],
-        CapsBody::Many(v) => v,
-    };
-    if list.is_empty() {
-        return Err(ApiError::bad_request("no cap to change"));
-    }
-    let mut changes = Vec::new();
-    for c in list {
-        let scope = CapScope::parse(&c.scope).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown cap scope \"{}\" (use global_daily, global_monthly, site_daily, site_monthly or article)",
-                c.scope
-            ))
-        })?;
-        match (&c.site, scope.per_site()) {
-            (Some(_), false) => {
-                return Err(ApiError::bad_request(format!(
-                    "the {} cap is global: leave \"site\" out",
-                    scope.as_str()
-                )));
-            }
-            (None, true) => {
-                return Err(ApiError::bad_request(format!(
-                    "the {} cap belongs to one site: name it in \"site\"",
-                    scope.as_str()
-                )));
-            }
-            _ => {}
-        }
-        if let Some(site) = &c.site
-            && ctx.state.config.site(site).is_none()
-        {
-            return Err(ApiError::not_found(format!(
-                "there is no site \"{site}\" in the config"
-            )));
-        }
-        let cap = match c.cap.as_deref() {
-            None => None,
-            Some(v) => Some(Money::parse(v).map_err(|e| {
-                ApiError::bad_request(format!("cap \"{v}\" is not an amount of dollars: {e}"))
-            })?),
-        };
-        if cap.is_some_and(|m| m.micros() < 0) {
-            return Err(ApiError::bad_request("a cap cannot be negative"));
-        }
-        changes.push(CapChange {
-            scope,
-            site: c.site,
-            cap,
-        });
-    }
-    let now = ctx.state.clock.now();
-    ctx.state
-        .store
-        .set_cap_overrides(&changes, &ctx.actor, now)?;
-    // Jobs waiting for a cap look again now if the caps changed: a raised
-    // cap takes effect at once. Nothing else that waits is woken.
-    crate::pipeline::cap_waits::wake_cap_waits_if_caps_changed(
-        ctx.state.store.as_ref(),
-        &ctx.state.config,
-        now,
-    )?;
-    views::caps(ctx)
-}
-
-pub(super) fn backup_error(e: crate::backup::BackupError) -> ApiError {
-    use crate::backup::BackupError as B;
-    let message = e.to_string();
-    match e {
-        B::NotFound(_) | B::NoBackups => ApiError::new(404, "not_found", message),
-        B::Checksum { .. } | B::Invalid { .. } | B::Schema(_) => {
-            ApiError::new(422, "backup_damaged", message)
-        }
-        B::NotSqlite => ApiError::new(409, "not_sqlite", message),
-        B::Daemon(_) => ApiError::new(503, "unavailable", message),
-        _ => ApiError::internal(message),
-    }
-}
-
-pub(super) fn backups(ctx: &Ctx<'_>) -> Result<crate::backup::Backups, ApiError> {
-    crate::backup::Backups::from_config(&ctx.state.config).map_err(backup_error)
-}
-
-fn list_backups(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let list = backups(ctx)?.list().map_err(backup_error)?;
-    Ok(Reply::json(200, &json!({ "backups": list })))
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use std::time::Duration;
 use super::WebState;
 use super::reply::ApiError;
 use super::views::effective_caps;
+use crate::domain::lifecycle::JobOutcome;
 use crate::domain::lifecycle::JobStatus;
-use crate::pipeline::engine::{JobOutcome, Observer};
+use crate::pipeline::engine::Observer;
 use crate::store::ClaimedJob;
 
 /// Upper bounds (seconds) of the stage duration buckets.

@@ -10,6 +10,7 @@
 //! synchronous `Store` directly: they run on their own threads, not on the
 //! async runtime.
 
+mod actions;
 pub mod api;
 pub mod auth;
 pub mod front;
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::BoxFuture;
 use crate::store::Store;
 
 pub use reply::{ApiError, Reply};
@@ -61,12 +63,38 @@ pub struct WebState {
     /// Rate-limited log lines for 401/403.
     refusals: refusal_log::RefusalLog,
     /// The running daemon (for a restore) and the runtime it lives on.
-    daemon: Option<(crate::daemon::DaemonHandle, tokio::runtime::Handle)>,
+    daemon: Option<(Arc<dyn DaemonOps>, tokio::runtime::Handle)>,
     /// Long operations (db copy, restore) and their progress.
     pub operations: Arc<operations::Operations>,
     /// What serve's release check found (`[update]`), for /api/v1/status.
     pub update: crate::update::check::SharedStatus,
 }
+
+/// What the API asks of the daemon it runs in: the long operations that
+/// need the workers paused. The daemon implements it (`daemon::DaemonHandle`);
+/// this trait is all the web server knows of the daemon.
+pub trait DaemonOps: Send + Sync {
+    /// Restores backup `id` into the running daemon, telling `progress`
+    /// each step; a damaged backup is refused before anything stops.
+    fn restore_backup(
+        &self,
+        id: crate::backup::BackupId,
+        progress: OperationProgress,
+    ) -> BoxFuture<'static, Result<crate::backup::RestoreReport, crate::backup::BackupError>>;
+
+    /// `db copy` while the daemon runs: pauses its workers, copies the
+    /// SQLite database into PostgreSQL at `url`, verifies and resumes.
+    fn copy_database(
+        &self,
+        url: String,
+        options: crate::config::PgOptions,
+        replace: bool,
+        progress: OperationProgress,
+    ) -> BoxFuture<'static, Result<crate::dbcopy::CopyReport, crate::dbcopy::CopyError>>;
+}
+
+/// Hears a long operation's progress, one line at a time (any thread).
+pub type OperationProgress = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How long /api/v1/status is served from memory.
 pub const STATUS_CACHE: Duration = Duration::from_secs(1);
@@ -99,12 +127,12 @@ impl WebState {
 
     /// Lets the API ask the running daemon for what needs its workers
     /// paused (a restore). Call on the daemon's runtime.
-    pub fn with_daemon(mut self, handle: crate::daemon::DaemonHandle) -> Self {
+    pub fn with_daemon(mut self, handle: Arc<dyn DaemonOps>) -> Self {
         self.daemon = Some((handle, tokio::runtime::Handle::current()));
         self
     }
 
-    pub fn daemon(&self) -> Option<(&crate::daemon::DaemonHandle, &tokio::runtime::Handle)> {
+    pub fn daemon(&self) -> Option<(&Arc<dyn DaemonOps>, &tokio::runtime::Handle)> {
         self.daemon.as_ref().map(|(d, r)| (d, r))
     }
 

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use serde::Deserialize;
 
-use super::api::{Ctx, backup_error, backups};
+use super::actions::{backup_error, backups};
+use super::api::Ctx;
 use super::reply::{ApiError, Reply};
 use crate::clock::Clock;
 use crate::domain::lifecycle::Timestamp;
@@ -343,7 +344,7 @@ pub fn restore_backup(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let progress = op.progress();
     runtime.spawn(async move {
         let outcome = daemon
-            .restore_backup_with(id, progress)
+            .restore_backup(id, progress)
             .await
             .map_err(backup_error)
             .and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string())));
@@ -419,7 +420,7 @@ pub fn copy_database(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let progress = op.progress();
     runtime.spawn(async move {
         let outcome = daemon
-            .copy_database_with(body.to, options, body.replace, progress)
+            .copy_database(body.to, options, body.replace, progress)
             .await
             .map_err(copy_error)
             .and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string())));

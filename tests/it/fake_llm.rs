@@ -209,7 +209,10 @@ pub fn store(dir: &Path, config: &Config) -> Arc<dyn Store> {
     let store = SqliteStore::open(&dir.join("test.db"), Duration::from_secs(10)).expect("open");
     store.migrate(chrono::Utc::now()).expect("migrate");
     store
-        .sync_sites(&blog_poster::daemon::site_specs(config), chrono::Utc::now())
+        .sync_sites(
+            &blog_poster::store::open::site_specs(config),
+            chrono::Utc::now(),
+        )
         .expect("sync");
     Arc::new(store)
 }

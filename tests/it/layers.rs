@@ -493,26 +493,9 @@ fn declared_layers() -> Layers {
     Layers { of }
 }
 
-/// Arrows against the declared order that issue 12 is still removing. The
-/// list only shrinks: an arrow not listed fails the test, and so does a
-/// listed arrow that no longer exists (strike it from the list).
-const KNOWN_BACK_ARROWS: &[(&str, &str)] = &[
-    ("alerts", "pipeline"),
-    ("update", "daemon"),
-    ("web", "daemon"),
-];
-
 /// Everything wrong with the map against the declared layers, one line each.
 fn violations(map: &ImportMap, layers: &Layers) -> Vec<String> {
     let mut out = Vec::new();
-    for (from, to) in KNOWN_BACK_ARROWS {
-        if !map.edges.get(*from).is_some_and(|t| t.contains_key(*to)) {
-            out.push(format!(
-                "`{from}` no longer imports `{to}`: strike it from KNOWN_BACK_ARROWS"
-            ));
-        }
-    }
-    let known = |from: &str, to: &str| KNOWN_BACK_ARROWS.contains(&(from, to));
     for m in &map.modules {
         if !layers.of.contains_key(m) {
             out.push(format!(
@@ -532,7 +515,7 @@ fn violations(map: &ImportMap, layers: &Layers) -> Vec<String> {
             let (Some(lf), Some(lt)) = (layers.of.get(from), layers.of.get(to)) else {
                 continue;
             };
-            if lt > lf && !known(from, to) {
+            if lt > lf {
                 out.push(format!(
                     "back-arrow: `{from}` (layer {lf}) imports `{to}` (layer {lt}) at {}:{}: {}{}",
                     ev.file,
@@ -547,20 +530,11 @@ fn violations(map: &ImportMap, layers: &Layers) -> Vec<String> {
             }
         }
     }
-    let mut forward = ImportMap {
-        modules: map.modules.clone(),
-        edges: map.edges.clone(),
-    };
-    for (from, to) in KNOWN_BACK_ARROWS {
-        if let Some(t) = forward.edges.get_mut(*from) {
-            t.remove(*to);
-        }
-    }
-    for scc in forward.circles() {
+    for scc in map.circles() {
         let members: BTreeSet<&str> = scc.iter().map(|s| s.as_str()).collect();
         let mut arrows = Vec::new();
         for from in &scc {
-            for (to, ev) in forward.edges.get(from).into_iter().flatten() {
+            for (to, ev) in map.edges.get(from).into_iter().flatten() {
                 if members.contains(to.as_str()) {
                     arrows.push(format!("{from} -> {to} ({}:{})", ev.file, ev.line));
                 }

@@ -98,7 +98,7 @@ async fn panic_fences_one_panicking_source_and_stage_cost_only_themselves() {
     )
     .expect("config");
     store
-        .sync_sites(&blog_poster::daemon::site_specs(&config), now)
+        .sync_sites(&blog_poster::store::open::site_specs(&config), now)
         .expect("sync");
     let run = |site: &str, first: Stage| NewRun {
         site: site.into(),

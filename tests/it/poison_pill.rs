@@ -67,7 +67,7 @@ async fn poison_pill_a_stage_that_kills_the_process_three_times_is_quarantined()
     )
     .expect("config");
     store
-        .sync_sites(&blog_poster::daemon::site_specs(&config), now)
+        .sync_sites(&blog_poster::store::open::site_specs(&config), now)
         .expect("sync");
     let poison = store
         .enqueue_run(&run("poison"), now)

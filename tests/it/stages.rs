@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use blog_poster::clock::{Clock, ManualClock};
 use blog_poster::config::{self, Config, Environment};
-use blog_poster::daemon::site_specs;
 use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner};
+use blog_poster::store::open::site_specs;
 use blog_poster::store::sqlite::SqliteStore;
 use blog_poster::store::{ClaimRequest, NewRun, RunTrigger, StageOutput, Store};
 

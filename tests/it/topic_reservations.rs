@@ -82,7 +82,7 @@ fn twenty_overlapping_runs(store: Arc<dyn Store>, dir: &std::path::Path) {
     let now = chrono::Utc::now();
     store.migrate(now).expect("migrate");
     store
-        .sync_sites(&blog_poster::daemon::site_specs(&cfg), now)
+        .sync_sites(&blog_poster::store::open::site_specs(&cfg), now)
         .expect("sync");
     let runs: Vec<RunId> = (0..RUNS)
         .map(|_| {

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use blog_poster::clock::SystemClock;
 use blog_poster::config::{self, Config, Environment, WordpressConfig};
-use blog_poster::daemon::open_for_work;
 use blog_poster::domain::lifecycle::Stage;
 use blog_poster::pipeline::engine::Observer;
 use blog_poster::pipeline::publish::Publisher;
 use blog_poster::pipeline::stage::{StageContext, StageError, StageRunner, StageSet};
+use blog_poster::pipeline::workspace::open_for_work;
 use blog_poster::run_once::{OnceSummary, work_runs};
 use blog_poster::store::*;
 use blog_poster::wordpress::{ApiRoot, WpClient};
@@ -307,14 +307,14 @@ pub fn publish_stages() -> StageSet {
 }
 
 /// Opens the config's database for work (lock, migrate, sites).
-pub fn open(config: &Config) -> blog_poster::daemon::Workspace {
+pub fn open(config: &Config) -> blog_poster::pipeline::workspace::Workspace {
     open_for_work(config, chrono::Utc::now()).expect("open for work")
 }
 
 /// Works `runs` with the real engine until they finish (or are parked
 /// longer than `max_wait`).
 pub async fn work(
-    ws: blog_poster::daemon::Workspace,
+    ws: blog_poster::pipeline::workspace::Workspace,
     config: &Config,
     runs: Vec<RunId>,
     max_wait: Duration,
