@@ -1,8 +1,11 @@
-//! Per-site cron schedules → runs. The database holds each site's next slot;
-//! tokio-cron-scheduler is only a UTC ticker that wakes us (with our own
-//! fallback timer, because its repeated jobs can stop firing: upstream
-//! #113). A slot missed while the daemon was down runs once at start, not
-//! once per missed slot; a paused site's slots are skipped.
+//! Per-site cron schedules → runs. The database holds each site's next slot
+//! (computed with croner, in the site's time zone); tokio-cron-scheduler is
+//! the UTC ticker that wakes a pass every `scheduler.tick`, and nothing else
+//! wakes it. A ticker that stops firing (upstream #113) stops the passes,
+//! so the scheduler's heartbeat ages and the watchdog has systemd restart
+//! the daemon; no slot is lost, since the database holds them. A slot missed
+//! while the daemon was down runs once at start, not once per missed slot;
+//! a paused site's slots are skipped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
 use crate::config::{Config, SiteConfig};
+use crate::domain::backoff::Backoff;
 use crate::domain::lifecycle::{Stage, Timestamp};
 use crate::store::{NewRun, RunTrigger, SiteRecord, SlotAdvance, Store, StoreResult};
 
@@ -95,8 +99,9 @@ pub async fn run(
     on_tick: impl Fn() + Send + 'static,
 ) {
     let every = config.scheduler.tick.max(Duration::from_millis(100));
-    let (tx, mut ticks) = mpsc::channel::<()>(1);
-    let mut ticker = start_ticker(every, tx).await;
+    let Some((mut ticker, mut ticks)) = start_ticker(every, &mut shutdown).await else {
+        return;
+    };
     loop {
         let (s, c, k) = (store.clone(), config.clone(), clock.clone());
         let pass = move || {
@@ -116,44 +121,63 @@ pub async fn run(
             },
         }
         tokio::select! {
-            _ = ticks.recv() => {}
-            // Fallback if the ticker stops firing.
-            _ = tokio::time::sleep(every * 2) => {
-                if ticker.is_some() {
-                    tracing::debug!("ticker was late; scheduling from the fallback timer");
+            tick = ticks.recv() => if tick.is_none() {
+                // The ticker dropped its job (and our sender): start anew.
+                tracing::error!("the cron ticker lost its job; starting it again");
+                let _ = ticker.shutdown().await;
+                match start_ticker(every, &mut shutdown).await {
+                    Some(started) => (ticker, ticks) = started,
+                    None => return,
                 }
-            }
+            },
             _ = shutdown.changed() => break,
         }
     }
-    if let Some(t) = ticker.as_mut() {
-        let _ = t.shutdown().await;
+    let _ = ticker.shutdown().await;
+}
+
+/// The ticker and the channel it wakes us on. Retried, doubling from one
+/// second up to a minute, until it starts or `shutdown` (it does not fail
+/// in practice; meanwhile no pass runs and the watchdog notices).
+async fn start_ticker(
+    every: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(tokio_cron_scheduler::JobScheduler, mpsc::Receiver<()>)> {
+    let retry = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut failures = 0u32;
+    loop {
+        let (tx, ticks) = mpsc::channel::<()>(1);
+        match try_start_ticker(every, tx).await {
+            Ok(ticker) => return Some((ticker, ticks)),
+            Err(e) => {
+                tracing::error!(error = %e, "the scheduler's cron ticker did not start; trying again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry.delay(failures)) => {}
+            _ = shutdown.changed() => return None,
+        }
+        failures = failures.saturating_add(1);
     }
 }
 
-async fn start_ticker(
+/// One repeated job on a fresh `JobScheduler`. Its resolution: the crate
+/// looks every 500 ms and counts whole seconds, so a sub-second tick fires
+/// about every half second.
+async fn try_start_ticker(
     every: Duration,
     tx: mpsc::Sender<()>,
-) -> Option<tokio_cron_scheduler::JobScheduler> {
+) -> Result<tokio_cron_scheduler::JobScheduler, tokio_cron_scheduler::JobSchedulerError> {
     use tokio_cron_scheduler::{Job, JobScheduler};
-    let result = async {
-        let sched = JobScheduler::new().await?;
-        sched
-            .add(Job::new_repeated(every, move |_, _| {
-                let _ = tx.try_send(());
-            })?)
-            .await?;
-        sched.start().await?;
-        Ok::<_, tokio_cron_scheduler::JobSchedulerError>(sched)
-    }
-    .await;
-    match result {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "cron ticker did not start; using the fallback timer");
-            None
-        }
-    }
+    let sched = JobScheduler::new().await?;
+    sched
+        .add(Job::new_repeated(every, move |_, _| {
+            // Full means a pass is already due: one wake-up is enough.
+            let _ = tx.try_send(());
+        })?)
+        .await?;
+    sched.start().await?;
+    Ok(sched)
 }
 
 #[cfg(test)]
@@ -266,6 +290,23 @@ mod tests {
             plan_slot(&s, &record(Some(at(6, 0)), Some(&key), true), 3, at(6, 1)).expect("advance");
         assert!(a.run.is_none());
         assert!(a.new_next > Some(at(6, 1)));
+    }
+
+    /// The crate's repeated job alone wakes the loop, with no timer of ours
+    /// behind it: two ticks of a one-second ticker come within a few seconds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cron_ticker_alone_wakes_the_scheduler() {
+        let (_stop, mut shutdown) = watch::channel(false);
+        let (mut ticker, mut ticks) = start_ticker(Duration::from_secs(1), &mut shutdown)
+            .await
+            .expect("ticker");
+        for n in 1..=2 {
+            tokio::time::timeout(Duration::from_secs(5), ticks.recv())
+                .await
+                .unwrap_or_else(|_| panic!("tick {n} did not come"))
+                .expect("sender alive");
+        }
+        ticker.shutdown().await.expect("shutdown");
     }
 
     #[test]
