@@ -1,19 +1,16 @@
 //! The WHERE clause of a paged list query, built from the filters that are
 //! set — only those, so the database can use its indexes — with numbered
-//! placeholders (`?N` for SQLite, `$N` for PostgreSQL) and their values in
-//! the same order.
+//! `$N` placeholders (the shared SQL's style; SQLite rewrites them) and
+//! their values in the same order.
 
 pub(crate) struct Conditions<V> {
-    mark: char,
     clauses: Vec<String>,
     values: Vec<V>,
 }
 
 impl<V> Conditions<V> {
-    /// `mark` is the backend's placeholder prefix: '?' or '$'.
-    pub fn new(mark: char) -> Self {
+    pub fn new() -> Self {
         Conditions {
-            mark,
             clauses: Vec::new(),
             values: Vec::new(),
         }
@@ -22,8 +19,7 @@ impl<V> Conditions<V> {
     /// Adds `{expr} <placeholder>`; `expr` ends with its operator ("s.name =").
     pub fn and(&mut self, expr: &str, value: V) {
         self.values.push(value);
-        self.clauses
-            .push(format!("{expr} {}{}", self.mark, self.values.len()));
+        self.clauses.push(format!("{expr} ${}", self.values.len()));
     }
 
     /// `{select} WHERE … ORDER BY {order} LIMIT <placeholder>` and the values,
@@ -36,8 +32,7 @@ impl<V> Conditions<V> {
             format!("WHERE {}", self.clauses.join(" AND "))
         };
         let sql = format!(
-            "{select} {filter} ORDER BY {order} LIMIT {}{}",
-            self.mark,
+            "{select} {filter} ORDER BY {order} LIMIT ${}",
             self.values.len()
         );
         (sql, self.values)
@@ -50,7 +45,7 @@ mod tests {
 
     #[test]
     fn placeholders_number_the_values_in_order_with_the_limit_last() {
-        let mut c = Conditions::new('$');
+        let mut c = Conditions::new();
         c.and("s.name =", "blog");
         c.and("j.id <", "7");
         let (sql, values) = c.query("SELECT 1 FROM j", "j.id DESC", "50");
@@ -59,8 +54,8 @@ mod tests {
             "SELECT 1 FROM j WHERE s.name = $1 AND j.id < $2 ORDER BY j.id DESC LIMIT $3"
         );
         assert_eq!(values, ["blog", "7", "50"]);
-        let (sql, values) = Conditions::new('?').query("SELECT 1 FROM j", "j.id", 5);
-        assert_eq!(sql, "SELECT 1 FROM j  ORDER BY j.id LIMIT ?1");
+        let (sql, values) = Conditions::new().query("SELECT 1 FROM j", "j.id", 5);
+        assert_eq!(sql, "SELECT 1 FROM j  ORDER BY j.id LIMIT $1");
         assert_eq!(values, [5]);
     }
 }

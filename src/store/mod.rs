@@ -1,6 +1,8 @@
 //! The domain-level store: one synchronous trait with methods named for what
-//! the pipeline needs, and one implementation per backend. SQL lives in the
-//! backend files and in `migrations/<backend>/`; callers never see it.
+//! the pipeline needs, implemented once (`sql/`) over two databases
+//! (`sqlite/`, `postgres/`: connections, migrations, claiming, locking).
+//! SQL lives in `sql/`, the dialects' few own statements and
+//! `migrations/<backend>/`; callers never see it.
 //!
 //! The trait is synchronous on purpose (rusqlite and postgres are): async
 //! code calls it through `spawn_blocking`. Every state change of a job goes
@@ -75,8 +77,8 @@ pub fn lease_death_reason(owner: &str, died_in_a_row: u32, poison_pill: bool) ->
 }
 
 /// Everything the daemon, the CLI, the API and the TUI persist. Implemented
-/// by `sqlite::SqliteStore` (and a PostgreSQL store later) with identical
-/// meaning, checked by one contract test suite.
+/// once in `sql::backend` for `sqlite::SqliteStore` and
+/// `postgres::PgStore`, checked by one contract test suite on both.
 pub trait Store: Send + Sync {
     /// Which migrations are applied, which are pending.
     fn schema_status(&self) -> StoreResult<SchemaStatus>;

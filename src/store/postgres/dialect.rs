@@ -1,7 +1,8 @@
 //! How the shared statements (`store::sql`) run on PostgreSQL: parameters
 //! are converted to the type the server inferred for each placeholder, and
 //! rows are read by their column type. The statements themselves are
-//! already in PostgreSQL's `$N` style. Owns nothing else.
+//! already in PostgreSQL's `$N` style. The claiming and locking steps are
+//! in `locking.rs`.
 
 use std::error::Error;
 
@@ -9,8 +10,10 @@ use ::postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use bytes::BytesMut;
 
 use super::{P, Tx};
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::sql::{Arg, Db, Row, Value};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{ClaimRequest, JobId, SiteId, StoreError, StoreResult};
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -149,5 +152,25 @@ impl Db for Tx<'_> {
     fn exec(&mut self, sql: &str, args: &[&dyn Arg]) -> StoreResult<u64> {
         let values = bind(args);
         self.exec_native(sql, &refs(&values))
+    }
+
+    fn next_claimable_job(
+        &mut self,
+        req: &ClaimRequest,
+        now: Timestamp,
+    ) -> StoreResult<Option<JobId>> {
+        super::locking::next_claimable_job(self, req, now)
+    }
+
+    fn lock_sites(&mut self) -> StoreResult<()> {
+        super::locking::lock_sites(self)
+    }
+
+    fn lock_topics(&mut self, site: SiteId) -> StoreResult<()> {
+        super::locking::lock_topics(self, site)
+    }
+
+    fn lock_budget_totals(&mut self, keys: &[String; 5]) -> StoreResult<[Money; 5]> {
+        super::locking::budget_totals(self, keys)
     }
 }

@@ -10,12 +10,22 @@
 //! `postgres/`. Where a new store method goes: docs/architecture.md, "Store:
 //! one SQL, two dialects".
 
+pub(crate) mod backend;
+pub(crate) mod budget;
+pub(crate) mod jobs;
 pub(crate) mod operator;
+pub(crate) mod outputs;
+pub(crate) mod publish;
 pub(crate) mod reads;
+pub(crate) mod review;
+pub(crate) mod schema;
 pub(crate) mod sites;
+pub(crate) mod topics;
+pub(crate) mod waits;
 
 use crate::domain::lifecycle::{JobStatus, RunStatus, Stage, Timestamp};
-use crate::store::{StoreError, StoreResult};
+use crate::domain::money::Money;
+use crate::store::{ClaimRequest, JobId, SiteId, StoreError, StoreResult};
 use chrono::{DateTime, TimeZone, Utc};
 
 /// A statement parameter, as both drivers bind it. The PostgreSQL driver
@@ -126,6 +136,33 @@ pub(crate) trait Db {
         self.opt(sql, args)?
             .ok_or_else(|| StoreError::Backend(format!("the statement returned no row: {sql}")))
     }
+
+    // ---- claiming and locking: where the databases differ ----------------
+    // SQLite runs every write in an IMMEDIATE transaction, which holds the
+    // database's single write lock: nothing more to take. Several PostgreSQL
+    // instances share one database, so they lock explicitly. Implemented in
+    // `sqlite/locking.rs` and `postgres/locking.rs`.
+
+    /// The oldest due job of a site that is enabled, not paused and below
+    /// its own limit, while the global limit allows (`req.only_runs`, never
+    /// empty here, narrows it to some runs). PostgreSQL also locks the row,
+    /// skipping rows other instances hold.
+    fn next_claimable_job(
+        &mut self,
+        req: &ClaimRequest,
+        now: Timestamp,
+    ) -> StoreResult<Option<JobId>>;
+
+    /// Syncs of the sites table with the config take turns.
+    fn lock_sites(&mut self) -> StoreResult<()>;
+
+    /// Commits of one site's topics take turns until this transaction ends.
+    fn lock_topics(&mut self, site: SiteId) -> StoreResult<()>;
+
+    /// The totals of the five budget scopes `keys`, in that order (0 for a
+    /// scope with no row yet), none of which another reservation can change
+    /// before this transaction ends.
+    fn lock_budget_totals(&mut self, keys: &[String; 5]) -> StoreResult<[Money; 5]>;
 }
 
 /// A column type [`get`] can read.

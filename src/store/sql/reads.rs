@@ -140,7 +140,7 @@ pub(crate) fn list_jobs(
 
 /// Jobs matching the filter, newest first (paged with `before`).
 pub(crate) fn list_jobs_page(tx: &mut impl Db, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-    let mut w = Conditions::<Param>::new('$');
+    let mut w = Conditions::<Param>::new();
     if let Some(site) = &f.site {
         w.and("s.name =", Box::new(site.clone()));
     }
@@ -222,7 +222,7 @@ pub(crate) fn list_articles(
     tx: &mut impl Db,
     f: &ArticleFilter,
 ) -> StoreResult<Vec<ArticleRecord>> {
-    let mut w = Conditions::<Param>::new('$');
+    let mut w = Conditions::<Param>::new();
     if let Some(site) = &f.site {
         w.and("s.name =", Box::new(site.clone()));
     }

@@ -1,6 +1,6 @@
 //! How the shared statements (`store::sql`) run on SQLite: the one place
 //! where `$N` becomes `?N`, row locks are dropped, parameters are bound and
-//! rows are read. Owns nothing else.
+//! rows are read; the claiming and locking steps are in `locking.rs`.
 
 use std::borrow::Cow;
 
@@ -8,8 +8,10 @@ use rusqlite::Connection;
 use rusqlite::types::{ToSqlOutput, Value as Lv, ValueRef};
 
 use super::map_err;
-use crate::store::StoreResult;
+use crate::domain::lifecycle::Timestamp;
+use crate::domain::money::Money;
 use crate::store::sql::{Arg, Db, Row, Value};
+use crate::store::{ClaimRequest, JobId, SiteId, StoreResult};
 
 /// A connection (or a transaction: it derefs to one) running shared SQL.
 pub(crate) struct Lite<'c>(pub &'c Connection);
@@ -17,8 +19,8 @@ pub(crate) struct Lite<'c>(pub &'c Connection);
 /// The shared statement in SQLite's dialect:
 /// - `$N` → `?N`. SQLite reads `$1` as a *named* parameter numbered in
 ///   order of appearance, which is wrong as soon as `$2` comes before `$1`.
-/// - ` FOR UPDATE` (and ` FOR UPDATE OF x`) is removed: SQLite has no row
-///   locks, and every write here runs in an IMMEDIATE transaction, which
+/// - ` FOR UPDATE` (with ` OF x` and ` SKIP LOCKED`) is removed: SQLite has
+///   no row locks, and every write here runs in an IMMEDIATE transaction, which
 ///   holds the database's single write lock — more than a row lock.
 pub(crate) fn sqlite_sql(sql: &str) -> Cow<'_, str> {
     if !sql.contains('$') && !sql.contains("FOR UPDATE") {
@@ -42,6 +44,9 @@ pub(crate) fn sqlite_sql(sql: &str) -> Cow<'_, str> {
                     .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                     .unwrap_or(of.len());
                 rest = &of[end..];
+            }
+            if let Some(tail) = rest.strip_prefix(" SKIP LOCKED") {
+                rest = tail;
             }
         } else {
             out.push_str(&rest[..1]);
@@ -158,10 +163,44 @@ impl Db for Lite<'_> {
     fn exec(&mut self, sql: &str, args: &[&dyn Arg]) -> StoreResult<u64> {
         let mut stmt = self.0.prepare_cached(&sqlite_sql(sql)).map_err(map_err)?;
         let values = bind(args);
+        if stmt.column_count() > 0 {
+            // A statement run for its effect that also returns rows (a
+            // SELECT taken for its PostgreSQL row lock): step through them.
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(values.iter()))
+                .map_err(map_err)?;
+            let mut n = 0;
+            while rows.next().map_err(map_err)?.is_some() {
+                n += 1;
+            }
+            return Ok(n);
+        }
         let n = stmt
             .execute(rusqlite::params_from_iter(values.iter()))
             .map_err(map_err)?;
         Ok(n as u64)
+    }
+
+    fn next_claimable_job(
+        &mut self,
+        req: &ClaimRequest,
+        now: Timestamp,
+    ) -> StoreResult<Option<JobId>> {
+        super::locking::next_claimable_job(self, req, now)
+    }
+
+    /// One writer: syncs cannot overlap.
+    fn lock_sites(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// One writer: topic commits cannot overlap.
+    fn lock_topics(&mut self, _site: SiteId) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn lock_budget_totals(&mut self, keys: &[String; 5]) -> StoreResult<[Money; 5]> {
+        super::locking::budget_totals(self, keys)
     }
 }
 
@@ -178,6 +217,10 @@ mod tests {
         assert_eq!(
             sqlite_sql("SELECT a.x FROM a JOIN b ON b.id = a.b WHERE a.id = $1\n FOR UPDATE OF a"),
             "SELECT a.x FROM a JOIN b ON b.id = a.b WHERE a.id = ?1"
+        );
+        assert_eq!(
+            sqlite_sql("SELECT id FROM jobs WHERE x = $1 ORDER BY id FOR UPDATE SKIP LOCKED"),
+            "SELECT id FROM jobs WHERE x = ?1 ORDER BY id"
         );
         assert_eq!(
             sqlite_sql("SELECT COALESCE(x, 'FOO$') FROM FOO"),

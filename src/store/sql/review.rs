@@ -1,8 +1,9 @@
-//! The review queue's writes on PostgreSQL: approve, reject and re-publish an
+//! The review queue's writes, the same on both databases: approve, reject and re-publish an
 //! article, each one transaction that also fixes up the article's run (a
 //! publish job added, revived or cancelled) and records who did it.
 
-use super::{Tx, get, insert_event, jobs, ms};
+use super::sites::insert_event;
+use super::{Db, get, jobs, ms};
 use crate::domain::lifecycle::{
     ArticleEvent, ArticleStatus, JobStatus, Stage, Timestamp, article_transition,
 };
@@ -18,11 +19,11 @@ struct Subject {
     title: String,
 }
 
-fn subject(tx: &mut Tx<'_>, id: ArticleId) -> StoreResult<Subject> {
+fn subject(tx: &mut impl Db, id: ArticleId) -> StoreResult<Subject> {
     // The article row stays locked until commit: two operators (or an
     // operator and a publish job on another instance) act one at a time.
     let r = tx
-        .opt_native(
+        .opt(
             "SELECT a.id, s.name, a.site_id, a.run_id, a.status, a.title
              FROM articles a JOIN sites s ON s.id = a.site_id WHERE a.id = $1 FOR UPDATE OF a",
             &[&id.0],
@@ -30,8 +31,8 @@ fn subject(tx: &mut Tx<'_>, id: ArticleId) -> StoreResult<Subject> {
         .ok_or_else(|| StoreError::NotFound {
             what: format!("article {id}"),
         })?;
-    let status_text: &str = get(&r, 4)?;
-    let status = ArticleStatus::parse(status_text).ok_or_else(|| {
+    let status_text: String = get(&r, 4)?;
+    let status = ArticleStatus::parse(&status_text).ok_or_else(|| {
         StoreError::Backend(format!("article {id} has unknown status \"{status_text}\""))
     })?;
     Ok(Subject {
@@ -54,8 +55,8 @@ fn run_of(a: &Subject) -> StoreResult<RunId> {
 }
 
 /// The run's jobs that are not finished: (id, stage, status).
-fn active_jobs(tx: &mut Tx<'_>, run: RunId) -> StoreResult<Vec<(JobId, Stage, JobStatus)>> {
-    tx.query_native(
+fn active_jobs(tx: &mut impl Db, run: RunId) -> StoreResult<Vec<(JobId, Stage, JobStatus)>> {
+    tx.query(
         "SELECT id, stage, status FROM jobs WHERE run_id = $1 AND status IN ('queued', 'waiting', 'running') ORDER BY id",
         &[&run.0],
     )?
@@ -73,13 +74,13 @@ fn active_jobs(tx: &mut Tx<'_>, run: RunId) -> StoreResult<Vec<(JobId, Stage, Jo
 /// Makes sure the run has a publish job that will run: adds one (and
 /// reopens the run), revives a dead or cancelled one, or keeps a pending one.
 fn ensure_publish_job(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     a: &Subject,
     actor: &str,
     now: Timestamp,
 ) -> StoreResult<(JobId, &'static str)> {
     let run = run_of(a)?;
-    let existing: Option<(i64, String)> = match tx.opt_native(
+    let existing: Option<(i64, String)> = match tx.opt(
         "SELECT id, status FROM jobs WHERE run_id = $1 AND stage = 'publish'",
         &[&run.0],
     )? {
@@ -114,7 +115,7 @@ fn ensure_publish_job(
                 )));
             }
             let max_attempts: Option<i64> = get(
-                &tx.one_native(
+                &tx.one(
                     "SELECT MAX(max_attempts) FROM jobs WHERE run_id = $1",
                     &[&run.0],
                 )?,
@@ -128,7 +129,7 @@ fn ensure_publish_job(
                 max_attempts.map_or(5, |m| u32::try_from(m.max(1)).unwrap_or(u32::MAX)),
                 now,
             )?;
-            tx.exec_native(
+            tx.exec(
                 "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = $1",
                 &[&run.0],
             )?;
@@ -139,7 +140,7 @@ fn ensure_publish_job(
 }
 
 fn event(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     a: &Subject,
     job: Option<JobId>,
     kind: &str,
@@ -162,21 +163,21 @@ fn event(
 }
 
 fn set_status(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Db,
     a: &Subject,
     next: ArticleStatus,
     reason: Option<&str>,
     now: Timestamp,
 ) -> StoreResult<()> {
-    tx.exec_native(
+    tx.exec(
         "UPDATE articles SET status = $2, review_reason = COALESCE($3, review_reason), updated_at = $4 WHERE id = $1",
         &[&a.id.0, &next.as_str(), &reason, &ms(now)],
     )?;
     Ok(())
 }
 
-pub(super) fn approve(
-    tx: &mut Tx<'_>,
+pub(crate) fn approve(
+    tx: &mut impl Db,
     id: ArticleId,
     actor: &str,
     now: Timestamp,
@@ -215,8 +216,8 @@ pub(super) fn approve(
     })
 }
 
-pub(super) fn reject(
-    tx: &mut Tx<'_>,
+pub(crate) fn reject(
+    tx: &mut impl Db,
     id: ArticleId,
     reason: &str,
     actor: &str,
@@ -277,8 +278,8 @@ pub(super) fn reject(
     })
 }
 
-pub(super) fn request_publish(
-    tx: &mut Tx<'_>,
+pub(crate) fn request_publish(
+    tx: &mut impl Db,
     id: ArticleId,
     actor: &str,
     now: Timestamp,

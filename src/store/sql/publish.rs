@@ -1,11 +1,10 @@
-//! The publish ledger on PostgreSQL: the intent row written (and committed)
-//! before a post request, the per-site rate limit read from it (under the
-//! site row's lock, so two instances cannot both take the same slot),
+//! The publish ledger, the same on both databases: the intent row written
+//! (and committed) before a post request, the per-site rate limit read from
+//! it (under the site row's lock on PostgreSQL, so two instances cannot both
+//! take the same slot; SQLite has one writer),
 //! failures kept on it; plus articles' featured images.
 
-use ::postgres::Row;
-
-use super::{Tx, get, get_ts, get_ts_opt, get_u32, ms, ts};
+use super::{Db, Row, get, get_ts, get_ts_opt, get_u32, ms, ts};
 use crate::domain::lifecycle::Timestamp;
 use crate::store::*;
 
@@ -14,14 +13,14 @@ const ENTRY_COLS: &str =
         l.attempts, l.last_error, l.last_attempt_at, l.created_at, l.updated_at
      FROM publish_ledger l JOIN sites s ON s.id = l.site_id";
 
-fn entry_row(r: &Row) -> StoreResult<PublishEntry> {
-    let status: &str = get(r, 4)?;
+fn entry_row(r: &impl Row) -> StoreResult<PublishEntry> {
+    let status: String = get(r, 4)?;
     Ok(PublishEntry {
         article_id: ArticleId(get(r, 0)?),
         site: get(r, 1)?,
         target: get(r, 2)?,
         idempotency_key: get(r, 3)?,
-        status: LedgerStatus::parse(status)
+        status: LedgerStatus::parse(&status)
             .ok_or_else(|| StoreError::Backend(format!("unknown ledger status \"{status}\"")))?,
         remote_id: get(r, 5)?,
         remote_url: get(r, 6)?,
@@ -33,8 +32,8 @@ fn entry_row(r: &Row) -> StoreResult<PublishEntry> {
     })
 }
 
-pub(super) fn entry(tx: &mut Tx<'_>, article: ArticleId) -> StoreResult<Option<PublishEntry>> {
-    match tx.opt_native(
+pub(crate) fn entry(tx: &mut impl Db, article: ArticleId) -> StoreResult<Option<PublishEntry>> {
+    match tx.opt(
         &format!("{ENTRY_COLS} WHERE l.article_id = $1"),
         &[&article.0],
     )? {
@@ -43,13 +42,13 @@ pub(super) fn entry(tx: &mut Tx<'_>, article: ArticleId) -> StoreResult<Option<P
     }
 }
 
-pub(super) fn begin(
-    tx: &mut Tx<'_>,
+pub(crate) fn begin(
+    tx: &mut impl Db,
     intent: &PublishIntent,
     now: Timestamp,
 ) -> StoreResult<PublishBegin> {
     let row = tx
-        .opt_native(
+        .opt(
             "SELECT site_id FROM articles WHERE id = $1",
             &[&intent.article_id.0],
         )?
@@ -58,10 +57,10 @@ pub(super) fn begin(
         })?;
     let site_id: i64 = get(&row, 0)?;
     // The site's row is the lock of its publishing slot: one begin at a time.
-    tx.exec_native("SELECT id FROM sites WHERE id = $1 FOR UPDATE", &[&site_id])?;
+    tx.exec("SELECT id FROM sites WHERE id = $1 FOR UPDATE", &[&site_id])?;
     // The site's last attempt by another article: one post per interval.
     let last: Option<i64> = get(
-        &tx.one_native(
+        &tx.one(
             "SELECT MAX(last_attempt_at) FROM publish_ledger WHERE site_id = $1 AND article_id <> $2",
             &[&site_id, &intent.article_id.0],
         )?,
@@ -75,7 +74,7 @@ pub(super) fn begin(
             return Ok(PublishBegin::Wait { until });
         }
     }
-    tx.exec_native(
+    tx.exec(
         "INSERT INTO publish_ledger (article_id, site_id, target, idempotency_key, status, attempts, last_attempt_at,
              created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'intent', 1, $5, $5, $5)
@@ -99,13 +98,13 @@ pub(super) fn begin(
     Ok(PublishBegin::Go(entry))
 }
 
-pub(super) fn record_error(
-    tx: &mut Tx<'_>,
+pub(crate) fn record_error(
+    tx: &mut impl Db,
     article: ArticleId,
     error: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let n = tx.exec_native(
+    let n = tx.exec(
         "UPDATE publish_ledger SET last_error = $2, updated_at = $3 WHERE article_id = $1",
         &[&article.0, &error, &ms(now)],
     )?;
@@ -118,12 +117,12 @@ pub(super) fn record_error(
 }
 
 /// Inside the job-completion transaction: the post exists and we know it.
-pub(super) fn mark_published(
-    tx: &mut Tx<'_>,
+pub(crate) fn mark_published(
+    tx: &mut impl Db,
     p: &PublishOutput,
     now: Timestamp,
 ) -> StoreResult<()> {
-    tx.exec_native(
+    tx.exec(
         "UPDATE publish_ledger SET status = 'published', remote_id = $2, remote_url = $3, last_error = NULL,
              target = $4, updated_at = $5
          WHERE article_id = $1",
@@ -132,21 +131,21 @@ pub(super) fn mark_published(
     Ok(())
 }
 
-pub(super) fn set_image(
-    tx: &mut Tx<'_>,
+pub(crate) fn set_image(
+    tx: &mut impl Db,
     article: ArticleId,
     image: &ArticleImage,
     now: Timestamp,
 ) -> StoreResult<()> {
     if tx
-        .opt_native("SELECT id FROM articles WHERE id = $1", &[&article.0])?
+        .opt("SELECT id FROM articles WHERE id = $1", &[&article.0])?
         .is_none()
     {
         return Err(StoreError::NotFound {
             what: format!("article {article}"),
         });
     }
-    tx.exec_native(
+    tx.exec(
         "INSERT INTO article_images (article_id, source, alt_text, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (article_id) DO UPDATE SET source = excluded.source, alt_text = excluded.alt_text,
              updated_at = excluded.updated_at",
@@ -155,8 +154,8 @@ pub(super) fn set_image(
     Ok(())
 }
 
-pub(super) fn image(tx: &mut Tx<'_>, article: ArticleId) -> StoreResult<Option<ArticleImage>> {
-    match tx.opt_native(
+pub(crate) fn image(tx: &mut impl Db, article: ArticleId) -> StoreResult<Option<ArticleImage>> {
+    match tx.opt(
         "SELECT source, alt_text FROM article_images WHERE article_id = $1",
         &[&article.0],
     )? {

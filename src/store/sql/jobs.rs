@@ -1,11 +1,16 @@
-//! The durable queue on SQLite: claim with a lease, complete with the stage
-//! output, fail with backoff, release, reclaim expired leases, operator
-//! retry and cancel. Each is one transaction; every status change is decided
-//! by `lifecycle::job_transition`.
+//! The durable queue's transitions, the same on both databases: complete
+//! with the stage output, fail with backoff, release, reclaim expired
+//! leases, operator retry and cancel. Each is one transaction; every status
+//! change is decided by `lifecycle::job_transition`. Claiming differs per
+//! database and lives in `sqlite/claim.rs` and `postgres/claim.rs`; it uses
+//! the helpers here.
+//!
+//! Several PostgreSQL instances: every transition locks its job row first
+//! (`FOR UPDATE`; SQLite's single writer needs nothing), so a reclaim and a
+//! late completion cannot both win.
 
-use rusqlite::{OptionalExtension, Transaction, params};
-
-use super::{CachedExt, insert_event, map_err, ms, outputs, stage_col, ts};
+use super::sites::insert_event;
+use super::{Db, get, get_u32, job_status_col, ms, outputs, stage_col, ts};
 use crate::domain::lifecycle::{
     Effect, JobEvent, JobState, JobStatus, RetryPolicy, RunStatus, Stage, Timestamp, Transition,
     after_stage, is_poison_pill, job_transition,
@@ -13,67 +18,64 @@ use crate::domain::lifecycle::{
 use crate::store::*;
 
 /// The columns of a job that transitions need.
-struct JobRow {
-    id: JobId,
-    run_id: RunId,
-    site_id: SiteId,
-    site: String,
-    stage: Stage,
-    state: JobState,
-    owner: Option<String>,
+pub(crate) struct JobRow {
+    pub id: JobId,
+    pub run_id: RunId,
+    pub site_id: SiteId,
+    pub site: String,
+    pub stage: Stage,
+    pub state: JobState,
+    pub owner: Option<String>,
 }
 
 /// Policy for transitions where no retry delay is computed.
-const NO_RETRY: RetryPolicy = RetryPolicy {
+pub(crate) const NO_RETRY: RetryPolicy = RetryPolicy {
     base: std::time::Duration::ZERO,
     max: std::time::Duration::ZERO,
 };
 
-pub(super) fn insert_job(
-    tx: &Transaction<'_>,
+pub(crate) fn insert_job(
+    tx: &mut impl Db,
     run: RunId,
     site: SiteId,
     stage: Stage,
     max_attempts: u32,
     now: Timestamp,
 ) -> StoreResult<JobId> {
-    tx.exec_cached(
+    let row = tx.one(
         "INSERT INTO jobs (run_id, site_id, stage, status, attempts, max_attempts, not_before, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5, ?5)",
-        params![run.0, site.0, stage.as_str(), max_attempts, ms(now)],
-    )
-    .map_err(map_err)?;
-    Ok(JobId(tx.last_insert_rowid()))
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5) RETURNING id",
+        &[&run.0, &site.0, &stage.as_str(), &i64::from(max_attempts), &ms(now)],
+    )?;
+    Ok(JobId(get(&row, 0)?))
 }
 
-fn load(tx: &Transaction<'_>, id: JobId) -> StoreResult<JobRow> {
-    tx.query_row_cached(
-        "SELECT j.id, j.run_id, j.site_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before, j.lease_owner
-         FROM jobs j JOIN sites s ON s.id = j.site_id WHERE j.id = ?1",
-        [id.0],
-        |r| {
-            Ok(JobRow {
-                id: JobId(r.get(0)?),
-                run_id: RunId(r.get(1)?),
-                site_id: SiteId(r.get(2)?),
-                site: r.get(3)?,
-                stage: stage_col(r.get(4)?)?,
-                state: JobState {
-                    status: super::job_status_col(r.get(5)?)?,
-                    attempts: r.get(6)?,
-                    max_attempts: r.get(7)?,
-                    not_before: ts(r.get(8)?),
-                },
-                owner: r.get(9)?,
-            })
+/// Loads the job and locks its row until the transaction ends.
+pub(crate) fn load(tx: &mut impl Db, id: JobId) -> StoreResult<JobRow> {
+    let r = tx
+        .opt(
+            "SELECT j.id, j.run_id, j.site_id, s.name, j.stage, j.status, j.attempts, j.max_attempts, j.not_before, j.lease_owner
+             FROM jobs j JOIN sites s ON s.id = j.site_id WHERE j.id = $1 FOR UPDATE OF j",
+            &[&id.0],
+        )?
+        .ok_or_else(|| StoreError::NotFound { what: format!("job {id}") })?;
+    Ok(JobRow {
+        id: JobId(get(&r, 0)?),
+        run_id: RunId(get(&r, 1)?),
+        site_id: SiteId(get(&r, 2)?),
+        site: get(&r, 3)?,
+        stage: stage_col(&r, 4)?,
+        state: JobState {
+            status: job_status_col(&r, 5)?,
+            attempts: get_u32(&r, 6)?,
+            max_attempts: get_u32(&r, 7)?,
+            not_before: ts(get(&r, 8)?),
         },
-    )
-    .optional()
-    .map_err(map_err)?
-    .ok_or_else(|| StoreError::NotFound { what: format!("job {id}") })
+        owner: get(&r, 9)?,
+    })
 }
 
-fn load_owned(tx: &Transaction<'_>, id: JobId, owner: &str) -> StoreResult<JobRow> {
+fn load_owned(tx: &mut impl Db, id: JobId, owner: &str) -> StoreResult<JobRow> {
     let row = load(tx, id)?;
     if row.state.status != JobStatus::Running || row.owner.as_deref() != Some(owner) {
         return Err(StoreError::LeaseLost {
@@ -86,28 +88,34 @@ fn load_owned(tx: &Transaction<'_>, id: JobId, owner: &str) -> StoreResult<JobRo
 
 /// Writes the transition's job state; running jobs keep their lease, others
 /// drop it.
-fn write_state(
-    tx: &Transaction<'_>,
+pub(crate) fn write_state(
+    tx: &mut impl Db,
     id: JobId,
     tr: &Transition,
     now: Timestamp,
 ) -> StoreResult<()> {
     let s = &tr.state;
     let finished = s.status.is_terminal().then(|| ms(now));
-    tx.exec_cached(
-        "UPDATE jobs SET status = ?2, attempts = ?3, not_before = ?4, updated_at = ?5, finished_at = ?6,
-             lease_owner = CASE WHEN ?2 = 'running' THEN lease_owner ELSE NULL END,
-             lease_expires_at = CASE WHEN ?2 = 'running' THEN lease_expires_at ELSE NULL END
-         WHERE id = ?1",
-        params![id.0, s.status.as_str(), s.attempts, ms(s.not_before), ms(now), finished],
-    )
-    .map_err(map_err)?;
+    tx.exec(
+        "UPDATE jobs SET status = $2, attempts = $3, not_before = $4, updated_at = $5, finished_at = $6,
+             lease_owner = CASE WHEN $2 = 'running' THEN lease_owner ELSE NULL END,
+             lease_expires_at = CASE WHEN $2 = 'running' THEN lease_expires_at ELSE NULL END
+         WHERE id = $1",
+        &[
+            &id.0,
+            &s.status.as_str(),
+            &i64::from(s.attempts),
+            &ms(s.not_before),
+            &ms(now),
+            &finished,
+        ],
+    )?;
     Ok(())
 }
 
 /// Carries out the transition's effects on the run.
 fn apply_effects(
-    tx: &Transaction<'_>,
+    tx: &mut impl Db,
     row: &JobRow,
     tr: &Transition,
     outcome: Option<&str>,
@@ -117,7 +125,7 @@ fn apply_effects(
     for effect in &tr.effects {
         match effect {
             Effect::EnqueueStage(stage) => {
-                super::jobs::insert_job(
+                insert_job(
                     tx,
                     row.run_id,
                     row.site_id,
@@ -127,11 +135,10 @@ fn apply_effects(
                 )?;
             }
             Effect::FinishRun(status) => {
-                tx.exec_cached(
-                    "UPDATE runs SET status = ?2, outcome = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
-                    params![row.run_id.0, status.as_str(), outcome, error, ms(now)],
-                )
-                .map_err(map_err)?;
+                tx.exec(
+                    "UPDATE runs SET status = $2, outcome = $3, error = $4, finished_at = $5 WHERE id = $1",
+                    &[&row.run_id.0, &status.as_str(), &outcome, &error, &ms(now)],
+                )?;
                 if matches!(status, RunStatus::Failed | RunStatus::Cancelled) {
                     super::topics::release(tx, row.run_id, now)?;
                 }
@@ -152,11 +159,10 @@ fn apply_effects(
                 event(tx, row, kind, "engine", message, now)?;
             }
             Effect::ReopenRun => {
-                tx.exec_cached(
-                    "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = ?1",
-                    [row.run_id.0],
-                )
-                .map_err(map_err)?;
+                tx.exec(
+                    "UPDATE runs SET status = 'running', outcome = NULL, error = NULL, finished_at = NULL WHERE id = $1",
+                    &[&row.run_id.0],
+                )?;
                 super::topics::hold_again(tx, row.run_id)?;
             }
         }
@@ -165,7 +171,7 @@ fn apply_effects(
 }
 
 fn event(
-    tx: &Transaction<'_>,
+    tx: &mut impl Db,
     row: &JobRow,
     kind: &str,
     actor: &str,
@@ -186,65 +192,37 @@ fn event(
     )
 }
 
-pub(super) fn claim(
-    tx: &Transaction<'_>,
+/// Takes the next due job (see `Store::claim_next_job`). Which job is due
+/// is the one question the databases answer differently
+/// (`Db::next_claimable_job`); the lease is taken here.
+pub(crate) fn claim(
+    tx: &mut impl Db,
     req: &ClaimRequest,
     now: Timestamp,
 ) -> StoreResult<Option<ClaimedJob>> {
-    let running: u32 = tx
-        .query_row_cached(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'running'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(map_err)?;
-    if running >= req.global_limit {
+    if req.only_runs.as_ref().is_some_and(Vec::is_empty) {
         return Ok(None);
     }
-    // The oldest due job of a site that is enabled, not paused and below its
-    // own limit; `only_runs` (a JSON array) narrows it to some runs. The
-    // partial index on pending jobs keeps this a short scan.
-    let only_runs = match &req.only_runs {
-        Some(runs) if runs.is_empty() => return Ok(None),
-        Some(runs) => Some(
-            serde_json::to_string(&runs.iter().map(|r| r.0).collect::<Vec<_>>())
-                .map_err(|e| StoreError::Backend(e.to_string()))?,
-        ),
-        None => None,
+    let Some(id) = tx.next_claimable_job(req, now)? else {
+        return Ok(None);
     };
-    let id: Option<i64> = tx
-        .query_row_cached(
-            "SELECT j.id FROM jobs j JOIN sites s ON s.id = j.site_id
-             WHERE j.status IN ('queued', 'waiting') AND j.not_before <= ?1
-               AND s.paused = 0 AND s.enabled = 1
-               AND (SELECT COUNT(*) FROM jobs r WHERE r.site_id = j.site_id AND r.status = 'running') < s.max_concurrency
-               AND (?2 IS NULL OR j.run_id IN (SELECT value FROM json_each(?2)))
-             ORDER BY j.not_before, j.id LIMIT 1",
-            params![ms(now), only_runs],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(map_err)?;
-    let Some(id) = id else { return Ok(None) };
-
-    let row = load(tx, JobId(id))?;
+    let row = load(tx, id)?;
     let tr = job_transition(&row.state, &JobEvent::Claim { now }, &NO_RETRY)?;
     let lease_until = now + chrono::Duration::from_std(req.lease).unwrap_or(chrono::Duration::MAX);
     write_state(tx, row.id, &tr, now)?;
-    tx.exec_cached(
-        "UPDATE jobs SET lease_owner = ?2, lease_expires_at = ?3, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
-             started_at = COALESCE(started_at, ?4), unfinished_starts = unfinished_starts + 1
-         WHERE id = ?1",
-        params![row.id.0, req.owner, ms(lease_until), ms(now)],
-    )
-    .map_err(map_err)?;
-    let until: Option<String> = tx
-        .query_row_cached(
-            "SELECT until_stage FROM runs WHERE id = ?1",
-            [row.run_id.0],
-            |r| r.get(0),
-        )
-        .map_err(map_err)?;
+    tx.exec(
+        "UPDATE jobs SET lease_owner = $2, lease_expires_at = $3, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
+             started_at = COALESCE(started_at, $4), unfinished_starts = unfinished_starts + 1
+         WHERE id = $1",
+        &[&row.id.0, &req.owner, &ms(lease_until), &ms(now)],
+    )?;
+    let until: Option<String> = get(
+        &tx.one(
+            "SELECT until_stage FROM runs WHERE id = $1",
+            &[&row.run_id.0],
+        )?,
+        0,
+    )?;
     Ok(Some(ClaimedJob {
         id: row.id,
         run_id: row.run_id,
@@ -258,8 +236,22 @@ pub(super) fn claim(
     }))
 }
 
-pub(super) fn complete(
-    tx: &Transaction<'_>,
+/// Extends the lease; `false` when the job is no longer this owner's.
+pub(crate) fn heartbeat(
+    tx: &mut impl Db,
+    job: JobId,
+    owner: &str,
+    lease_until: Timestamp,
+) -> StoreResult<bool> {
+    let n = tx.exec(
+        "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        &[&job.0, &owner, &ms(lease_until)],
+    )?;
+    Ok(n == 1)
+}
+
+pub(crate) fn complete(
+    tx: &mut impl Db,
     job: &ClaimedJob,
     owner: &str,
     output: &StageOutput,
@@ -274,6 +266,10 @@ pub(super) fn complete(
             output.stage()
         )));
     }
+    let ctx = outputs::Context {
+        site_id: row.site_id,
+        run_id: row.run_id,
+    };
     // The run's topic is chosen among those no other run holds, and
     // reserved, in this transaction.
     let reserved;
@@ -285,7 +281,7 @@ pub(super) fn complete(
         }
         other => other,
     };
-    outputs::persist(tx, &row_context(&row), output, now)?;
+    outputs::persist(tx, &ctx, output, now)?;
     let (next, outcome) = match after_stage(row.stage, &output.verdict(), job.until) {
         Ok(Some(next)) => (Some(next), None),
         Ok(None) => (None, Some("completed".to_string())),
@@ -293,25 +289,17 @@ pub(super) fn complete(
     };
     let tr = job_transition(&row.state, &JobEvent::Succeed { next }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
-    tx.exec_cached(
-        "UPDATE jobs SET result_summary = ?2, last_error = NULL, wait_reason = NULL, wait_kind = NULL,
+    tx.exec(
+        "UPDATE jobs SET result_summary = $2, last_error = NULL, wait_reason = NULL, wait_kind = NULL,
              wait_until = NULL, unfinished_starts = 0
-         WHERE id = ?1",
-        params![row.id.0, output.summary()],
-    )
-    .map_err(map_err)?;
+         WHERE id = $1",
+        &[&row.id.0, &output.summary()],
+    )?;
     apply_effects(tx, &row, &tr, outcome.as_deref(), None, now)
 }
 
-fn row_context(row: &JobRow) -> outputs::Context {
-    outputs::Context {
-        site_id: row.site_id,
-        run_id: row.run_id,
-    }
-}
-
-pub(super) fn fail(
-    tx: &Transaction<'_>,
+pub(crate) fn fail(
+    tx: &mut impl Db,
     job: &ClaimedJob,
     owner: &str,
     failure: &JobFailure,
@@ -336,13 +324,12 @@ pub(super) fn fail(
     write_state(tx, row.id, &tr, now)?;
     match failure {
         JobFailure::Retryable { error, .. } | JobFailure::Permanent { error } => {
-            tx.exec_cached(
-                "UPDATE jobs SET last_error = ?2, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
+            tx.exec(
+                "UPDATE jobs SET last_error = $2, wait_reason = NULL, wait_kind = NULL, wait_until = NULL,
                      unfinished_starts = 0
-                 WHERE id = ?1",
-                params![row.id.0, error],
-            )
-            .map_err(map_err)?;
+                 WHERE id = $1",
+                &[&row.id.0, error],
+            )?;
             let (kind, message) = if tr.state.status == JobStatus::Dead {
                 (
                     "job.dead",
@@ -368,12 +355,11 @@ pub(super) fn fail(
             reason,
             until,
         } => {
-            tx.exec_cached(
-                "UPDATE jobs SET wait_reason = ?2, wait_kind = ?3, wait_until = ?4, unfinished_starts = 0
-                 WHERE id = ?1",
-                params![row.id.0, reason, kind.as_str(), ms(*until)],
-            )
-            .map_err(map_err)?;
+            tx.exec(
+                "UPDATE jobs SET wait_reason = $2, wait_kind = $3, wait_until = $4, unfinished_starts = 0
+                 WHERE id = $1",
+                &[&row.id.0, reason, &kind.as_str(), &ms(*until)],
+            )?;
             event_row(
                 tx,
                 &row,
@@ -387,7 +373,7 @@ pub(super) fn fail(
 }
 
 fn event_row(
-    tx: &Transaction<'_>,
+    tx: &mut impl Db,
     row: &JobRow,
     kind: &str,
     message: String,
@@ -396,8 +382,8 @@ fn event_row(
     event(tx, row, kind, "engine", message, now)
 }
 
-pub(super) fn release(
-    tx: &Transaction<'_>,
+pub(crate) fn release(
+    tx: &mut impl Db,
     job: JobId,
     owner: &str,
     now: Timestamp,
@@ -406,32 +392,30 @@ pub(super) fn release(
     let tr = job_transition(&row.state, &JobEvent::Release { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
     // A release is an attempt that ended: it did not kill the process.
-    tx.exec_cached(
-        "UPDATE jobs SET unfinished_starts = 0 WHERE id = ?1",
-        [row.id.0],
-    )
-    .map_err(map_err)?;
+    tx.exec(
+        "UPDATE jobs SET unfinished_starts = 0 WHERE id = $1",
+        &[&row.id.0],
+    )?;
     Ok(())
 }
 
-pub(super) fn reclaim(
-    tx: &Transaction<'_>,
+pub(crate) fn reclaim(
+    tx: &mut impl Db,
     all_running: bool,
     poison_after: u32,
     now: Timestamp,
 ) -> StoreResult<Reclaimed> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT id, unfinished_starts FROM jobs WHERE status = 'running' AND (?1 OR lease_expires_at < ?2)",
-        )
-        .map_err(map_err)?;
-    let found: Vec<(i64, u32)> = stmt
-        .query_map(params![all_running, ms(now)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(map_err)?
-        .collect::<Result<_, _>>()
-        .map_err(map_err)?;
+    // Rows another transaction holds (a completion in flight) are skipped:
+    // if their lease really ran out, the next reclaim takes them.
+    let found: Vec<(i64, u32)> = tx
+        .query(
+            "SELECT id, unfinished_starts FROM jobs WHERE status = 'running' AND ($1 OR lease_expires_at < $2)
+             ORDER BY id FOR UPDATE SKIP LOCKED",
+            &[&all_running, &ms(now)],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get_u32(r, 1)?)))
+        .collect::<StoreResult<_>>()?;
     let mut reclaimed = Reclaimed::default();
     for (id, died_in_a_row) in found {
         let row = load(tx, JobId(id))?;
@@ -443,14 +427,24 @@ pub(super) fn reclaim(
         let tr = job_transition(&row.state, &event, &NO_RETRY)?;
         write_state(tx, row.id, &tr, now)?;
         let owner = row.owner.clone().unwrap_or_default();
-        let dead = lease_expired_death(&row, &tr, &owner, died_in_a_row, poison_after);
+        let dead = (tr.state.status == JobStatus::Dead).then(|| {
+            let poison_pill = is_poison_pill(died_in_a_row, poison_after);
+            DeadJob {
+                id: row.id,
+                run_id: row.run_id,
+                site: row.site.clone(),
+                stage: row.stage,
+                attempts: tr.state.attempts,
+                error: crate::store::lease_death_reason(&owner, died_in_a_row, poison_pill),
+                poison_pill,
+            }
+        });
         let error = match &dead {
             Some(d) => {
-                tx.exec_cached(
-                    "UPDATE jobs SET last_error = ?2 WHERE id = ?1",
-                    params![row.id.0, d.error],
-                )
-                .map_err(map_err)?;
+                tx.exec(
+                    "UPDATE jobs SET last_error = $2 WHERE id = $1",
+                    &[&row.id.0, &d.error],
+                )?;
                 d.error.clone()
             }
             None => format!("the worker {owner} holding it stopped (lease expired)"),
@@ -475,30 +469,8 @@ pub(super) fn reclaim(
     Ok(reclaimed)
 }
 
-/// The dead job a lease expiry left, if it left one, with its reason.
-fn lease_expired_death(
-    row: &JobRow,
-    tr: &Transition,
-    owner: &str,
-    died_in_a_row: u32,
-    poison_after: u32,
-) -> Option<DeadJob> {
-    (tr.state.status == JobStatus::Dead).then(|| {
-        let poison_pill = is_poison_pill(died_in_a_row, poison_after);
-        DeadJob {
-            id: row.id,
-            run_id: row.run_id,
-            site: row.site.clone(),
-            stage: row.stage,
-            attempts: tr.state.attempts,
-            error: crate::store::lease_death_reason(owner, died_in_a_row, poison_pill),
-            poison_pill,
-        }
-    })
-}
-
-pub(super) fn operator_retry(
-    tx: &Transaction<'_>,
+pub(crate) fn operator_retry(
+    tx: &mut impl Db,
     job: JobId,
     actor: &str,
     now: Timestamp,
@@ -506,11 +478,10 @@ pub(super) fn operator_retry(
     let row = load(tx, job)?;
     let tr = job_transition(&row.state, &JobEvent::OperatorRetry { now }, &NO_RETRY)?;
     write_state(tx, row.id, &tr, now)?;
-    tx.exec_cached(
-        "UPDATE jobs SET unfinished_starts = 0 WHERE id = ?1",
-        [row.id.0],
-    )
-    .map_err(map_err)?;
+    tx.exec(
+        "UPDATE jobs SET unfinished_starts = 0 WHERE id = $1",
+        &[&row.id.0],
+    )?;
     apply_effects(tx, &row, &tr, None, None, now)?;
     event(
         tx,
@@ -522,8 +493,8 @@ pub(super) fn operator_retry(
     )
 }
 
-pub(super) fn operator_cancel(
-    tx: &Transaction<'_>,
+pub(crate) fn operator_cancel(
+    tx: &mut impl Db,
     job: JobId,
     actor: &str,
     now: Timestamp,
@@ -533,8 +504,8 @@ pub(super) fn operator_cancel(
 
 /// Cancels a queued, waiting or running job; its run ends cancelled with
 /// `outcome` (a rejected article's publish job, say).
-pub(super) fn cancel_with_outcome(
-    tx: &Transaction<'_>,
+pub(crate) fn cancel_with_outcome(
+    tx: &mut impl Db,
     job: JobId,
     outcome: &str,
     now: Timestamp,
