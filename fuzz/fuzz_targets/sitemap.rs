@@ -2,7 +2,7 @@
 //! never a panic, no inflation past the limit, every `loc` a web link.
 #![no_main]
 
-use blog_poster::feeds::sitemap::{Sitemap, gunzip, is_gzip, parse_sitemap_bytes};
+use blog_poster::feeds::sitemap::{ParsedSitemap, Sitemap, gunzip, is_gzip, parse_sitemap_bytes};
 use blog_poster_fuzz::{assert_web_link, base, split};
 use libfuzzer_sys::fuzz_target;
 
@@ -23,8 +23,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         body
     };
-    if let Ok(Sitemap::Urls(entries) | Sitemap::Index(entries)) =
-        parse_sitemap_bytes(body, headers.content_type, &base())
+    if let Ok(ParsedSitemap {
+        sitemap: Sitemap::Urls(entries) | Sitemap::Index(entries),
+        ..
+    }) = parse_sitemap_bytes(body, headers.content_type, &base())
     {
         for e in &entries {
             assert_web_link(e.loc.as_str());

@@ -30,6 +30,15 @@ pub enum Sitemap {
     Index(Vec<SitemapEntry>),
 }
 
+/// A parsed sitemap and the number of its entries that were skipped because
+/// their `<loc>` is missing, not a URL, or not http(s): the source's status
+/// shows the count, as for feed entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedSitemap {
+    pub sitemap: Sitemap,
+    pub skipped: u32,
+}
+
 /// Whether the bytes are gzip (magic 1f 8b).
 pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
@@ -56,13 +65,13 @@ pub fn parse_sitemap_bytes(
     bytes: &[u8],
     content_type: Option<&str>,
     base: &Url,
-) -> Result<Sitemap, ParseError> {
+) -> Result<ParsedSitemap, ParseError> {
     let text = charset::decode_xml(bytes, content_type);
     parse_sitemap(charset::strip_xml_declaration(&text), base)
 }
 
 /// Parses a sitemap from text.
-pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
+pub fn parse_sitemap(text: &str, base: &Url) -> Result<ParsedSitemap, ParseError> {
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
     if !trimmed.starts_with('<') {
         return parse_text_sitemap(trimmed, base);
@@ -71,6 +80,7 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
     let mut stack: Vec<String> = Vec::new();
     let mut root: Option<String> = None;
     let mut entries = Vec::new();
+    let mut skipped = 0u32;
     let mut cur: Option<(String, String, String)> = None; // loc, lastmod, title
     let mut text_buf = String::new();
     loop {
@@ -113,15 +123,17 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
                 if stack.len() == 1
                     && (name == "url" || name == "sitemap")
                     && let Some((loc, lastmod, title)) = cur.take()
-                    && let Ok(u) = base.join(&loc)
-                    && matches!(u.scheme(), "http" | "https")
-                    && !loc.is_empty()
                 {
-                    entries.push(SitemapEntry {
-                        loc: u,
-                        lastmod: parse_datetime(&lastmod),
-                        title: Some(title).filter(|t| !t.is_empty()),
-                    });
+                    match base.join(&loc) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") && !loc.is_empty() => {
+                            entries.push(SitemapEntry {
+                                loc: u,
+                                lastmod: parse_datetime(&lastmod),
+                                title: Some(title).filter(|t| !t.is_empty()),
+                            })
+                        }
+                        _ => skipped += 1,
+                    }
                 }
                 text_buf.clear();
             }
@@ -150,8 +162,14 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
         }
     }
     match root.as_deref() {
-        Some("urlset") => Ok(Sitemap::Urls(entries)),
-        Some(_) => Ok(Sitemap::Index(entries)),
+        Some("urlset") => Ok(ParsedSitemap {
+            sitemap: Sitemap::Urls(entries),
+            skipped,
+        }),
+        Some(_) => Ok(ParsedSitemap {
+            sitemap: Sitemap::Index(entries),
+            skipped,
+        }),
         None => Err(ParseError::new(
             "sitemap",
             "no <urlset> or <sitemapindex> element",
@@ -160,7 +178,7 @@ pub fn parse_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
 }
 
 /// The plain-text form: one absolute URL per line.
-fn parse_text_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
+fn parse_text_sitemap(text: &str, base: &Url) -> Result<ParsedSitemap, ParseError> {
     let mut entries = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -181,7 +199,10 @@ fn parse_text_sitemap(text: &str, base: &Url) -> Result<Sitemap, ParseError> {
             }
         }
     }
-    Ok(Sitemap::Urls(entries))
+    Ok(ParsedSitemap {
+        sitemap: Sitemap::Urls(entries),
+        skipped: 0,
+    })
 }
 
 fn local(qname: &str) -> String {
@@ -205,9 +226,14 @@ mod tests {
     <news:news><news:title>Breaking &#x26; news</news:title></news:news></url>
   <url><loc>ftp://comp.example/x</loc></url>
   <url><loc><![CDATA[/relative/c]]></loc></url>
+  <url><loc></loc></url>
+  <url><lastmod>2026-03-03</lastmod></url>
+  <url><loc>http://[::1</loc></url>
 </urlset>"#;
-        let Sitemap::Urls(u) = parse_sitemap_bytes(xml.as_bytes(), None, &base()).expect("parse")
-        else {
+        let parsed = parse_sitemap_bytes(xml.as_bytes(), None, &base()).expect("parse");
+        // ftp:, an empty <loc>, none at all, and a broken URL: skipped, counted.
+        assert_eq!(parsed.skipped, 4);
+        let Sitemap::Urls(u) = parsed.sitemap else {
             panic!("expected urls")
         };
         assert_eq!(u.len(), 3, "{u:?}");
@@ -230,7 +256,7 @@ mod tests {
         let xml = "<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
             <sitemap><loc>https://comp.example/s1.xml.gz</loc><lastmod>2026-01-01</lastmod></sitemap>\
             <sitemap><loc>https://comp.example/s2.xml</loc></sitemap></sitemapindex>";
-        let Sitemap::Index(c) = parse_sitemap(xml, &base()).expect("parse") else {
+        let Sitemap::Index(c) = parse_sitemap(xml, &base()).expect("parse").sitemap else {
             panic!("expected index")
         };
         assert_eq!(
@@ -262,7 +288,9 @@ mod tests {
             "https://comp.example/a\n\nhttps://comp.example/b\n",
             &base(),
         )
-        .expect("text") else {
+        .expect("text")
+        .sitemap
+        else {
             panic!("urls")
         };
         assert_eq!(u.len(), 2);

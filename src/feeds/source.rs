@@ -13,7 +13,7 @@ use super::fetch::{FetchError, Fetched, Fetcher, Trust, Validators};
 use super::item::{title_from_url, to_new_items};
 use super::page::{Page, parse_page};
 use super::schedule::{self, CacheHints};
-use super::sitemap::{self, Sitemap, SitemapEntry, gunzip, parse_sitemap};
+use super::sitemap::{self, ParsedSitemap, Sitemap, SitemapEntry, gunzip, parse_sitemap};
 use super::{DocKind, ParseError, ParsedItem, charset, sniff_text};
 use crate::config::{MonitorConfig, SourceConfig, SourceKind};
 use crate::domain::lifecycle::Timestamp;
@@ -30,7 +30,7 @@ pub struct Checked {
 #[derive(Debug)]
 pub enum Document {
     Feed(ParsedFeed),
-    Sitemap(Sitemap),
+    Sitemap(ParsedSitemap),
     Page(Page),
 }
 
@@ -223,19 +223,26 @@ async fn read(
                 skipped: 0,
             })
         }
-        Document::Sitemap(Sitemap::Urls(entries)) => Ok(Found {
+        Document::Sitemap(ParsedSitemap {
+            sitemap: Sitemap::Urls(entries),
+            skipped,
+        }) => Ok(Found {
             items: sitemap_items(fetcher, cfg, &trusted, entries, state, now).await,
             keep_validators: true,
             ttl: None,
-            skipped: 0,
+            skipped,
         }),
-        Document::Sitemap(Sitemap::Index(children)) => {
-            let items = sitemap_index(fetcher, cfg, &trusted, children, state, now).await?;
+        Document::Sitemap(ParsedSitemap {
+            sitemap: Sitemap::Index(children),
+            skipped,
+        }) => {
+            let (items, in_children) =
+                sitemap_index(fetcher, cfg, &trusted, children, state, now).await?;
             Ok(Found {
                 items,
                 keep_validators: false,
                 ttl: None,
-                skipped: 0,
+                skipped: skipped.saturating_add(in_children),
             })
         }
     }
@@ -401,10 +408,11 @@ async fn sitemap_index(
     mut children: Vec<SitemapEntry>,
     state: Option<&SourceRecord>,
     now: Timestamp,
-) -> Result<Vec<ParsedItem>, SourceError> {
+) -> Result<(Vec<ParsedItem>, u32), SourceError> {
     children.sort_by_key(|c| std::cmp::Reverse(c.lastmod));
     children.truncate(cfg.max_child_sitemaps as usize);
     let mut entries = Vec::new();
+    let mut skipped = 0u32;
     let mut first_error: Option<SourceError> = None;
     let mut failed = 0;
     for child in &children {
@@ -416,7 +424,13 @@ async fn sitemap_index(
             Err(e) => Err(e.into()),
         };
         match result {
-            Ok(Document::Sitemap(Sitemap::Urls(urls))) => entries.extend(urls),
+            Ok(Document::Sitemap(ParsedSitemap {
+                sitemap: Sitemap::Urls(urls),
+                skipped: n,
+            })) => {
+                entries.extend(urls);
+                skipped = skipped.saturating_add(n);
+            }
             Ok(_) => {
                 tracing::warn!(child = %child.loc, "a sitemap index inside a sitemap index is not followed");
             }
@@ -443,7 +457,10 @@ async fn sitemap_index(
             ),
         });
     }
-    Ok(sitemap_items(fetcher, cfg, trusted, entries, state, now).await)
+    Ok((
+        sitemap_items(fetcher, cfg, trusted, entries, state, now).await,
+        skipped,
+    ))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use blog_poster::config::SourceKind;
 use blog_poster::feeds::ParsedItem;
 use blog_poster::feeds::feed::ParsedFeed;
 use blog_poster::feeds::item::feed_keys;
-use blog_poster::feeds::sitemap::Sitemap;
+use blog_poster::feeds::sitemap::{ParsedSitemap, Sitemap};
 use blog_poster::feeds::source::{Document, parse_document};
 use reqwest::Url;
 use serde::Deserialize;
@@ -165,9 +165,27 @@ fn run_case(case: &Case) -> Outcome {
             count(&mut failures, feed.items.len());
             check_feed(case, &feed, source_url, &mut failures);
         }
-        ("sitemap", Ok(Document::Sitemap(Sitemap::Urls(entries))))
-        | ("sitemap-index", Ok(Document::Sitemap(Sitemap::Index(entries)))) => {
+        (
+            "sitemap",
+            Ok(Document::Sitemap(ParsedSitemap {
+                sitemap: Sitemap::Urls(entries),
+                skipped,
+            })),
+        )
+        | (
+            "sitemap-index",
+            Ok(Document::Sitemap(ParsedSitemap {
+                sitemap: Sitemap::Index(entries),
+                skipped,
+            })),
+        ) => {
             out.items = entries.len();
+            out.skipped = skipped;
+            if let Some(want) = case.skipped
+                && skipped != want
+            {
+                failures.push(format!("skipped: want {want}, got {skipped}"));
+            }
             count(&mut failures, entries.len());
             if let Some(want) = &case.links {
                 let got: Vec<String> = entries.iter().map(|e| e.loc.to_string()).collect();
@@ -212,8 +230,14 @@ fn run_case(case: &Case) -> Outcome {
 fn describe(doc: &Document) -> String {
     match doc {
         Document::Feed(f) => format!("a feed of {} items", f.items.len()),
-        Document::Sitemap(Sitemap::Urls(u)) => format!("a sitemap of {} URLs", u.len()),
-        Document::Sitemap(Sitemap::Index(c)) => format!("a sitemap index of {} children", c.len()),
+        Document::Sitemap(ParsedSitemap {
+            sitemap: Sitemap::Urls(u),
+            ..
+        }) => format!("a sitemap of {} URLs", u.len()),
+        Document::Sitemap(ParsedSitemap {
+            sitemap: Sitemap::Index(c),
+            ..
+        }) => format!("a sitemap index of {} children", c.len()),
         Document::Page(p) => format!("a page titled {:?}", p.title),
     }
 }
