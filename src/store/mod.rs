@@ -17,6 +17,7 @@ mod redacted;
 mod spend;
 pub(crate) mod sql;
 pub mod sqlite;
+mod stage_output;
 pub mod topic_reserve;
 mod types;
 
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 pub(crate) use conditions::Conditions;
 pub use operator::*;
 pub use spend::*;
+pub use stage_output::*;
 pub use types::*;
 
 use crate::domain::lifecycle::{InvalidTransition, JobStatus, RetryPolicy, Timestamp, WaitKind};
