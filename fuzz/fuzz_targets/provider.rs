@@ -14,7 +14,9 @@ const STATUSES: [u16; 12] = [400, 401, 402, 403, 404, 408, 409, 413, 429, 500, 5
 fuzz_target!(|data: &[u8]| {
     let secret = Secret::new(KEY.to_string(), "env FUZZ_KEY");
     let status = 200;
-    let _ = anthropic::parse_success(data, status);
+    if let Err(e) = anthropic::parse_success(data, status, Some(&secret)) {
+        assert!(!e.message.contains(KEY), "key leaked: {}", e.message);
+    }
     if let Err(e) = openai::parse_success(data, status, Some(&secret)) {
         assert!(!e.message.contains(KEY), "key leaked: {}", e.message);
     }

@@ -73,7 +73,7 @@ impl AnthropicClient {
         if !status.is_success() {
             return Err(classify(status.as_u16(), &bytes, retry, secret));
         }
-        parse_success(&bytes, status.as_u16())
+        parse_success(&bytes, status.as_u16(), secret)
     }
 }
 
@@ -137,11 +137,21 @@ struct WireUsage {
 
 /// Reads a 2xx Messages API answer: the text blocks, the usage (cache
 /// tokens counted as input) and why the model stopped.
-pub fn parse_success(bytes: &[u8], status: u16) -> Result<Completion, ProviderError> {
+/// Reads a 200 answer. A malformed one is an error whose message quotes
+/// serde's, which quotes the body: it goes through [`redact`] like every
+/// provider error (a proxy may echo the request, key included).
+pub fn parse_success(
+    bytes: &[u8],
+    status: u16,
+    secret: Option<&Secret>,
+) -> Result<Completion, ProviderError> {
     let parsed: MessagesResponse = serde_json::from_slice(bytes).map_err(|e| ProviderError {
         class: ErrorClass::MalformedResponse,
         status: Some(status),
-        message: format!("the answer is not a Messages API response: {e}"),
+        message: redact(
+            &format!("the answer is not a Messages API response: {e}"),
+            secret,
+        ),
         retry_after: None,
         maybe_billed: true,
     })?;
@@ -305,7 +315,7 @@ mod tests {
             "stop_reason": "max_tokens",
             "usage": {"input_tokens": 10, "output_tokens": 20, "cache_read_input_tokens": 5}
         });
-        let c = parse_success(ok.to_string().as_bytes(), 200).expect("parsed");
+        let c = parse_success(ok.to_string().as_bytes(), 200, None).expect("parsed");
         assert_eq!(c.text, "Hello world");
         assert_eq!(c.finish, Finish::Truncated);
         assert_eq!(
@@ -315,7 +325,7 @@ mod tests {
                 output_tokens: 20
             })
         );
-        let err = parse_success(b"{\"content\": 5}", 200).expect_err("malformed");
+        let err = parse_success(b"{\"content\": 5}", 200, None).expect_err("malformed");
         assert_eq!(err.class, ErrorClass::MalformedResponse);
     }
 }

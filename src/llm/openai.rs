@@ -165,8 +165,9 @@ pub fn parse_success(
         maybe_billed: true,
     };
     let parsed: ChatResponse = serde_json::from_slice(bytes).map_err(|e| {
-        malformed(format!(
-            "the answer is not a Chat Completions response: {e}"
+        malformed(redact(
+            &format!("the answer is not a Chat Completions response: {e}"),
+            secret,
         ))
     })?;
     if let Some(err) = parsed.error {

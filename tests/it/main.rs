@@ -18,6 +18,7 @@ mod crash;
 mod dbcopy;
 mod dbcopy_run_once;
 mod feed_corpus;
+mod fuzz_regressions;
 mod layers;
 mod llm;
 mod long_operations;
