@@ -146,7 +146,10 @@ async fn panic_fences_one_panicking_source_and_stage_cost_only_themselves() {
             .as_ref()
             .is_some_and(|j| j.status == JobStatus::Dead);
         let panics = alerts.iter().filter(|a| a["kind"] == "panic").count();
-        if checked && dead && panics >= 2 {
+        // The job_dead alert is sent after the job is marked dead: wait for
+        // it too (reading the alerts the moment the job is dead raced it).
+        let dead_alerted = alerts.iter().any(|a| a["kind"] == "job_dead");
+        if checked && dead && panics >= 2 && dead_alerted {
             break (sources, other_job, alerts);
         }
         assert!(
