@@ -15,40 +15,9 @@ use crate::harness::{command, run};
 use crate::pg_env;
 use crate::pipeline_e2e::{Api, ENGINE, feed_server, llm_server};
 
-/// A fresh database on the test server; dropped by the guard.
-struct FreshDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDb {
-    fn create(admin: String) -> FreshDb {
-        let name = format!("bp_copy_once_{}_{}", std::process::id(), fastrand::u32(..));
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("admin connect");
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        FreshDb { admin, name, url }
-    }
-}
-
-impl Drop for FreshDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
 #[test]
 fn db_copy_then_run_once_on_postgres_works_on_the_copied_data() {
-    let admin = pg_env::url();
-    let target = FreshDb::create(admin);
+    let target = pg_env::FreshDb::create("copy_once");
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -26,37 +26,6 @@ use crate::web_client::{create_token, request};
 /// systemd's WatchdogSec for these tests.
 const WATCHDOG: Duration = Duration::from_secs(2);
 
-/// A fresh database on the test server; dropped by the guard.
-struct FreshDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDb {
-    fn create(what: &str) -> FreshDb {
-        let admin = pg_env::url();
-        let name = format!("bp_{what}_{}_{}", std::process::id(), fastrand::u32(..));
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("admin connect");
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        FreshDb { admin, name, url }
-    }
-}
-
-impl Drop for FreshDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
 /// What systemd would hear on `NOTIFY_SOCKET`: each datagram's lines with
 /// the moment they arrived.
 struct NotifyListener {
@@ -192,7 +161,7 @@ fn seconds(v: &Value) -> f64 {
 
 #[test]
 fn postgres_db_copy_through_the_api_outlives_watchdog_sec_and_the_pings_never_stop() {
-    let target = FreshDb::create("watchdog_copy");
+    let target = pg_env::FreshDb::create("watchdog_copy");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path());
     std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
@@ -335,7 +304,7 @@ fn postgres_db_copy_through_the_api_outlives_watchdog_sec_and_the_pings_never_st
 
 #[test]
 fn postgres_the_cli_follows_a_copy_and_a_restore_through_the_running_daemon() {
-    let target = FreshDb::create("cli_follow");
+    let target = pg_env::FreshDb::create("cli_follow");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path());
     std::fs::create_dir_all(dir.path().join("data")).expect("data dir");

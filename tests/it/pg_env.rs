@@ -79,3 +79,35 @@ impl Drop for TestSchema {
         }
     }
 }
+
+/// A database of its own on the test server (for `db copy` targets, which
+/// need a whole database, not a schema), dropped when the value is.
+pub struct FreshDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl FreshDb {
+    pub fn create(what: &str) -> FreshDb {
+        let admin = url();
+        let name = format!("bp_{what}_{}_{}", std::process::id(), fastrand::u32(..));
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("admin connect");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        FreshDb { admin, name, url }
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
